@@ -1,0 +1,67 @@
+//! Names and help texts of the lag series.
+//!
+//! Names follow kafka-lag-go so existing dashboards keep working; they are
+//! pinned by a golden test because renaming one silently breaks every alert
+//! built on it.
+
+pub const PARTITION_LAG_OFFSETS: &str = "kafka_consumer_group_lag_in_offsets";
+pub const GROUP_MAX_LAG_OFFSETS: &str = "kafka_consumer_group_max_lag_in_offsets";
+pub const GROUP_SUM_LAG_OFFSETS: &str = "kafka_consumer_group_sum_lag_in_offsets";
+pub const TOPIC_MAX_LAG_OFFSETS: &str = "kafka_consumer_group_topic_max_lag_in_offsets";
+pub const TOPIC_SUM_LAG_OFFSETS: &str = "kafka_consumer_group_topic_sum_lag_in_offsets";
+pub const PARTITIONS_WITHOUT_COMMIT: &str = "kafka_consumer_group_partitions_without_commit";
+pub const LAG_BEYOND_RETENTION: &str = "kafka_consumer_group_lag_beyond_retention";
+pub const TOTAL_GROUPS_CHECKED: &str = "kafka_total_groups_checked";
+pub const ITERATION_TIME_SECONDS: &str = "kafka_iteration_time_seconds";
+
+/// Every lag-series name with its help text, in a stable order.
+pub const ALL: &[(&str, &str)] = &[
+    (PARTITION_LAG_OFFSETS, "Offset lag of a consumer group on one partition: max(0, end - committed)"),
+    (GROUP_MAX_LAG_OFFSETS, "Largest partition offset lag of a consumer group"),
+    (GROUP_SUM_LAG_OFFSETS, "Sum of partition offset lags of a consumer group"),
+    (TOPIC_MAX_LAG_OFFSETS, "Largest partition offset lag of a consumer group on one topic"),
+    (TOPIC_SUM_LAG_OFFSETS, "Sum of partition offset lags of a consumer group on one topic"),
+    (
+        PARTITIONS_WITHOUT_COMMIT,
+        "Partitions of topics a group commits on that have no committed offset from the group",
+    ),
+    (
+        LAG_BEYOND_RETENTION,
+        "1 when the committed offset is below the log-start offset (messages already deleted)",
+    ),
+    (TOTAL_GROUPS_CHECKED, "Consumer groups whose lag was computed in the last iteration"),
+    (ITERATION_TIME_SECONDS, "Wall time of the last fetch-and-compute iteration of a cluster"),
+];
+
+/// Help text for a lag-series name; a generic text for unknown names.
+pub fn help_for(name: &str) -> &'static str {
+    ALL.iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, h)| *h)
+        .unwrap_or("lagring series, see docs/metrics.md")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_pinned() {
+        let names: Vec<&str> = ALL.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            vec![
+                "kafka_consumer_group_lag_in_offsets",
+                "kafka_consumer_group_max_lag_in_offsets",
+                "kafka_consumer_group_sum_lag_in_offsets",
+                "kafka_consumer_group_topic_max_lag_in_offsets",
+                "kafka_consumer_group_topic_sum_lag_in_offsets",
+                "kafka_consumer_group_partitions_without_commit",
+                "kafka_consumer_group_lag_beyond_retention",
+                "kafka_total_groups_checked",
+                "kafka_iteration_time_seconds",
+            ]
+        );
+        assert_eq!(help_for(GROUP_MAX_LAG_OFFSETS), "Largest partition offset lag of a consumer group");
+    }
+}

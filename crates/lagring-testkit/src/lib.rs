@@ -1,0 +1,17 @@
+//! Real servers for lagring's tests, each on a free loopback port in its own
+//! temporary directory and stopped when its guard is dropped.
+//!
+//! - [`ports`]: free loopback ports and polling with a deadline (no sleeps as
+//!   synchronisation).
+//! - [`process`]: a child-process guard that kills the server on drop and keeps
+//!   its log for failure messages.
+//!
+//! This crate is test support and never linked into the service, so it uses
+//! `anyhow` and may fail loudly.
+
+pub mod ports;
+pub mod process;
+pub mod prometheus;
+pub mod receiver;
+pub mod tansu;
+pub mod kafka_fixtures;

@@ -1,0 +1,121 @@
+//! Loading the YAML config: environment substitution, strict parsing with
+//! the failing key path in every error, then semantic validation.
+
+mod env_subst;
+mod model;
+mod validate;
+
+use std::path::Path;
+
+pub use model::*;
+
+/// Why a config could not be used; the binary exits with code 2 for all.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Substitution(#[from] env_subst::SubstError),
+    #[error("{0}")]
+    Parse(String),
+    #[error("{}", .0.join("\n"))]
+    Invalid(Vec<String>),
+}
+
+/// Reads, substitutes, parses and validates the config at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+    parse(&env_subst::substitute_env(&text)?)
+}
+
+/// Parses and validates config text that was already substituted.
+pub fn parse(text: &str) -> Result<Config, ConfigError> {
+    let de = serde_norway::Deserializer::from_str(text);
+    let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // serde_norway already names the path for some errors, and a syntax
+        // error has no meaningful path (`?`): avoid repeating or inventing one.
+        if path == "." || path.is_empty() || path.contains('?') || inner.starts_with(&path) {
+            ConfigError::Parse(inner)
+        } else {
+            ConfigError::Parse(format!("{path}: {inner}"))
+        }
+    })?;
+    let problems = validate::validate(&cfg);
+    if problems.is_empty() { Ok(cfg) } else { Err(ConfigError::Invalid(problems)) }
+}
+
+/// A librdkafka property value as a string, for scalar YAML values only.
+pub(crate) fn property_string(v: &serde_norway::Value) -> Option<String> {
+    match v {
+        serde_norway::Value::String(s) => Some(s.clone()),
+        serde_norway::Value::Bool(b) => Some(b.to_string()),
+        serde_norway::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl Config {
+    /// This node's id: configured, else `$HOSTNAME`, else the kernel hostname.
+    pub fn node_id(&self) -> String {
+        if let Some(id) = &self.node.id {
+            return id.clone();
+        }
+        if let Ok(h) = std::env::var("HOSTNAME") {
+            if !h.is_empty() {
+                return h;
+            }
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_owned())
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "lagring".to_owned())
+    }
+
+    /// Upper bound for one iteration's Kafka work.
+    pub fn iteration_timeout(&self) -> std::time::Duration {
+        self.node.iteration_timeout.unwrap_or(self.node.interval)
+    }
+}
+
+impl ClusterConfig {
+    /// The Kafka adapter's connection settings for this cluster.
+    pub fn kafka_connection(&self) -> lagring_kafka::KafkaConnection {
+        use lagring_kafka::{Isolation, Sasl, SaslMechanism, Tls};
+        lagring_kafka::KafkaConnection {
+            bootstrap_servers: self.brokers.join(","),
+            sasl: self.sasl.as_ref().map(|s| Sasl {
+                mechanism: match s.mechanism {
+                    SaslMechanismConfig::Plain => SaslMechanism::Plain,
+                    SaslMechanismConfig::ScramSha256 => SaslMechanism::ScramSha256,
+                    SaslMechanismConfig::ScramSha512 => SaslMechanism::ScramSha512,
+                },
+                username: s.username.clone(),
+                password: s.password.clone(),
+            }),
+            tls: self.tls.as_ref().map(|t| Tls {
+                ca_file: t.ca_file.clone(),
+                cert_file: t.cert_file.clone(),
+                key_file: t.key_file.clone(),
+                key_password: t.key_password.clone(),
+                verify: t.verify,
+            }),
+            isolation: match self.isolation {
+                IsolationConfig::ReadUncommitted => Isolation::ReadUncommitted,
+                IsolationConfig::ReadCommitted => Isolation::ReadCommitted,
+            },
+            request_timeout: self.request_timeout,
+            extra_properties: self
+                .properties
+                .iter()
+                .filter_map(|(k, v)| property_string(v).map(|s| (k.clone(), s)))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

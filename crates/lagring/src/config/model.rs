@@ -1,0 +1,240 @@
+//! The YAML configuration schema (DESIGN §5).
+//!
+//! Every struct rejects unknown keys so a typo (`intervall: 10s`) is an error
+//! instead of a silently ignored setting. Durations are human (`30s`, `2m`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub node: NodeConfig,
+    /// Absent: single-node mode (in-memory store, this node owns everything).
+    #[serde(default)]
+    pub redis: Option<serde_norway::Value>,
+    pub clusters: Vec<ClusterConfig>,
+    /// Absent: series are only served on the local `/metrics`.
+    #[serde(default)]
+    pub remote_write: Option<lagring_sink::remote_write::RemoteWriteConfig>,
+    #[serde(default)]
+    pub prometheus: PrometheusConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Stable node id; defaults to the hostname (the StatefulSet pod name).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// One fetch-compute-emit iteration per cluster every `interval`.
+    #[serde(default = "defaults::interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Upper bound for one iteration's Kafka work; defaults to `interval`.
+    #[serde(default, with = "humantime_serde")]
+    pub iteration_timeout: Option<Duration>,
+    #[serde(default = "defaults::heartbeat_interval", with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    #[serde(default = "defaults::node_ttl", with = "humantime_serde")]
+    pub node_ttl: Duration,
+    /// How long shutdown may take to flush queued samples.
+    #[serde(default = "defaults::shutdown_timeout", with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// Virtual nodes per node on the consistent-hash ring.
+    #[serde(default = "defaults::virtual_nodes")]
+    pub virtual_nodes: u32,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            id: None,
+            interval: defaults::interval(),
+            iteration_timeout: None,
+            heartbeat_interval: defaults::heartbeat_interval(),
+            node_ttl: defaults::node_ttl(),
+            shutdown_timeout: defaults::shutdown_timeout(),
+            virtual_nodes: defaults::virtual_nodes(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub name: String,
+    /// Bootstrap brokers, `host:port`.
+    pub brokers: Vec<String>,
+    #[serde(default)]
+    pub sasl: Option<SaslConfig>,
+    /// Present (even empty) means TLS on; verification is on by default.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub isolation: IsolationConfig,
+    #[serde(default)]
+    pub groups: FilterConfig,
+    #[serde(default)]
+    pub topics: FilterConfig,
+    #[serde(default = "defaults::request_timeout", with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Concurrent OffsetFetch requests (one group each) in flight.
+    #[serde(default = "defaults::max_in_flight")]
+    pub max_in_flight_offset_fetches: usize,
+    /// Extra librdkafka properties, applied last (they override lagring's).
+    #[serde(default)]
+    pub properties: BTreeMap<String, serde_norway::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaslConfig {
+    pub mechanism: SaslMechanismConfig,
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum SaslMechanismConfig {
+    #[serde(rename = "PLAIN")]
+    Plain,
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_password: Option<String>,
+    #[serde(default = "defaults::yes")]
+    pub verify: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IsolationConfig {
+    #[default]
+    ReadUncommitted,
+    ReadCommitted,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterConfig {
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub deny: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// `clustername` (kafka-lag-go drop-in, default) or `cluster`.
+    #[serde(default = "defaults::cluster_label")]
+    pub cluster_label: String,
+    /// Constant labels added to every lag series.
+    #[serde(default)]
+    pub extra_labels: BTreeMap<String, String>,
+}
+
+impl Default for PrometheusConfig {
+    fn default() -> Self {
+        Self { cluster_label: defaults::cluster_label(), extra_labels: BTreeMap::new() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Serves `/metrics`, `/healthz` and `/readyz`.
+    #[serde(default = "defaults::listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { listen: defaults::listen() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter (`info`, `lagring=debug,info`); `RUST_LOG` overrides it.
+    #[serde(default = "defaults::log_level")]
+    pub level: String,
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: defaults::log_level(), format: LogFormat::default() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+mod defaults {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    pub fn interval() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn heartbeat_interval() -> Duration {
+        Duration::from_secs(2)
+    }
+    pub fn node_ttl() -> Duration {
+        Duration::from_secs(10)
+    }
+    pub fn shutdown_timeout() -> Duration {
+        Duration::from_secs(10)
+    }
+    pub fn request_timeout() -> Duration {
+        Duration::from_secs(10)
+    }
+    pub fn virtual_nodes() -> u32 {
+        128
+    }
+    pub fn max_in_flight() -> usize {
+        32
+    }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn cluster_label() -> String {
+        "clustername".to_owned()
+    }
+    pub fn listen() -> SocketAddr {
+        SocketAddr::from(([0, 0, 0, 0], 9100))
+    }
+    pub fn log_level() -> String {
+        "info".to_owned()
+    }
+}

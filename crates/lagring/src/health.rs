@@ -1,0 +1,133 @@
+//! Per-cluster health behind `/healthz` and `/readyz`.
+//!
+//! A cluster is unhealthy when its last iteration failed or when no
+//! iteration has succeeded for three intervals (a stuck fetch). The node is
+//! ready once every cluster has finished its first iteration, so a rollout
+//! does not route scrapes to a node that has nothing to show yet.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+#[derive(Debug, Default, Clone)]
+struct ClusterHealth {
+    attempted: bool,
+    last_success: Option<Instant>,
+    last_error: Option<String>,
+}
+
+/// Shared health state. The mutex guards short map updates only and is
+/// never held across `.await`.
+#[derive(Debug, Clone)]
+pub struct Health {
+    inner: Arc<Mutex<State>>,
+    stuck_after: Duration,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    clusters: BTreeMap<String, ClusterHealth>,
+    degraded: BTreeMap<String, String>,
+}
+
+/// The JSON body of `/healthz`.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct HealthReport {
+    pub status: &'static str,
+    /// Unhealthy clusters and why.
+    pub unhealthy: BTreeMap<String, String>,
+    /// Components working in a degraded mode (e.g. Redis unreachable).
+    pub degraded: BTreeMap<String, String>,
+}
+
+impl Health {
+    pub fn new(clusters: impl IntoIterator<Item = String>, interval: Duration) -> Self {
+        let state =
+            State { clusters: clusters.into_iter().map(|c| (c, ClusterHealth::default())).collect(), ..Default::default() };
+        Self { inner: Arc::new(Mutex::new(state)), stuck_after: interval.saturating_mul(3) }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut guard = match self.inner.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut guard)
+    }
+
+    pub fn success(&self, cluster: &str) {
+        self.with(|s| {
+            let h = s.clusters.entry(cluster.to_owned()).or_default();
+            h.attempted = true;
+            h.last_success = Some(Instant::now());
+            h.last_error = None;
+        });
+    }
+
+    pub fn failure(&self, cluster: &str, reason: String) {
+        self.with(|s| {
+            let h = s.clusters.entry(cluster.to_owned()).or_default();
+            h.attempted = true;
+            h.last_error = Some(reason);
+        });
+    }
+
+    /// Marks a component degraded (`Some(reason)`) or recovered (`None`).
+    pub fn set_degraded(&self, component: &str, reason: Option<String>) {
+        self.with(|s| match reason {
+            Some(r) => {
+                s.degraded.insert(component.to_owned(), r);
+            }
+            None => {
+                s.degraded.remove(component);
+            }
+        });
+    }
+
+    pub fn report(&self) -> HealthReport {
+        let stuck_after = self.stuck_after;
+        self.with(|s| {
+            let mut unhealthy = BTreeMap::new();
+            for (name, h) in &s.clusters {
+                if let Some(err) = &h.last_error {
+                    unhealthy.insert(name.clone(), err.clone());
+                } else if let Some(ok) = h.last_success {
+                    if ok.elapsed() > stuck_after {
+                        unhealthy.insert(name.clone(), format!("no successful iteration for {:?}", ok.elapsed()));
+                    }
+                }
+            }
+            let status = if unhealthy.is_empty() { "ok" } else { "unhealthy" };
+            HealthReport { status, unhealthy, degraded: s.degraded.clone() }
+        })
+    }
+
+    /// Clusters that have not finished a first iteration yet.
+    pub fn not_ready(&self) -> Vec<String> {
+        self.with(|s| s.clusters.iter().filter(|(_, h)| !h.attempted).map(|(n, _)| n.clone()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_names_cluster_and_reason_and_success_clears_it() {
+        let h = Health::new(["a".to_owned(), "b".to_owned()], Duration::from_secs(30));
+        assert_eq!(h.not_ready(), vec!["a".to_owned(), "b".to_owned()]);
+        h.success("a");
+        h.failure("b", "list groups: broker down".to_owned());
+        assert!(h.not_ready().is_empty());
+        let r = h.report();
+        assert_eq!(r.status, "unhealthy");
+        assert_eq!(r.unhealthy.get("b").map(String::as_str), Some("list groups: broker down"));
+        assert!(!r.unhealthy.contains_key("a"));
+        h.success("b");
+        assert_eq!(h.report().status, "ok");
+        h.set_degraded("redis", Some("connection refused".to_owned()));
+        assert_eq!(h.report().degraded.get("redis").map(String::as_str), Some("connection refused"));
+    }
+}

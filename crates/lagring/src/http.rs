@@ -1,0 +1,60 @@
+//! The node's HTTP endpoints: `/metrics` (lag series + self metrics),
+//! `/healthz` (200, or 503 with a JSON body naming each unhealthy cluster and
+//! why) and `/readyz` (200 once every cluster finished a first iteration).
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus::Registry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::health::Health;
+
+#[derive(Clone, Debug)]
+pub struct HttpState {
+    pub registry: Registry,
+    pub health: Health,
+}
+
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` is cancelled.
+pub async fn serve(listener: TcpListener, state: HttpState, shutdown: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}
+
+async fn metrics(State(state): State<HttpState>) -> Response {
+    match lagring_sink::render(&state.registry) {
+        Ok(body) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot render /metrics");
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot render metrics: {e}\n")).into_response()
+        }
+    }
+}
+
+async fn healthz(State(state): State<HttpState>) -> Response {
+    let report = state.health.report();
+    let code = if report.unhealthy.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(report)).into_response()
+}
+
+async fn readyz(State(state): State<HttpState>) -> Response {
+    let waiting = state.health.not_ready();
+    if waiting.is_empty() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, format!("waiting for first iteration of: {}\n", waiting.join(", ")))
+            .into_response()
+    }
+}

@@ -1,0 +1,117 @@
+//! The lagring binary: `lagring run`, `lagring validate`.
+//!
+//! - [`config`]: YAML loading, substitution, validation (exit code 2).
+//! - [`pipeline`]: fetch → compute → emit tasks per cluster.
+//! - [`http`], [`health`], [`self_metrics`]: what operators look at.
+
+mod config;
+mod health;
+mod http;
+mod pipeline;
+mod self_metrics;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+/// Kafka consumer lag for whole fleets of clusters, sharded across nodes.
+#[derive(Debug, Parser)]
+#[command(name = "lagring", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a node.
+    Run {
+        /// Path to the YAML config.
+        #[arg(long, short, env = "LAGRING_CONFIG")]
+        config: PathBuf,
+    },
+    /// Check a config file and exit (0 valid, 2 invalid).
+    Validate {
+        #[arg(long, short, env = "LAGRING_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+/// Exit code for any configuration error.
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { config } => match config::load(&config) {
+            Ok(cfg) => {
+                println!("config ok: {} cluster(s), node {}", cfg.clusters.len(), cfg.node_id());
+                ExitCode::SUCCESS
+            }
+            Err(e) => config_error(&config, &e),
+        },
+        Command::Run { config } => {
+            let cfg = match config::load(&config) {
+                Ok(cfg) => cfg,
+                Err(e) => return config_error(&config, &e),
+            };
+            init_tracing(&cfg.log);
+            match run(cfg) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "lagring failed");
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn config_error(path: &std::path::Path, e: &config::ConfigError) -> ExitCode {
+    eprintln!("error: invalid config {}:", path.display());
+    for line in e.to_string().lines() {
+        eprintln!("  {line}");
+    }
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn init_tracing(log: &config::LogConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match log.format {
+        config::LogFormat::Json => builder.json().init(),
+        config::LogFormat::Text => builder.init(),
+    }
+}
+
+fn run(cfg: config::Config) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(signal_shutdown(shutdown.clone()));
+        pipeline::run(cfg, shutdown).await
+    })
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+async fn signal_shutdown(token: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(t), Ok(i)) => (t, i),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "cannot install signal handlers; stop with SIGKILL");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutdown requested"),
+        _ = int.recv() => tracing::info!(signal = "SIGINT", "shutdown requested"),
+    }
+    token.cancel();
+}

@@ -1,0 +1,152 @@
+//! The per-cluster tasks: a fetch loop on its own timer feeding a compute
+//! task through a bounded channel. Each cluster has its own pair, so a slow
+//! or dead cluster never delays another.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lagring_core::series::SeriesBatch;
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use super::compute::Compute;
+use super::fetch::{ClusterFetcher, FetchError, FetchOutcome};
+use super::warn_limiter::WarnLimiter;
+use crate::health::Health;
+use crate::self_metrics::SelfMetrics;
+
+/// One observation may wait for compute; a newer fetch then waits too, so a
+/// stalled compute holds at most two iterations of a cluster in memory.
+pub const FETCH_TO_COMPUTE_CAPACITY: usize = 1;
+
+/// Repeated failures of one cluster are logged at most this often.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug)]
+pub struct ClusterTask {
+    pub fetcher: ClusterFetcher,
+    pub interval: Duration,
+    pub iteration_timeout: Duration,
+    pub health: Health,
+    pub metrics: SelfMetrics,
+}
+
+impl ClusterTask {
+    /// Fetches every `interval` until `shutdown`; each outcome goes to `tx`.
+    pub async fn fetch_loop(self, tx: mpsc::Sender<FetchOutcome>, shutdown: CancellationToken) {
+        let cluster = self.fetcher.cluster.clone();
+        let mut tick = tokio::time::interval(self.interval);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut warn = WarnLimiter::new(WARN_EVERY);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let started = Instant::now();
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = tokio::time::timeout(self.iteration_timeout, self.fetcher.fetch(|groups| groups)) => r,
+            };
+            let result = result.unwrap_or(Err(FetchError::Timeout(self.iteration_timeout)));
+            self.record_requests();
+            match result {
+                Ok(outcome) => {
+                    self.record_success(&outcome, &mut warn);
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        sent = tx.send(outcome) => if sent.is_err() { break },
+                    }
+                }
+                Err(e) => self.record_failure(&e, started.elapsed(), &mut warn),
+            }
+        }
+        tracing::debug!(cluster = %cluster, "fetch loop stopped");
+    }
+
+    fn record_success(&self, o: &FetchOutcome, warn: &mut WarnLimiter) {
+        let c = &*self.fetcher.cluster;
+        let m = &self.metrics;
+        m.stage(c, "list_groups", o.timings.list_groups);
+        m.stage(c, "offset_fetch", o.timings.offset_fetch);
+        m.stage(c, "metadata", o.timings.metadata);
+        m.stage(c, "list_offsets", o.timings.list_offsets);
+        m.iterations.with_label_values(&[c, "ok"]).inc();
+        m.groups_discovered.with_label_values(&[c]).set(o.groups_discovered as i64);
+        m.owned_groups.with_label_values(&[c]).set((o.observation.groups.len() + o.group_errors.len()) as i64);
+        if !o.group_errors.is_empty() {
+            m.kafka_errors.with_label_values(&[c, "offset_fetch"]).inc_by(o.group_errors.len() as u64);
+        }
+        if !o.partition_errors.is_empty() {
+            m.kafka_errors.with_label_values(&[c, "list_offsets"]).inc_by(o.partition_errors.len() as u64);
+        }
+        if let Some((group, e)) = o.group_errors.first() {
+            let msg = format!("offset fetch failed for {} groups", o.group_errors.len());
+            if let Some(suppressed) = warn.check(&msg, Instant::now()) {
+                tracing::warn!(cluster = %c, first_group = %group, error = %e, failed = o.group_errors.len(), suppressed, "offset fetch failed for some groups");
+            }
+        } else if warn.clear() {
+            tracing::info!(cluster = %c, "cluster recovered");
+        }
+        self.health.success(c);
+    }
+
+    fn record_failure(&self, e: &FetchError, took: Duration, warn: &mut WarnLimiter) {
+        let c = &*self.fetcher.cluster;
+        let (result, api) = match e {
+            FetchError::Timeout(_) => ("timeout", None),
+            FetchError::ListGroups(_) => ("error", Some("list_groups")),
+            FetchError::Metadata(_) => ("error", Some("metadata")),
+            FetchError::ListOffsets(_) => ("error", Some("list_offsets")),
+            FetchError::AllGroupsFailed(..) => ("error", Some("offset_fetch")),
+        };
+        self.metrics.iterations.with_label_values(&[c, result]).inc();
+        if let Some(api) = api {
+            self.metrics.kafka_errors.with_label_values(&[c, api]).inc();
+        }
+        let msg = e.to_string();
+        if let Some(suppressed) = warn.check(&msg, Instant::now()) {
+            tracing::warn!(cluster = %c, error = %msg, took_ms = took.as_millis() as u64, suppressed, "iteration failed");
+        }
+        self.health.failure(c, msg);
+    }
+
+    fn record_requests(&self) {
+        let c = &*self.fetcher.cluster;
+        let s = self.fetcher.client.stats();
+        let apis = [
+            ("list_groups", s.list_groups),
+            ("offset_fetch", s.offset_fetch),
+            ("metadata", s.metadata),
+            ("list_offsets", s.list_offsets),
+        ];
+        for (api, counts) in apis {
+            let total = counts.requests;
+            let counter = self.metrics.kafka_requests.with_label_values(&[c, api]);
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
+        }
+    }
+}
+
+/// Computes every outcome from `rx` and sends the batch to `tx`; ends when
+/// the fetch loop ends (its sender dropped).
+pub async fn compute_loop(
+    mut compute: Compute,
+    mut rx: mpsc::Receiver<FetchOutcome>,
+    tx: mpsc::Sender<SeriesBatch>,
+) {
+    let cluster: Arc<str> = compute.cluster.clone();
+    while let Some(outcome) = rx.recv().await {
+        let batch = compute.run(&outcome);
+        let took = outcome.started.elapsed();
+        compute.metrics.stage(&cluster, "iteration", took);
+        tracing::debug!(cluster = %cluster, groups = outcome.observation.groups.len(), series = batch.samples.len(), took_ms = took.as_millis() as u64, "iteration computed");
+        if tx.send(batch).await.is_err() {
+            break;
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The fetch stage of one cluster: discover groups, fetch their committed
+//! offsets, then the log offsets of every partition they read.
+//!
+//! Order matters (DESIGN §3): committed offsets are fetched *before* end
+//! offsets, so a race can only over-estimate lag, never under-estimate it.
+//! End offsets are fetched once per partition per iteration however many
+//! groups read it, in ListOffsets requests that librdkafka batches per leader.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lagring_core::filter::NameFilter;
+use lagring_core::model::{ClusterObservation, GroupCommits, TopicPartition};
+use lagring_kafka::{KafkaClient, KafkaError};
+
+/// Wall time of each Kafka step of one iteration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FetchTimings {
+    pub list_groups: Duration,
+    pub offset_fetch: Duration,
+    pub metadata: Duration,
+    pub list_offsets: Duration,
+}
+
+/// What one successful fetch produced, plus the partial failures in it.
+#[derive(Debug)]
+pub struct FetchOutcome {
+    pub observation: ClusterObservation,
+    /// Groups the broker listed, before filtering.
+    pub groups_discovered: usize,
+    /// Groups dropped because OffsetFetch failed for them.
+    pub group_errors: Vec<(Arc<str>, KafkaError)>,
+    /// Partitions whose log offsets the broker did not return.
+    pub partition_errors: Vec<(TopicPartition, KafkaError)>,
+    pub timings: FetchTimings,
+    pub started: Instant,
+}
+
+/// Why a whole iteration of a cluster failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("list groups: {0}")]
+    ListGroups(#[source] KafkaError),
+    #[error("metadata: {0}")]
+    Metadata(#[source] KafkaError),
+    #[error("list offsets: {0}")]
+    ListOffsets(#[source] KafkaError),
+    #[error("offset fetch failed for all {0} groups, first error: {1}")]
+    AllGroupsFailed(usize, #[source] KafkaError),
+    #[error("iteration timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+/// Fetches one cluster; cheap to share between iterations.
+#[derive(Debug)]
+pub struct ClusterFetcher {
+    pub cluster: Arc<str>,
+    pub client: KafkaClient,
+    pub groups: NameFilter,
+    pub topics: NameFilter,
+    pub max_in_flight: usize,
+}
+
+impl ClusterFetcher {
+    /// Runs the Kafka part of one iteration for the groups `select` keeps.
+    pub async fn fetch(
+        &self,
+        select: impl FnOnce(Vec<Arc<str>>) -> Vec<Arc<str>>,
+    ) -> Result<FetchOutcome, FetchError> {
+        let started = Instant::now();
+        let mut timings = FetchTimings::default();
+
+        let listed = self.client.list_groups().await.map_err(FetchError::ListGroups)?;
+        timings.list_groups = started.elapsed();
+        let groups_discovered = listed.len();
+        let wanted: Vec<Arc<str>> = listed.into_iter().map(|g| g.group).filter(|g| self.groups.matches(g)).collect();
+        let owned = select(wanted);
+
+        let t = Instant::now();
+        let requested = owned.len();
+        let results = self.client.committed_offsets(owned, self.max_in_flight).await;
+        timings.offset_fetch = t.elapsed();
+        let mut groups = Vec::with_capacity(results.len());
+        let mut group_errors = Vec::new();
+        for (group, result) in results {
+            match result {
+                Ok(mut committed) => {
+                    committed.retain(|tp, _| self.topics.matches(&tp.topic));
+                    groups.push(GroupCommits { group, committed });
+                }
+                Err(e) => group_errors.push((group, e)),
+            }
+        }
+        if requested > 0 && groups.is_empty() {
+            if let Some((_, e)) = group_errors.pop() {
+                return Err(FetchError::AllGroupsFailed(requested, e));
+            }
+        }
+
+        let read_topics: BTreeSet<Arc<str>> =
+            groups.iter().flat_map(|g| g.committed.keys().map(|tp| tp.topic.clone())).collect();
+        let t = Instant::now();
+        let topic_partitions: BTreeMap<Arc<str>, i32> = if read_topics.is_empty() {
+            BTreeMap::new()
+        } else {
+            let mut all = self.client.topic_partition_counts().await.map_err(FetchError::Metadata)?;
+            all.retain(|topic, _| read_topics.contains(topic));
+            all
+        };
+        timings.metadata = t.elapsed();
+
+        let partitions: Vec<TopicPartition> = topic_partitions
+            .iter()
+            .flat_map(|(topic, &n)| (0..n.max(0)).map(move |p| TopicPartition::new(topic.clone(), p)))
+            .collect();
+        let t = Instant::now();
+        let (offsets, partition_errors) = if partitions.is_empty() {
+            (BTreeMap::new(), Vec::new())
+        } else {
+            self.client.log_offsets(partitions).await.map_err(FetchError::ListOffsets)?
+        };
+        timings.list_offsets = t.elapsed();
+
+        let observation = ClusterObservation {
+            cluster: self.cluster.clone(),
+            observed_at_ms: unix_millis(SystemTime::now()),
+            groups,
+            topic_partitions,
+            offsets,
+        };
+        Ok(FetchOutcome { observation, groups_discovered, group_errors, partition_errors, timings, started })
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 for a clock before 1970).
+pub fn unix_millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
+}

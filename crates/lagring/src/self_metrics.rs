@@ -1,0 +1,85 @@
+//! lagring's own metrics (`lagring_*`), served on `/metrics` next to the lag
+//! series. Lag series carry no node label; these do not either, because a
+//! Prometheus scrape already adds `instance`.
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// Handles to every self metric; cloning is cheap (Arc inside each vec).
+#[derive(Clone, Debug)]
+pub struct SelfMetrics {
+    pub registry: Registry,
+    /// Wall time per pipeline stage (`list_groups`, `offset_fetch`,
+    /// `metadata`, `list_offsets`, `compute`, `emit`, `iteration`).
+    pub stage_seconds: HistogramVec,
+    /// Iterations by result (`ok`, `error`, `timeout`).
+    pub iterations: IntCounterVec,
+    pub groups_discovered: IntGaugeVec,
+    pub owned_groups: IntGaugeVec,
+    /// Kafka errors by API (`list_groups`, `offset_fetch`, `metadata`, `list_offsets`).
+    pub kafka_errors: IntCounterVec,
+    /// Kafka admin requests by API, from the client's own counters.
+    pub kafka_requests: IntCounterVec,
+    pub partitions_without_offsets: IntGaugeVec,
+    pub series: IntGaugeVec,
+    pub stale_markers: IntCounterVec,
+}
+
+/// Stage latencies span 1 ms (compute) to a minute (a slow cluster).
+const STAGE_BUCKETS: &[f64] = &[0.001, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+impl SelfMetrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let stage_seconds = HistogramVec::new(
+            HistogramOpts::new("lagring_stage_duration_seconds", "Wall time of one pipeline stage of one iteration")
+                .buckets(STAGE_BUCKETS.to_vec()),
+            &["cluster", "stage"],
+        )?;
+        let iterations = counter("lagring_iterations_total", "Iterations per cluster by result", &["cluster", "result"])?;
+        let groups_discovered =
+            gauge("lagring_groups_discovered", "Consumer groups listed by the cluster in the last iteration", &["cluster"])?;
+        let owned_groups = gauge("lagring_owned_groups", "Consumer groups this node fetched in the last iteration", &["cluster"])?;
+        let kafka_errors = counter("lagring_kafka_errors_total", "Kafka request errors by API", &["cluster", "api"])?;
+        let kafka_requests = counter("lagring_kafka_requests_total", "Kafka admin requests sent, by API", &["cluster", "api"])?;
+        let partitions_without_offsets = gauge(
+            "lagring_partitions_without_offsets",
+            "Committed partitions whose log offsets could not be fetched in the last iteration",
+            &["cluster"],
+        )?;
+        let series = gauge("lagring_series", "Lag series emitted for a cluster in the last iteration", &["cluster"])?;
+        let stale_markers =
+            counter("lagring_stale_markers_total", "Staleness markers sent for series that ended", &["cluster"])?;
+        registry.register(Box::new(stage_seconds.clone()))?;
+        for c in [&iterations, &kafka_errors, &kafka_requests, &stale_markers] {
+            registry.register(Box::new(c.clone()))?;
+        }
+        for g in [&groups_discovered, &owned_groups, &partitions_without_offsets, &series] {
+            registry.register(Box::new(g.clone()))?;
+        }
+        Ok(Self {
+            registry,
+            stage_seconds,
+            iterations,
+            groups_discovered,
+            owned_groups,
+            kafka_errors,
+            kafka_requests,
+            partitions_without_offsets,
+            series,
+            stale_markers,
+        })
+    }
+
+    /// Records one stage duration.
+    pub fn stage(&self, cluster: &str, stage: &str, d: std::time::Duration) {
+        self.stage_seconds.with_label_values(&[cluster, stage]).observe(d.as_secs_f64());
+    }
+}
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, prometheus::Error> {
+    IntCounterVec::new(Opts::new(name, help), labels)
+}
+
+fn gauge(name: &str, help: &str, labels: &[&str]) -> Result<IntGaugeVec, prometheus::Error> {
+    IntGaugeVec::new(Opts::new(name, help), labels)
+}
