@@ -11,7 +11,10 @@
 
 pub mod ports;
 pub mod process;
+pub mod redis;
 pub mod prometheus;
 pub mod receiver;
 pub mod tansu;
 pub mod kafka_fixtures;
+pub mod lagring_node;
+pub mod metrics_text;

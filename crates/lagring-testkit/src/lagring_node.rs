@@ -1,0 +1,77 @@
+//! A lagring node as a real child process, for end-to-end tests: its config
+//! is written to a temp dir, its HTTP port is chosen free, and it is killed on
+//! drop. `kill()` is SIGKILL (crash), `terminate()` is SIGTERM (graceful).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tempfile::TempDir;
+
+use crate::metrics_text::{self, TextSample};
+use crate::ports::{free_port, wait_for_tcp};
+use crate::process::ServerProcess;
+
+#[derive(Debug)]
+pub struct LagringNode {
+    process: ServerProcess,
+    _dir: TempDir,
+    port: u16,
+    client: reqwest::Client,
+}
+
+impl LagringNode {
+    /// Starts `bin run` with `config_yaml`, in which `{HTTP_LISTEN}` is
+    /// replaced by the node's `127.0.0.1:port`.
+    pub fn start(bin: &Path, name: &str, config_yaml: &str) -> Result<Self> {
+        let dir = tempfile::tempdir().context("create node temp dir")?;
+        let port = free_port()?;
+        let config = dir.path().join("lagring.yaml");
+        std::fs::write(&config, config_yaml.replace("{HTTP_LISTEN}", &format!("127.0.0.1:{port}")))?;
+        let mut cmd = Command::new(bin);
+        cmd.arg("run").arg("--config").arg(&config).env("RUST_LOG", "info,lagring=debug");
+        let mut process = ServerProcess::spawn(name, cmd, dir.path())?;
+        if let Err(e) = wait_for_tcp(port, Duration::from_secs(30)) {
+            process.kill();
+            return Err(process.context_for(e));
+        }
+        Ok(Self { process, _dir: dir, port, client: reqwest::Client::new() })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// GETs `path`, returning status and body.
+    pub async fn get(&self, path: &str) -> Result<(u16, String)> {
+        let resp = self.client.get(format!("{}{path}", self.base_url())).send().await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.text().await?))
+    }
+
+    /// The parsed `/metrics` of the node.
+    pub async fn metrics(&self) -> Result<Vec<TextSample>> {
+        let (status, body) = self.get("/metrics").await?;
+        anyhow::ensure!(status == 200, "/metrics answered {status}: {body}");
+        metrics_text::parse(&body)
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.process.is_running()
+    }
+
+    /// SIGKILL: a crash, no deregistration, no flush.
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+
+    /// SIGTERM and wait (up to `timeout`) for a clean exit.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        self.process.terminate(timeout)
+    }
+
+    pub fn log_tail(&self) -> String {
+        self.process.log_tail(8000)
+    }
+}
