@@ -118,7 +118,7 @@ async fn main() -> Result<()> {
         }
         producer.poll(Duration::ZERO);
         consume(&fast, per_tick * 2)?;
-        if n % 3 == 0 {
+        if n.is_multiple_of(3) {
             consume(&slow, per_tick)?;
         }
         tokio::time::sleep(TICK.saturating_sub(tick_start.elapsed())).await;

@@ -1,0 +1,332 @@
+//! [`KafkaClient`]: the async face of the adapter.
+//!
+//! Every call runs its blocking librdkafka work in `spawn_blocking`, bounded
+//! three ways: librdkafka's request timeout (the connection's
+//! `request_timeout`), a deadline the blocking worker itself stops at, and an
+//! outer `tokio::time::timeout` a little later in case the worker is stuck.
+//! A dead cluster therefore costs its caller a bounded wait, never a hang.
+
+mod offsets;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lagring_core::model::{Offset, TopicPartition};
+use rdkafka::ClientConfig;
+use tracing::debug;
+
+use crate::config::{Isolation, KafkaConnection, client_properties};
+use crate::error::{BrokerError, KafkaError};
+use crate::ffi::{self, Admin};
+use crate::stats::{Api, Counters, RequestStats};
+
+pub use offsets::OffsetSpec;
+
+/// How much later than librdkafka's own timeout the blocking worker gives up.
+const WORKER_SLACK: Duration = Duration::from_secs(1);
+/// How much later than the worker's deadline the async caller gives up.
+const OUTER_SLACK: Duration = Duration::from_secs(2);
+
+/// One consumer group as ListConsumerGroups reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupListing {
+    pub group: Arc<str>,
+    /// Kafka's state name ("Stable", "Empty", ...; "Unknown" if the broker
+    /// does not say).
+    pub state: String,
+    /// True for groups that only commit offsets (no group protocol).
+    pub is_simple: bool,
+}
+
+/// A client of one cluster. Cheap to clone: all clones share one librdkafka
+/// handle and one set of counters.
+#[derive(Clone)]
+pub struct KafkaClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cluster: Arc<str>,
+    admin: Admin,
+    request_timeout: Duration,
+    isolation: Isolation,
+    counters: Counters,
+}
+
+impl fmt::Debug for KafkaClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaClient")
+            .field("cluster", &self.inner.cluster)
+            .field("request_timeout", &self.inner.request_timeout)
+            .field("isolation", &self.inner.isolation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaClient {
+    /// Creates the client. Does not contact the cluster (librdkafka connects
+    /// in the background), so it fails only on invalid configuration.
+    pub fn connect(cluster: &str, conn: &KafkaConnection) -> Result<Self, KafkaError> {
+        let cluster: Arc<str> = Arc::from(cluster);
+        let mut config = ClientConfig::new();
+        for (key, value) in client_properties(conn) {
+            // The admin handle is a producer-type client, which warns about
+            // consumer properties; ListOffsets gets the isolation level per
+            // request instead.
+            if key != "isolation.level" {
+                config.set(key, value);
+            }
+        }
+        let admin: Admin = config.create().map_err(|source| KafkaError::Config { cluster: cluster.clone(), source })?;
+        let inner = Inner {
+            cluster,
+            admin,
+            request_timeout: conn.request_timeout,
+            isolation: conn.isolation,
+            counters: Counters::default(),
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// The cluster name errors and logs carry.
+    pub fn cluster(&self) -> &Arc<str> {
+        &self.inner.cluster
+    }
+
+    /// Request counters since the client was created.
+    pub fn stats(&self) -> RequestStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// All consumer groups on all brokers. Fails if any broker did not answer,
+    /// so a partial listing is never mistaken for groups having disappeared.
+    pub async fn list_groups(&self) -> Result<Vec<GroupListing>, KafkaError> {
+        let timeout = self.inner.request_timeout;
+        let outcome = self
+            .blocking(Api::ListGroups, timeout + WORKER_SLACK, move |admin, deadline| {
+                ffi::list_groups(admin, timeout, deadline)
+            })
+            .await
+            .and_then(|r| r.map_err(|error| self.request_error(Api::ListGroups, error)));
+        let outcome = outcome.and_then(|(groups, errors)| {
+            let failed = errors.len();
+            match errors.into_iter().next() {
+                None => Ok(groups),
+                Some(first) => {
+                    Err(KafkaError::PartialGroupListing { cluster: self.inner.cluster.clone(), failed, first })
+                }
+            }
+        });
+        self.count(Api::ListGroups, 1, u64::from(outcome.is_err()));
+        let groups = outcome?;
+        debug!(cluster = %self.inner.cluster, groups = groups.len(), "listed consumer groups");
+        Ok(groups
+            .into_iter()
+            .map(|g| GroupListing { group: Arc::from(g.name), state: g.state.to_owned(), is_simple: g.is_simple })
+            .collect())
+    }
+
+    /// Committed offsets of each group (duplicates answered once), with up to
+    /// `max_in_flight` requests outstanding. Partitions without a commit are
+    /// left out of a group's map.
+    pub async fn committed_offsets(
+        &self,
+        groups: Vec<Arc<str>>,
+        max_in_flight: usize,
+    ) -> Vec<(Arc<str>, Result<BTreeMap<TopicPartition, Offset>, KafkaError>)> {
+        let mut seen = BTreeSet::new();
+        let groups: Vec<Arc<str>> = groups.into_iter().filter(|g| seen.insert(g.clone())).collect();
+        if groups.is_empty() {
+            return Vec::new();
+        }
+        let max_in_flight = max_in_flight.max(1);
+        let waves = u32::try_from(groups.len().div_ceil(max_in_flight)).unwrap_or(u32::MAX);
+        let timeout = self.inner.request_timeout;
+        let budget = timeout.saturating_mul(waves) + WORKER_SLACK;
+        let shared = Arc::new(groups.clone());
+        let outcome = self
+            .blocking(Api::OffsetFetch, budget, move |admin, deadline| {
+                ffi::committed_offsets(admin, &shared, max_in_flight, timeout, deadline)
+            })
+            .await;
+        let cluster = &self.inner.cluster;
+        let per_group: Vec<Result<Vec<ffi::RawCommit>, KafkaError>> = match outcome {
+            Ok(Ok(results)) => results
+                .into_iter()
+                .zip(&groups)
+                .map(|(r, g)| r.map_err(|error| group_error(cluster, g, error)))
+                .collect(),
+            Ok(Err(error)) => groups.iter().map(|g| Err(group_error(cluster, g, error.clone()))).collect(),
+            Err(_) => groups
+                .iter()
+                .map(|g| {
+                    Err(KafkaError::GroupTimeout {
+                        cluster: cluster.clone(),
+                        group: g.clone(),
+                        after: budget + OUTER_SLACK,
+                    })
+                })
+                .collect(),
+        };
+        let mut topics = TopicInterner::default();
+        let results: Vec<_> = groups
+            .into_iter()
+            .zip(per_group)
+            .map(|(group, raw)| {
+                let commits = raw.and_then(|entries| commit_map(cluster, &group, entries, &mut topics));
+                (group, commits)
+            })
+            .collect();
+        let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+        self.count(Api::OffsetFetch, results.len() as u64, failed as u64);
+        debug!(cluster = %cluster, groups = results.len(), failed, "fetched committed offsets");
+        results
+    }
+
+    /// Partition count of every topic in the cluster metadata. Topics the
+    /// metadata reports an error for are left out.
+    pub async fn topic_partition_counts(&self) -> Result<BTreeMap<Arc<str>, i32>, KafkaError> {
+        let timeout = self.inner.request_timeout;
+        let outcome = self
+            .blocking(Api::Metadata, timeout + WORKER_SLACK, move |admin, _deadline| {
+                let metadata = admin.inner().fetch_metadata(None, timeout)?;
+                let counts = metadata
+                    .topics()
+                    .iter()
+                    .filter(|t| t.error().is_none())
+                    .map(|t| (Arc::from(t.name()), i32::try_from(t.partitions().len()).unwrap_or(i32::MAX)))
+                    .collect::<BTreeMap<Arc<str>, i32>>();
+                Ok(counts)
+            })
+            .await
+            .and_then(|r: Result<_, rdkafka::error::KafkaError>| {
+                r.map_err(|source| KafkaError::Metadata { cluster: self.inner.cluster.clone(), source })
+            });
+        self.count(Api::Metadata, 1, u64::from(outcome.is_err()));
+        outcome
+    }
+
+    /// Runs `work` on the blocking pool with a deadline `budget` from now,
+    /// and gives up waiting for it `OUTER_SLACK` after that.
+    async fn blocking<T, F>(&self, api: Api, budget: Duration, work: F) -> Result<T, KafkaError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Admin, Instant) -> T + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        let deadline = Instant::now() + budget;
+        let task = tokio::task::spawn_blocking(move || work(&inner.admin, deadline));
+        let cluster = self.inner.cluster.clone();
+        match tokio::time::timeout(budget + OUTER_SLACK, task).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(join)) => Err(KafkaError::Internal { cluster, api: api.name(), message: join.to_string() }),
+            Err(_) => Err(KafkaError::Timeout { cluster, api: api.name(), after: budget + OUTER_SLACK }),
+        }
+    }
+
+    fn request_error(&self, api: Api, error: BrokerError) -> KafkaError {
+        let cluster = self.inner.cluster.clone();
+        if error.code == crate::error::TIMED_OUT {
+            return KafkaError::Timeout { cluster, api: api.name(), after: self.inner.request_timeout };
+        }
+        KafkaError::Request { cluster, api: api.name(), error }
+    }
+
+    fn count(&self, api: Api, requests: u64, errors: u64) {
+        self.inner.counters.requests(api, requests);
+        self.inner.counters.errors(api, errors);
+    }
+}
+
+fn group_error(cluster: &Arc<str>, group: &Arc<str>, error: BrokerError) -> KafkaError {
+    KafkaError::Group { cluster: cluster.clone(), group: group.clone(), error }
+}
+
+/// Turns one group's raw commits into the model map: "no commit" (any
+/// negative offset) is left out, a partition error fails the group.
+fn commit_map(
+    cluster: &Arc<str>,
+    group: &Arc<str>,
+    entries: Vec<ffi::RawCommit>,
+    topics: &mut TopicInterner,
+) -> Result<BTreeMap<TopicPartition, Offset>, KafkaError> {
+    let mut map = BTreeMap::new();
+    for (topic, partition, outcome) in entries {
+        let tp = TopicPartition { topic: topics.intern(topic), partition };
+        match outcome {
+            Ok(offset) if offset >= 0 => {
+                map.insert(tp, offset);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let error = BrokerError { code: e.code, message: format!("partition {tp}: {}", e.message) };
+                return Err(group_error(cluster, group, error));
+            }
+        }
+    }
+    Ok(map)
+}
+
+/// Shares one `Arc<str>` per topic name across all groups of one call.
+#[derive(Default)]
+struct TopicInterner {
+    names: BTreeSet<Arc<str>>,
+}
+
+impl TopicInterner {
+    fn intern(&mut self, name: String) -> Arc<str> {
+        if let Some(existing) = self.names.get(name.as_str()) {
+            return existing.clone();
+        }
+        let name: Arc<str> = Arc::from(name);
+        self.names.insert(name.clone());
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(topic: &str, partition: i32, offset: i64) -> ffi::RawCommit {
+        (topic.to_owned(), partition, Ok(offset))
+    }
+
+    #[test]
+    fn commit_map_drops_no_commit_and_shares_topic_names() {
+        let cluster: Arc<str> = Arc::from("c");
+        let mut topics = TopicInterner::default();
+        let a = commit_map(
+            &cluster,
+            &Arc::from("a"),
+            vec![ok("t", 0, 5), ok("t", 1, -1), ok("t", 2, -1001), ok("u", 0, 0)],
+            &mut topics,
+        )
+        .unwrap();
+        assert_eq!(a, BTreeMap::from([(TopicPartition::new("t", 0), 5), (TopicPartition::new("u", 0), 0)]));
+        let b = commit_map(&cluster, &Arc::from("b"), vec![ok("t", 0, 9)], &mut topics).unwrap();
+        let (ta, tb) = (&a.keys().next().unwrap().topic, &b.keys().next().unwrap().topic);
+        assert!(Arc::ptr_eq(ta, tb));
+    }
+
+    #[test]
+    fn commit_map_fails_the_group_on_a_partition_error() {
+        let cluster: Arc<str> = Arc::from("c");
+        let entries = vec![ok("t", 0, 5), ("t".to_owned(), 1, Err(BrokerError { code: 88, message: "boom".into() }))];
+        let err = commit_map(&cluster, &Arc::from("g"), entries, &mut TopicInterner::default()).unwrap_err();
+        assert_eq!(err.to_string(), "cluster c: offset fetch for group g failed: partition t/1: boom (code 88)");
+        assert!(!err.is_timeout());
+    }
+
+    #[test]
+    fn timeout_errors_are_recognised() {
+        let err = KafkaError::Request {
+            cluster: Arc::from("c"),
+            api: "list groups",
+            error: BrokerError { code: crate::error::TIMED_OUT, message: "timed out".into() },
+        };
+        assert!(err.is_timeout());
+    }
+}

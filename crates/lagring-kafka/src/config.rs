@@ -1,0 +1,173 @@
+//! How lagring connects to one Kafka cluster, and the pure mapping of those
+//! settings to librdkafka properties.
+//!
+//! The mapping is a pure function so every combination (SASL mechanism, TLS
+//! on/off, verification off, isolation) is unit-tested without a broker.
+//! `extra_properties` are applied last so an operator can override anything
+//! this mapping chose.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Connection settings of one cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaConnection {
+    /// Comma-separated `host:port` list.
+    pub bootstrap_servers: String,
+    pub sasl: Option<Sasl>,
+    pub tls: Option<Tls>,
+    /// Which log-end offset counts as "end": high watermark
+    /// (`ReadUncommitted`) or last stable offset (`ReadCommitted`).
+    pub isolation: Isolation,
+    /// Bound of one admin request (also the base of the outer timeouts).
+    pub request_timeout: Duration,
+    /// librdkafka properties applied after (and overriding) the mapped ones.
+    pub extra_properties: BTreeMap<String, String>,
+}
+
+impl KafkaConnection {
+    /// Plaintext, read-uncommitted, 30 s request timeout.
+    pub fn plaintext(bootstrap_servers: impl Into<String>) -> Self {
+        Self {
+            bootstrap_servers: bootstrap_servers.into(),
+            sasl: None,
+            tls: None,
+            isolation: Isolation::default(),
+            request_timeout: Duration::from_secs(30),
+            extra_properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// SASL credentials (PLAIN or SCRAM).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sasl {
+    pub mechanism: SaslMechanism,
+    pub username: String,
+    pub password: String,
+}
+
+impl fmt::Debug for Sasl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sasl")
+            .field("mechanism", &self.mechanism)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaslMechanism {
+    Plain,
+    ScramSha256,
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    /// librdkafka's `sasl.mechanisms` value.
+    pub fn as_librdkafka(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+/// TLS settings. Verification is on by default.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Tls {
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub key_password: Option<String>,
+    /// Verify the broker certificate and host name.
+    pub verify: bool,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Self { ca_file: None, cert_file: None, key_file: None, key_password: None, verify: true }
+    }
+}
+
+impl fmt::Debug for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tls")
+            .field("ca_file", &self.ca_file)
+            .field("cert_file", &self.cert_file)
+            .field("key_file", &self.key_file)
+            .field("key_password", &self.key_password.as_ref().map(|_| "<redacted>"))
+            .field("verify", &self.verify)
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Isolation {
+    #[default]
+    ReadUncommitted,
+    ReadCommitted,
+}
+
+impl Isolation {
+    /// librdkafka's `isolation.level` value.
+    pub fn as_librdkafka(self) -> &'static str {
+        match self {
+            Isolation::ReadUncommitted => "read_uncommitted",
+            Isolation::ReadCommitted => "read_committed",
+        }
+    }
+}
+
+/// The librdkafka properties for `conn`; `extra_properties` win over mapped
+/// ones.
+pub fn client_properties(conn: &KafkaConnection) -> BTreeMap<String, String> {
+    let mut props = BTreeMap::new();
+    let mut set = |k: &str, v: &str| {
+        props.insert(k.to_owned(), v.to_owned());
+    };
+    set("bootstrap.servers", &conn.bootstrap_servers);
+    set("client.id", "lagring");
+    set("isolation.level", conn.isolation.as_librdkafka());
+    let protocol = match (&conn.sasl, &conn.tls) {
+        (None, None) => "plaintext",
+        (None, Some(_)) => "ssl",
+        (Some(_), None) => "sasl_plaintext",
+        (Some(_), Some(_)) => "sasl_ssl",
+    };
+    set("security.protocol", protocol);
+    if let Some(sasl) = &conn.sasl {
+        set("sasl.mechanisms", sasl.mechanism.as_librdkafka());
+        set("sasl.username", &sasl.username);
+        set("sasl.password", &sasl.password);
+    }
+    if let Some(tls) = &conn.tls {
+        let path = |p: &PathBuf| p.to_string_lossy().into_owned();
+        if let Some(ca) = &tls.ca_file {
+            set("ssl.ca.location", &path(ca));
+        }
+        if let Some(cert) = &tls.cert_file {
+            set("ssl.certificate.location", &path(cert));
+        }
+        if let Some(key) = &tls.key_file {
+            set("ssl.key.location", &path(key));
+        }
+        if let Some(pw) = &tls.key_password {
+            set("ssl.key.password", pw);
+        }
+        set("enable.ssl.certificate.verification", if tls.verify { "true" } else { "false" });
+        set("ssl.endpoint.identification.algorithm", if tls.verify { "https" } else { "none" });
+    }
+    for (k, v) in &conn.extra_properties {
+        props.insert(k.clone(), v.clone());
+    }
+    props
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,0 +1,153 @@
+use super::*;
+
+fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+fn base() -> KafkaConnection {
+    KafkaConnection::plaintext("b1:9092,b2:9092")
+}
+
+fn sasl(mechanism: SaslMechanism) -> Sasl {
+    Sasl { mechanism, username: "alice".into(), password: "s3cret".into() }
+}
+
+const PLAIN_BASE: &[(&str, &str)] =
+    &[("bootstrap.servers", "b1:9092,b2:9092"), ("client.id", "lagring"), ("isolation.level", "read_uncommitted")];
+
+#[test]
+fn plaintext_defaults() {
+    let mut want = props(PLAIN_BASE);
+    want.insert("security.protocol".into(), "plaintext".into());
+    assert_eq!(client_properties(&base()), want);
+}
+
+#[test]
+fn read_committed_isolation() {
+    let conn = KafkaConnection { isolation: Isolation::ReadCommitted, ..base() };
+    let got = client_properties(&conn);
+    assert_eq!(got.get("isolation.level").map(String::as_str), Some("read_committed"));
+    assert_eq!(got.len(), 4);
+}
+
+#[test]
+fn every_sasl_mechanism_without_tls() {
+    for (mechanism, name) in [
+        (SaslMechanism::Plain, "PLAIN"),
+        (SaslMechanism::ScramSha256, "SCRAM-SHA-256"),
+        (SaslMechanism::ScramSha512, "SCRAM-SHA-512"),
+    ] {
+        let conn = KafkaConnection { sasl: Some(sasl(mechanism)), ..base() };
+        let mut want = props(PLAIN_BASE);
+        want.extend(props(&[
+            ("security.protocol", "sasl_plaintext"),
+            ("sasl.mechanisms", name),
+            ("sasl.username", "alice"),
+            ("sasl.password", "s3cret"),
+        ]));
+        assert_eq!(client_properties(&conn), want, "mechanism {name}");
+    }
+}
+
+#[test]
+fn tls_verified_with_all_files() {
+    let tls = Tls {
+        ca_file: Some("/etc/ca.pem".into()),
+        cert_file: Some("/etc/client.pem".into()),
+        key_file: Some("/etc/client.key".into()),
+        key_password: Some("kp".into()),
+        verify: true,
+    };
+    let conn = KafkaConnection { tls: Some(tls), ..base() };
+    let mut want = props(PLAIN_BASE);
+    want.extend(props(&[
+        ("security.protocol", "ssl"),
+        ("ssl.ca.location", "/etc/ca.pem"),
+        ("ssl.certificate.location", "/etc/client.pem"),
+        ("ssl.key.location", "/etc/client.key"),
+        ("ssl.key.password", "kp"),
+        ("enable.ssl.certificate.verification", "true"),
+        ("ssl.endpoint.identification.algorithm", "https"),
+    ]));
+    assert_eq!(client_properties(&conn), want);
+}
+
+#[test]
+fn tls_default_verifies_and_sets_no_files() {
+    let conn = KafkaConnection { tls: Some(Tls::default()), ..base() };
+    let mut want = props(PLAIN_BASE);
+    want.extend(props(&[
+        ("security.protocol", "ssl"),
+        ("enable.ssl.certificate.verification", "true"),
+        ("ssl.endpoint.identification.algorithm", "https"),
+    ]));
+    assert_eq!(client_properties(&conn), want);
+}
+
+#[test]
+fn tls_verify_false_disables_verification_and_hostname_check() {
+    let conn = KafkaConnection { tls: Some(Tls { verify: false, ..Tls::default() }), ..base() };
+    let mut want = props(PLAIN_BASE);
+    want.extend(props(&[
+        ("security.protocol", "ssl"),
+        ("enable.ssl.certificate.verification", "false"),
+        ("ssl.endpoint.identification.algorithm", "none"),
+    ]));
+    assert_eq!(client_properties(&conn), want);
+}
+
+#[test]
+fn sasl_over_tls() {
+    let conn = KafkaConnection {
+        sasl: Some(sasl(SaslMechanism::ScramSha512)),
+        tls: Some(Tls { ca_file: Some("ca.pem".into()), ..Tls::default() }),
+        ..base()
+    };
+    let mut want = props(PLAIN_BASE);
+    want.extend(props(&[
+        ("security.protocol", "sasl_ssl"),
+        ("sasl.mechanisms", "SCRAM-SHA-512"),
+        ("sasl.username", "alice"),
+        ("sasl.password", "s3cret"),
+        ("ssl.ca.location", "ca.pem"),
+        ("enable.ssl.certificate.verification", "true"),
+        ("ssl.endpoint.identification.algorithm", "https"),
+    ]));
+    assert_eq!(client_properties(&conn), want);
+}
+
+#[test]
+fn extra_properties_override_and_add() {
+    let conn = KafkaConnection {
+        sasl: Some(sasl(SaslMechanism::Plain)),
+        extra_properties: props(&[
+            ("security.protocol", "sasl_ssl"),
+            ("client.id", "lag-eu"),
+            ("socket.keepalive.enable", "true"),
+        ]),
+        ..base()
+    };
+    let mut want = props(PLAIN_BASE);
+    want.extend(props(&[
+        ("client.id", "lag-eu"),
+        ("security.protocol", "sasl_ssl"),
+        ("sasl.mechanisms", "PLAIN"),
+        ("sasl.username", "alice"),
+        ("sasl.password", "s3cret"),
+        ("socket.keepalive.enable", "true"),
+    ]));
+    assert_eq!(client_properties(&conn), want);
+}
+
+#[test]
+fn debug_redacts_secrets() {
+    let conn = KafkaConnection {
+        sasl: Some(sasl(SaslMechanism::Plain)),
+        tls: Some(Tls { key_password: Some("kp-secret".into()), ..Tls::default() }),
+        ..base()
+    };
+    let shown = format!("{conn:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(!shown.contains("kp-secret"), "{shown}");
+    assert!(shown.contains("alice"), "{shown}");
+}

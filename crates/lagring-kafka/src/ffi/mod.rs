@@ -1,0 +1,32 @@
+//! librdkafka admin APIs that the safe `rdkafka` API lacks, called through
+//! `rdkafka::bindings`: ListConsumerGroups, ListConsumerGroupOffsets and
+//! ListOffsets. This is the only module of lagring that may use `unsafe`.
+//!
+//! - [`raw`]: C-string and error-code helpers; error codes are read as plain
+//!   integers because a broker may send a code this librdkafka does not know,
+//!   and such a value in the bindings' Rust enum would be undefined behaviour.
+//! - [`guards`]: one RAII guard per raw handle (admin options, queue, event,
+//!   partition list, group request), each freeing it in `Drop` and borrowing
+//!   the `AdminClient` so the `rd_kafka_t` outlives it.
+//! - [`groups`]: group listing and committed offsets (a sliding window of
+//!   single-group requests on one private queue).
+//! - [`offsets`]: earliest/latest log offsets, one request per spec, all on
+//!   one private queue.
+//!
+//! Every function here blocks; callers run them in `spawn_blocking`. Each one
+//! stops at its `deadline` even if librdkafka never answers.
+#![allow(unsafe_code)]
+
+mod groups;
+mod guards;
+mod offsets;
+mod raw;
+
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+
+pub(crate) use groups::{RawCommit, committed_offsets, list_groups};
+pub(crate) use offsets::{RawSpec, list_offsets};
+
+/// The admin client whose `rd_kafka_t` the raw calls use.
+pub(crate) type Admin = AdminClient<DefaultClientContext>;

@@ -1,0 +1,114 @@
+//! Counters of admin requests issued and failed, per Kafka API, for the
+//! `lagring_*` self metrics.
+//!
+//! Counters are cumulative since the client was created; the metrics layer
+//! exports them as counters. A "request" is one admin call handed to
+//! librdkafka (librdkafka may split a ListOffsets call into one wire request
+//! per partition leader). An "error" is a call that failed as a whole; partial
+//! per-partition failures are returned to the caller, not counted here.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Snapshot of the request counters of one client.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestStats {
+    pub list_groups: ApiCounts,
+    /// ListConsumerGroupOffsets (OffsetFetch), one per group.
+    pub offset_fetch: ApiCounts,
+    pub list_offsets: ApiCounts,
+    pub metadata: ApiCounts,
+}
+
+/// Requests issued and requests failed for one API.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ApiCounts {
+    pub requests: u64,
+    pub errors: u64,
+}
+
+/// The Kafka APIs the client counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Api {
+    ListGroups,
+    OffsetFetch,
+    ListOffsets,
+    Metadata,
+}
+
+impl Api {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Api::ListGroups => "list groups",
+            Api::OffsetFetch => "offset fetch",
+            Api::ListOffsets => "list offsets",
+            Api::Metadata => "metadata",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct AtomicCounts {
+    requests: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl AtomicCounts {
+    fn snapshot(&self) -> ApiCounts {
+        ApiCounts { requests: self.requests.load(Ordering::Relaxed), errors: self.errors.load(Ordering::Relaxed) }
+    }
+}
+
+/// Live counters shared by all clones of a client.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    list_groups: AtomicCounts,
+    offset_fetch: AtomicCounts,
+    list_offsets: AtomicCounts,
+    metadata: AtomicCounts,
+}
+
+impl Counters {
+    fn of(&self, api: Api) -> &AtomicCounts {
+        match api {
+            Api::ListGroups => &self.list_groups,
+            Api::OffsetFetch => &self.offset_fetch,
+            Api::ListOffsets => &self.list_offsets,
+            Api::Metadata => &self.metadata,
+        }
+    }
+
+    pub(crate) fn requests(&self, api: Api, n: u64) {
+        self.of(api).requests.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn errors(&self, api: Api, n: u64) {
+        self.of(api).errors.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> RequestStats {
+        RequestStats {
+            list_groups: self.list_groups.snapshot(),
+            offset_fetch: self.offset_fetch.snapshot(),
+            list_offsets: self.list_offsets.snapshot(),
+            metadata: self.metadata.snapshot(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_per_api() {
+        let c = Counters::default();
+        c.requests(Api::OffsetFetch, 3);
+        c.errors(Api::OffsetFetch, 1);
+        c.requests(Api::Metadata, 1);
+        let s = c.snapshot();
+        assert_eq!(s.offset_fetch, ApiCounts { requests: 3, errors: 1 });
+        assert_eq!(s.metadata, ApiCounts { requests: 1, errors: 0 });
+        assert_eq!(s.list_groups, ApiCounts::default());
+        assert_eq!(s.list_offsets, ApiCounts::default());
+    }
+}
