@@ -107,11 +107,8 @@ fn group_lag(
     let mut partitions_without_commit = 0u32;
     for t in &mut topics {
         let known = topic_partitions.get(&t.topic).copied().unwrap_or(0).max(0);
-        let committed = commits
-            .committed
-            .keys()
-            .filter(|tp| tp.topic == t.topic && (0..known).contains(&tp.partition))
-            .count();
+        let committed =
+            commits.committed.keys().filter(|tp| tp.topic == t.topic && (0..known).contains(&tp.partition)).count();
         let missing = u32::try_from((known as usize).saturating_sub(committed)).unwrap_or(u32::MAX);
         t.partitions_without_commit = missing;
         partitions_without_commit = partitions_without_commit.saturating_add(missing);
@@ -181,11 +178,8 @@ mod tests {
         assert_eq!(billing.sum_lag, 70);
         assert_eq!(billing.partitions_without_commit, 1); // orders/1
         assert_eq!(billing.partitions_without_offsets, 0);
-        let topics: Vec<(&str, i64, i64, u32)> = billing
-            .topics
-            .iter()
-            .map(|t| (&*t.topic, t.max_lag, t.sum_lag, t.partitions_without_commit))
-            .collect();
+        let topics: Vec<(&str, i64, i64, u32)> =
+            billing.topics.iter().map(|t| (&*t.topic, t.max_lag, t.sum_lag, t.partitions_without_commit)).collect();
         assert_eq!(topics, vec![("audit", 0, 0, 0), ("orders", 60, 70, 1)]);
 
         let gone = &lag.groups[1];

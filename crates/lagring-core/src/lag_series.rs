@@ -117,7 +117,12 @@ mod tests {
                     lag: 60,
                     beyond_retention: true,
                 }],
-                topics: vec![TopicLag { topic: "orders".into(), max_lag: 60, sum_lag: 60, partitions_without_commit: 1 }],
+                topics: vec![TopicLag {
+                    topic: "orders".into(),
+                    max_lag: 60,
+                    sum_lag: 60,
+                    partitions_without_commit: 1,
+                }],
                 max_lag: 60,
                 sum_lag: 60,
                 partitions_without_commit: 1,
@@ -146,7 +151,10 @@ mod tests {
         let got: Vec<String> = it.iter().map(render).collect();
         assert_eq!(
             got,
-            vec!["kafka_total_groups_checked{clustername=prod} 3", "kafka_iteration_time_seconds{clustername=prod} 0.5"]
+            vec![
+                "kafka_total_groups_checked{clustername=prod} 3",
+                "kafka_iteration_time_seconds{clustername=prod} 0.5"
+            ]
         );
     }
 }

@@ -21,24 +21,15 @@ pub const ALL: &[(&str, &str)] = &[
     (GROUP_SUM_LAG_OFFSETS, "Sum of partition offset lags of a consumer group"),
     (TOPIC_MAX_LAG_OFFSETS, "Largest partition offset lag of a consumer group on one topic"),
     (TOPIC_SUM_LAG_OFFSETS, "Sum of partition offset lags of a consumer group on one topic"),
-    (
-        PARTITIONS_WITHOUT_COMMIT,
-        "Partitions of topics a group commits on that have no committed offset from the group",
-    ),
-    (
-        LAG_BEYOND_RETENTION,
-        "1 when the committed offset is below the log-start offset (messages already deleted)",
-    ),
+    (PARTITIONS_WITHOUT_COMMIT, "Partitions of topics a group commits on that have no committed offset from the group"),
+    (LAG_BEYOND_RETENTION, "1 when the committed offset is below the log-start offset (messages already deleted)"),
     (TOTAL_GROUPS_CHECKED, "Consumer groups whose lag was computed in the last iteration"),
     (ITERATION_TIME_SECONDS, "Wall time of the last fetch-and-compute iteration of a cluster"),
 ];
 
 /// Help text for a lag-series name; a generic text for unknown names.
 pub fn help_for(name: &str) -> &'static str {
-    ALL.iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, h)| *h)
-        .unwrap_or("lagring series, see docs/metrics.md")
+    ALL.iter().find(|(n, _)| *n == name).map(|(_, h)| *h).unwrap_or("lagring series, see docs/metrics.md")
 }
 
 #[cfg(test)]

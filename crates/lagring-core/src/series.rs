@@ -174,11 +174,11 @@ mod tests {
         let mut t = StalenessTracker::default();
         assert!(t.observe(&[a.clone(), b.clone(), c.clone()]).is_empty());
         t.forget(|k| k.label("group") == Some("c"));
-        assert_eq!(t.observe(&[a.clone()]), vec![b.key.clone()]);
-        assert!(t.observe(&[a.clone()]).is_empty());
+        assert_eq!(t.observe(std::slice::from_ref(&a)), vec![b.key.clone()]);
+        assert!(t.observe(std::slice::from_ref(&a)).is_empty());
         // b comes back, then is missing while its data is unavailable: kept.
         assert!(t.observe(&[a.clone(), b.clone()]).is_empty());
-        assert!(t.observe_keeping(&[a.clone()], |k| k.label("group") == Some("b")).is_empty());
+        assert!(t.observe_keeping(std::slice::from_ref(&a), |k| k.label("group") == Some("b")).is_empty());
         assert_eq!(t.len(), 2);
         assert_eq!(t.observe(&[a]), vec![b.key]);
     }

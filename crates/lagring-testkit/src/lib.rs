@@ -9,12 +9,13 @@
 //! This crate is test support and never linked into the service, so it uses
 //! `anyhow` and may fail loudly.
 
-pub mod ports;
-pub mod process;
-pub mod redis;
-pub mod prometheus;
-pub mod receiver;
-pub mod tansu;
+pub mod emissions;
 pub mod kafka_fixtures;
 pub mod lagring_node;
 pub mod metrics_text;
+pub mod ports;
+pub mod process;
+pub mod prometheus;
+pub mod receiver;
+pub mod redis;
+pub mod tansu;

@@ -44,8 +44,10 @@ pub struct HealthReport {
 
 impl Health {
     pub fn new(clusters: impl IntoIterator<Item = String>, interval: Duration) -> Self {
-        let state =
-            State { clusters: clusters.into_iter().map(|c| (c, ClusterHealth::default())).collect(), ..Default::default() };
+        let state = State {
+            clusters: clusters.into_iter().map(|c| (c, ClusterHealth::default())).collect(),
+            ..Default::default()
+        };
         Self { inner: Arc::new(Mutex::new(state)), stuck_after: interval.saturating_mul(3) }
     }
 
@@ -93,10 +95,10 @@ impl Health {
             for (name, h) in &s.clusters {
                 if let Some(err) = &h.last_error {
                     unhealthy.insert(name.clone(), err.clone());
-                } else if let Some(ok) = h.last_success {
-                    if ok.elapsed() > stuck_after {
-                        unhealthy.insert(name.clone(), format!("no successful iteration for {:?}", ok.elapsed()));
-                    }
+                } else if let Some(ok) = h.last_success
+                    && ok.elapsed() > stuck_after
+                {
+                    unhealthy.insert(name.clone(), format!("no successful iteration for {:?}", ok.elapsed()));
                 }
             }
             let status = if unhealthy.is_empty() { "ok" } else { "unhealthy" };

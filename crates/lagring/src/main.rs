@@ -1,13 +1,15 @@
-//! The lagring binary: `lagring run`, `lagring validate`.
+//! The lagring binary: `lagring run`, `lagring validate`, `lagring ring`.
 //!
 //! - [`config`]: YAML loading, substitution, validation (exit code 2).
 //! - [`pipeline`]: fetch → compute → emit tasks per cluster.
 //! - [`http`], [`health`], [`self_metrics`]: what operators look at.
 
 mod config;
+mod coordination;
 mod health;
 mod http;
 mod pipeline;
+mod ring;
 mod self_metrics;
 
 use std::path::PathBuf;
@@ -37,6 +39,11 @@ enum Command {
         #[arg(long, short, env = "LAGRING_CONFIG")]
         config: PathBuf,
     },
+    /// Show the fleet: live nodes, heartbeat age, owned groups.
+    Ring {
+        #[arg(long, short, env = "LAGRING_CONFIG")]
+        config: PathBuf,
+    },
 }
 
 /// Exit code for any configuration error.
@@ -52,6 +59,19 @@ fn main() -> ExitCode {
             }
             Err(e) => config_error(&config, &e),
         },
+        Command::Ring { config } => {
+            let cfg = match config::load(&config) {
+                Ok(cfg) => cfg,
+                Err(e) => return config_error(&config, &e),
+            };
+            match ring::print(&cfg) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Run { config } => {
             let cfg = match config::load(&config) {
                 Ok(cfg) => cfg,
@@ -95,6 +115,8 @@ fn init_tracing(log: &config::LogConfig) {
 }
 
 fn run(cfg: config::Config) -> anyhow::Result<()> {
+    // redis (rediss://) and reqwest share rustls; pick its crypto provider once.
+    lagring_store::install_crypto_provider();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let shutdown = CancellationToken::new();

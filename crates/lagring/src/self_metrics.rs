@@ -35,12 +35,18 @@ impl SelfMetrics {
                 .buckets(STAGE_BUCKETS.to_vec()),
             &["cluster", "stage"],
         )?;
-        let iterations = counter("lagring_iterations_total", "Iterations per cluster by result", &["cluster", "result"])?;
-        let groups_discovered =
-            gauge("lagring_groups_discovered", "Consumer groups listed by the cluster in the last iteration", &["cluster"])?;
-        let owned_groups = gauge("lagring_owned_groups", "Consumer groups this node fetched in the last iteration", &["cluster"])?;
+        let iterations =
+            counter("lagring_iterations_total", "Iterations per cluster by result", &["cluster", "result"])?;
+        let groups_discovered = gauge(
+            "lagring_groups_discovered",
+            "Consumer groups listed by the cluster in the last iteration",
+            &["cluster"],
+        )?;
+        let owned_groups =
+            gauge("lagring_owned_groups", "Consumer groups this node fetched in the last iteration", &["cluster"])?;
         let kafka_errors = counter("lagring_kafka_errors_total", "Kafka request errors by API", &["cluster", "api"])?;
-        let kafka_requests = counter("lagring_kafka_requests_total", "Kafka admin requests sent, by API", &["cluster", "api"])?;
+        let kafka_requests =
+            counter("lagring_kafka_requests_total", "Kafka admin requests sent, by API", &["cluster", "api"])?;
         let partitions_without_offsets = gauge(
             "lagring_partitions_without_offsets",
             "Committed partitions whose log offsets could not be fetched in the last iteration",

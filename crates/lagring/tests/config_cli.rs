@@ -1,6 +1,9 @@
 //! `lagring validate` on malformed and invalid configs: every case exits with
 //! code 2, names the offending key (or line) and never panics.
 
+// Test code: a panic with a message is the failure report.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
 use std::process::Command;
 
 const OK_CLUSTER: &str = "clusters: [{ name: a, brokers: ['127.0.0.1:9092'] }]\n";
@@ -15,7 +18,11 @@ fn validate(yaml: &str, env: &[(&str, &str)]) -> (Option<i32>, String, String) {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]

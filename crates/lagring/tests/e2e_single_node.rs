@@ -2,6 +2,9 @@
 //! commits, a real lagring process, a real Prometheus receiving remote write.
 //! Every expected lag value is exact.
 
+// Test code: a panic with a message is the failure report.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -25,7 +28,10 @@ fn by_partition(samples: &[TextSample], name: &str) -> BTreeMap<Key, f64> {
         .collect()
 }
 
-fn by_labels<'a>(samples: impl IntoIterator<Item = (&'a BTreeMap<String, String>, f64)>, keys: &[&str]) -> BTreeMap<Vec<String>, f64> {
+fn by_labels<'a>(
+    samples: impl IntoIterator<Item = (&'a BTreeMap<String, String>, f64)>,
+    keys: &[&str],
+) -> BTreeMap<Vec<String>, f64> {
     samples
         .into_iter()
         .map(|(labels, v)| (keys.iter().map(|k| labels.get(*k).cloned().unwrap_or_default()).collect(), v))
@@ -66,7 +72,9 @@ async fn exact_lag_on_metrics_and_in_prometheus() -> Result<()> {
 
     create_topic(&bs, "orders", 3).await?;
     create_topic(&bs, "payments", 2).await?;
-    for (topic, partition, count) in [("orders", 0, 10), ("orders", 1, 20), ("orders", 2, 30), ("payments", 0, 5), ("payments", 1, 7)] {
+    for (topic, partition, count) in
+        [("orders", 0, 10), ("orders", 1, 20), ("orders", 2, 30), ("payments", 0, 5), ("payments", 1, 7)]
+    {
         produce(&bs, topic, partition, count).await?;
     }
     // billing: lag 6, 0, 5 on orders. audit: orders/0 only (1 and 2 never
@@ -100,13 +108,10 @@ async fn exact_lag_on_metrics_and_in_prometheus() -> Result<()> {
     assert_eq!(group_max, [(key(&["audit"]), 4.0), (key(&["billing"]), 6.0)].into_iter().collect());
     let topic_sum = text_map(&metrics, "kafka_consumer_group_topic_sum_lag_in_offsets", &["group", "topic"]);
     let topic_max = text_map(&metrics, "kafka_consumer_group_topic_max_lag_in_offsets", &["group", "topic"]);
-    let topic_expected: BTreeMap<Vec<String>, f64> = [
-        (key(&["audit", "orders"]), 0.0),
-        (key(&["audit", "payments"]), 4.0),
-        (key(&["billing", "orders"]), 11.0),
-    ]
-    .into_iter()
-    .collect();
+    let topic_expected: BTreeMap<Vec<String>, f64> =
+        [(key(&["audit", "orders"]), 0.0), (key(&["audit", "payments"]), 4.0), (key(&["billing", "orders"]), 11.0)]
+            .into_iter()
+            .collect();
     assert_eq!(topic_sum, topic_expected);
     assert_eq!(topic_max.get(&key(&["billing", "orders"])), Some(&6.0));
     assert_eq!(topic_max.get(&key(&["audit", "payments"])), Some(&4.0));
@@ -166,8 +171,9 @@ async fn dead_cluster_is_unhealthy_and_named_while_the_other_works() -> Result<(
     let node = LagringNode::start(Path::new(env!("CARGO_BIN_EXE_lagring")), "lagring", &config)?;
     wait_for("alive cluster lag on /metrics", TIMEOUT, || async {
         let m = node.metrics().await?;
-        Ok((text_map(&m, "kafka_consumer_group_lag_in_offsets", &["group"]) == [(key(&["g"]), 2.0)].into_iter().collect())
-            .then_some(()))
+        Ok((text_map(&m, "kafka_consumer_group_lag_in_offsets", &["group"])
+            == [(key(&["g"]), 2.0)].into_iter().collect())
+        .then_some(()))
     })
     .await
     .map_err(|e| e.context(node.log_tail()))?;

@@ -4,8 +4,6 @@
 //! environment of a Kubernetes pod. `$$` is a literal `$`. Comment lines are
 //! left alone so a commented-out `${UNSET}` is not an error.
 
-use std::collections::HashMap;
-
 /// An unset variable without a default, with the line it is on.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SubstError {
@@ -37,7 +35,7 @@ pub fn substitute_env(text: &str) -> Result<String, SubstError> {
 
 /// Substitution from a fixed map (tests).
 #[cfg(test)]
-pub fn substitute_map(text: &str, vars: &HashMap<String, String>) -> Result<String, SubstError> {
+pub fn substitute_map(text: &str, vars: &std::collections::HashMap<String, String>) -> Result<String, SubstError> {
     substitute(text, &|name| vars.get(name).cloned())
 }
 
@@ -87,6 +85,7 @@ fn substitute_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     fn vars() -> HashMap<String, String> {
         [("HOST", "kafka:9092"), ("EMPTY", "")].into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()

@@ -63,10 +63,10 @@ impl Config {
         if let Some(id) = &self.node.id {
             return id.clone();
         }
-        if let Ok(h) = std::env::var("HOSTNAME") {
-            if !h.is_empty() {
-                return h;
-            }
+        if let Ok(h) = std::env::var("HOSTNAME")
+            && !h.is_empty()
+        {
+            return h;
         }
         std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|s| s.trim().to_owned())

@@ -17,7 +17,7 @@ pub struct Config {
     pub node: NodeConfig,
     /// Absent: single-node mode (in-memory store, this node owns everything).
     #[serde(default)]
-    pub redis: Option<serde_norway::Value>,
+    pub redis: Option<lagring_store::RedisConfig>,
     pub clusters: Vec<ClusterConfig>,
     /// Absent: series are only served on the local `/metrics`.
     #[serde(default)]

@@ -28,10 +28,15 @@ pub fn validate(cfg: &Config) -> Vec<String> {
         cluster(c, &path, &mut errs);
     }
     prometheus(cfg, &mut errs);
-    if let Some(rw) = &cfg.remote_write {
-        if let Err(e) = rw.validate() {
-            errs.push(prefixed("remote_write", e));
-        }
+    if let Some(rw) = &cfg.remote_write
+        && let Err(e) = rw.validate()
+    {
+        errs.push(prefixed("remote_write", e));
+    }
+    if let Some(redis) = &cfg.redis
+        && let Err(e) = redis.validate()
+    {
+        errs.push(prefixed("redis", e));
     }
     errs
 }
@@ -80,10 +85,10 @@ fn cluster(c: &ClusterConfig, path: &str, errs: &mut Vec<String>) {
             errs.push(format!("{path}.brokers[{j}]: expected host:port, got {b:?}"));
         }
     }
-    if let Some(sasl) = &c.sasl {
-        if sasl.username.is_empty() {
-            errs.push(format!("{path}.sasl.username: must not be empty"));
-        }
+    if let Some(sasl) = &c.sasl
+        && sasl.username.is_empty()
+    {
+        errs.push(format!("{path}.sasl.username: must not be empty"));
     }
     if let Some(tls) = &c.tls {
         tls_files(tls, &format!("{path}.tls"), errs);
@@ -105,10 +110,10 @@ fn cluster(c: &ClusterConfig, path: &str, errs: &mut Vec<String>) {
 
 fn tls_files(tls: &TlsConfig, path: &str, errs: &mut Vec<String>) {
     for (key, file) in [("ca_file", &tls.ca_file), ("cert_file", &tls.cert_file), ("key_file", &tls.key_file)] {
-        if let Some(f) = file {
-            if !Path::new(f).is_file() {
-                errs.push(format!("{path}.{key}: file not found: {}", f.display()));
-            }
+        if let Some(f) = file
+            && !Path::new(f).is_file()
+        {
+            errs.push(format!("{path}.{key}: file not found: {}", f.display()));
         }
     }
     if tls.cert_file.is_some() != tls.key_file.is_some() {

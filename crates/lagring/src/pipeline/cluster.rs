@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use lagring_core::series::SeriesBatch;
 use tokio::sync::mpsc;
-use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::compute::Compute;
 use super::fetch::{ClusterFetcher, FetchError, FetchOutcome};
+use super::slots::Slots;
 use super::warn_limiter::WarnLimiter;
+use crate::coordination::ClusterOwnership;
 use crate::health::Health;
 use crate::self_metrics::SelfMetrics;
 
@@ -33,21 +34,26 @@ pub struct ClusterTask {
 }
 
 impl ClusterTask {
-    /// Fetches every `interval` until `shutdown`; each outcome goes to `tx`.
-    pub async fn fetch_loop(self, tx: mpsc::Sender<FetchOutcome>, shutdown: CancellationToken) {
+    /// Runs one iteration per slot until `shutdown`; each outcome goes to
+    /// `tx`. On shutdown the cluster's leases are released.
+    pub async fn fetch_loop(
+        self,
+        mut ownership: ClusterOwnership,
+        tx: mpsc::Sender<FetchOutcome>,
+        shutdown: CancellationToken,
+    ) {
         let cluster = self.fetcher.cluster.clone();
-        let mut tick = tokio::time::interval(self.interval);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let slots = Slots::new(self.interval);
         let mut warn = WarnLimiter::new(WARN_EVERY);
         loop {
-            tokio::select! {
+            let slot_ms = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tick.tick() => {}
-            }
+                slot = slots.wait_next() => slot,
+            };
             let started = Instant::now();
             let result = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                r = tokio::time::timeout(self.iteration_timeout, self.fetcher.fetch(|groups| groups)) => r,
+                r = tokio::time::timeout(self.iteration_timeout, self.iterate(&mut ownership, slot_ms, started)) => r,
             };
             let result = result.unwrap_or(Err(FetchError::Timeout(self.iteration_timeout)));
             self.record_requests();
@@ -62,7 +68,23 @@ impl ClusterTask {
                 Err(e) => self.record_failure(&e, started.elapsed(), &mut warn),
             }
         }
+        ownership.release_all().await;
         tracing::debug!(cluster = %cluster, "fetch loop stopped");
+    }
+
+    async fn iterate(
+        &self,
+        ownership: &mut ClusterOwnership,
+        slot_ms: u64,
+        started: Instant,
+    ) -> Result<FetchOutcome, FetchError> {
+        let discovery = self.fetcher.discover().await?;
+        let selection = ownership.select(&discovery.groups).await;
+        let slot_ms = i64::try_from(slot_ms).unwrap_or(i64::MAX);
+        let mut outcome = self.fetcher.fetch_owned(&discovery, selection.owned, slot_ms, started).await?;
+        outcome.discovered = discovery.groups.into_iter().collect();
+        outcome.owns_cluster_series = selection.owns_cluster_series;
+        Ok(outcome)
     }
 
     fn record_success(&self, o: &FetchOutcome, warn: &mut WarnLimiter) {
@@ -134,11 +156,7 @@ impl ClusterTask {
 
 /// Computes every outcome from `rx` and sends the batch to `tx`; ends when
 /// the fetch loop ends (its sender dropped).
-pub async fn compute_loop(
-    mut compute: Compute,
-    mut rx: mpsc::Receiver<FetchOutcome>,
-    tx: mpsc::Sender<SeriesBatch>,
-) {
+pub async fn compute_loop(mut compute: Compute, mut rx: mpsc::Receiver<FetchOutcome>, tx: mpsc::Sender<SeriesBatch>) {
     let cluster: Arc<str> = compute.cluster.clone();
     while let Some(outcome) = rx.recv().await {
         let batch = compute.run(&outcome);

@@ -29,16 +29,37 @@ impl Compute {
         Self { cluster, labels, metrics, tracker: StalenessTracker::default() }
     }
 
+    /// Series of groups (and the per-cluster series) that another node owns
+    /// now are forgotten without a staleness marker: they moved, the new
+    /// owner continues them with identical labels.
+    fn forget_moved(&mut self, outcome: &FetchOutcome) {
+        let owned: HashSet<&str> = outcome
+            .observation
+            .groups
+            .iter()
+            .map(|g| &*g.group)
+            .chain(outcome.group_errors.iter().map(|(g, _)| &**g))
+            .collect();
+        let owns_cluster_series = outcome.owns_cluster_series;
+        self.tracker.forget(|k| match k.label("group") {
+            Some(group) => outcome.discovered.contains(group) && !owned.contains(group),
+            None => !owns_cluster_series,
+        });
+    }
+
     /// Turns one fetch outcome into the batch of series to emit.
     pub fn run(&mut self, outcome: &FetchOutcome) -> SeriesBatch {
         let t = Instant::now();
         let computed = lag::compute(&outcome.observation);
         let mut samples = lag_series::group_samples(&computed, &self.labels);
-        let facts = IterationFacts {
-            groups_checked: computed.groups.len(),
-            iteration_seconds: outcome.started.elapsed().as_secs_f64(),
-        };
-        samples.extend(lag_series::iteration_samples(&self.cluster, facts, &self.labels));
+        if outcome.owns_cluster_series {
+            let facts = IterationFacts {
+                groups_checked: outcome.groups_checked,
+                iteration_seconds: outcome.started.elapsed().as_secs_f64(),
+            };
+            samples.extend(lag_series::iteration_samples(&self.cluster, facts, &self.labels));
+        }
+        self.forget_moved(outcome);
 
         let failed_groups: HashSet<&str> = outcome.group_errors.iter().map(|(g, _)| &**g).collect();
         let failed_partitions: HashSet<(&str, String)> =

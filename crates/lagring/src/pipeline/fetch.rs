@@ -6,9 +6,9 @@
 //! End offsets are fetched once per partition per iteration however many
 //! groups read it, in ListOffsets requests that librdkafka batches per leader.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use lagring_core::filter::NameFilter;
 use lagring_core::model::{ClusterObservation, GroupCommits, TopicPartition};
@@ -29,6 +29,13 @@ pub struct FetchOutcome {
     pub observation: ClusterObservation,
     /// Groups the broker listed, before filtering.
     pub groups_discovered: usize,
+    /// Groups that passed the filters (the whole fleet checks these).
+    pub groups_checked: usize,
+    /// Every group that passed the filters, owned here or not: a series of a
+    /// group in this set that this node no longer owns has moved, not ended.
+    pub discovered: HashSet<Arc<str>>,
+    /// This node emits the per-cluster iteration series this iteration.
+    pub owns_cluster_series: bool,
     /// Groups dropped because OffsetFetch failed for them.
     pub group_errors: Vec<(Arc<str>, KafkaError)>,
     /// Partitions whose log offsets the broker did not return.
@@ -63,20 +70,25 @@ pub struct ClusterFetcher {
 }
 
 impl ClusterFetcher {
-    /// Runs the Kafka part of one iteration for the groups `select` keeps.
-    pub async fn fetch(
-        &self,
-        select: impl FnOnce(Vec<Arc<str>>) -> Vec<Arc<str>>,
-    ) -> Result<FetchOutcome, FetchError> {
+    /// Lists the cluster's groups and keeps those passing the group filter.
+    pub async fn discover(&self) -> Result<Discovery, FetchError> {
         let started = Instant::now();
-        let mut timings = FetchTimings::default();
-
         let listed = self.client.list_groups().await.map_err(FetchError::ListGroups)?;
-        timings.list_groups = started.elapsed();
-        let groups_discovered = listed.len();
-        let wanted: Vec<Arc<str>> = listed.into_iter().map(|g| g.group).filter(|g| self.groups.matches(g)).collect();
-        let owned = select(wanted);
+        let listed_count = listed.len();
+        let groups = listed.into_iter().map(|g| g.group).filter(|g| self.groups.matches(g)).collect();
+        Ok(Discovery { groups, listed: listed_count, took: started.elapsed() })
+    }
 
+    /// Fetches committed offsets of `owned` groups, then the log offsets of
+    /// every partition they read. `slot_ms` stamps the observation.
+    pub async fn fetch_owned(
+        &self,
+        discovery: &Discovery,
+        owned: Vec<Arc<str>>,
+        slot_ms: i64,
+        started: Instant,
+    ) -> Result<FetchOutcome, FetchError> {
+        let mut timings = FetchTimings { list_groups: discovery.took, ..FetchTimings::default() };
         let t = Instant::now();
         let requested = owned.len();
         let results = self.client.committed_offsets(owned, self.max_in_flight).await;
@@ -92,10 +104,11 @@ impl ClusterFetcher {
                 Err(e) => group_errors.push((group, e)),
             }
         }
-        if requested > 0 && groups.is_empty() {
-            if let Some((_, e)) = group_errors.pop() {
-                return Err(FetchError::AllGroupsFailed(requested, e));
-            }
+        if requested > 0
+            && groups.is_empty()
+            && let Some((_, e)) = group_errors.pop()
+        {
+            return Err(FetchError::AllGroupsFailed(requested, e));
         }
 
         let read_topics: BTreeSet<Arc<str>> =
@@ -124,16 +137,30 @@ impl ClusterFetcher {
 
         let observation = ClusterObservation {
             cluster: self.cluster.clone(),
-            observed_at_ms: unix_millis(SystemTime::now()),
+            observed_at_ms: slot_ms,
             groups,
             topic_partitions,
             offsets,
         };
-        Ok(FetchOutcome { observation, groups_discovered, group_errors, partition_errors, timings, started })
+        Ok(FetchOutcome {
+            observation,
+            groups_discovered: discovery.listed,
+            groups_checked: discovery.groups.len(),
+            discovered: HashSet::new(),
+            owns_cluster_series: true,
+            group_errors,
+            partition_errors,
+            timings,
+            started,
+        })
     }
 }
 
-/// Milliseconds since the Unix epoch (0 for a clock before 1970).
-pub fn unix_millis(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
+/// The groups of one cluster that passed the group filter this iteration.
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    pub groups: Vec<Arc<str>>,
+    /// Groups the broker listed, before filtering.
+    pub listed: usize,
+    pub took: Duration,
 }

@@ -9,6 +9,7 @@ mod cluster;
 mod compute;
 mod emit;
 pub mod fetch;
+mod slots;
 mod warn_limiter;
 
 use std::sync::Arc;
@@ -25,12 +26,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::coordination::{ClusterOwnership, CoordinationMetrics, Coordinator};
 use crate::health::Health;
 use crate::http::{self, HttpState};
 use crate::self_metrics::SelfMetrics;
 use cluster::{ClusterTask, FETCH_TO_COMPUTE_CAPACITY};
 use compute::Compute;
 use emit::COMPUTE_TO_EMIT_CAPACITY;
+use lagring_store::{CoordinationStore, MemoryStore, RedisStore};
 
 /// Header naming the sending node on every remote-write request, so an
 /// operator (or a test) can tell which node emitted a series.
@@ -45,8 +48,9 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
     let health = Health::new(cfg.clusters.iter().map(|c| c.name.clone()), cfg.node.interval);
     let labels = label_options(&cfg);
 
-    let listener =
-        TcpListener::bind(cfg.http.listen).await.with_context(|| format!("http.listen: cannot bind {}", cfg.http.listen))?;
+    let listener = TcpListener::bind(cfg.http.listen)
+        .await
+        .with_context(|| format!("http.listen: cannot bind {}", cfg.http.listen))?;
     let http_stop = CancellationToken::new();
     let http_state = HttpState { registry: metrics.registry.clone(), health: health.clone() };
     let http_task = tokio::spawn(http::serve(listener, http_state, http_stop.clone()));
@@ -62,6 +66,22 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
         }
         None => (None, None),
     };
+
+    let store = open_store(&cfg).await?;
+    let coordination_metrics =
+        CoordinationMetrics::register(&metrics.registry).context("register coordination metrics")?;
+    let coordinator = Coordinator::new(
+        node_id.clone(),
+        store,
+        cfg.node.node_ttl,
+        cfg.node.heartbeat_interval,
+        cfg.node.virtual_nodes,
+        coordination_metrics,
+        health.clone(),
+    );
+    coordinator.heartbeat_once().await;
+    let heartbeat_stop = CancellationToken::new();
+    let heartbeat_task = tokio::spawn(coordinator.clone().heartbeat_loop(heartbeat_stop.clone()));
 
     let tasks = TaskTracker::new();
     let (emit_tx, emit_rx) = mpsc::channel(COMPUTE_TO_EMIT_CAPACITY);
@@ -84,7 +104,8 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
             metrics: metrics.clone(),
         };
         let (tx, rx) = mpsc::channel(FETCH_TO_COMPUTE_CAPACITY);
-        tasks.spawn(task.fetch_loop(tx, shutdown.clone()));
+        let ownership = ClusterOwnership::new(name.clone(), coordinator.clone());
+        tasks.spawn(task.fetch_loop(ownership, tx, shutdown.clone()));
         let compute = Compute::new(name, labels.clone(), metrics.clone());
         tasks.spawn(cluster::compute_loop(compute, rx, emit_tx.clone()));
     }
@@ -94,7 +115,12 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
 
     shutdown.cancelled().await;
     tracing::info!(node = %node_id, "shutting down");
+    heartbeat_stop.cancel();
+    if let Err(e) = heartbeat_task.await {
+        tracing::error!(error = %e, "heartbeat task failed");
+    }
     tasks.wait().await;
+    coordinator.deregister().await;
     if let Err(e) = emit_task.await {
         tracing::error!(error = %e, "emit task failed");
     }
@@ -116,6 +142,22 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
 }
 
 use fetch::ClusterFetcher;
+
+/// Redis when configured (fleet mode), else the in-memory store (this node
+/// owns everything).
+async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn CoordinationStore>> {
+    match &cfg.redis {
+        Some(redis) => {
+            let store = RedisStore::new(redis).context("redis")?;
+            tracing::info!(url = %redis.display_url(), "fleet mode: coordinating through redis");
+            Ok(Arc::new(store))
+        }
+        None => {
+            tracing::info!("single-node mode: no redis configured, this node owns every group");
+            Ok(Arc::new(MemoryStore::new()))
+        }
+    }
+}
 
 fn label_options(cfg: &Config) -> LabelOptions {
     LabelOptions {

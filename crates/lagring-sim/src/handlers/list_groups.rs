@@ -1,0 +1,38 @@
+//! ListGroups: the groups this broker coordinates that exist now, with state (v4+) and type
+//! (v5+), honouring the state and type filters.
+
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
+
+use super::{Ctx, sb};
+
+pub fn handle(ctx: &Ctx, req: ListGroupsRequest) -> ListGroupsResponse {
+    if let Some(error) = ctx.injected {
+        return ListGroupsResponse::default().with_error_code(error);
+    }
+    let wants_state = |state: &str| {
+        req.states_filter.is_empty() || req.states_filter.iter().any(|s| s.as_str().eq_ignore_ascii_case(state))
+    };
+    let wants_type =
+        req.types_filter.is_empty() || req.types_filter.iter().any(|t| t.as_str().eq_ignore_ascii_case("classic"));
+    let groups = ctx
+        .model
+        .groups
+        .iter()
+        .filter(|g| g.coordinator == ctx.broker && g.exists(ctx.t_ms) && wants_type)
+        .filter(|g| wants_state(g.state(ctx.t_ms)))
+        .map(|g| {
+            let mut listed = ListedGroup::default()
+                .with_group_id(GroupId(sb(g.config.name.clone())))
+                .with_protocol_type(sb("consumer"));
+            if ctx.version >= 4 {
+                listed.group_state = sb(g.state(ctx.t_ms));
+            }
+            if ctx.version >= 5 {
+                listed.group_type = sb("classic");
+            }
+            listed
+        })
+        .collect();
+    ListGroupsResponse::default().with_groups(groups)
+}

@@ -1,0 +1,312 @@
+//! Scenario schema: the YAML a test or benchmark writes to describe a cluster (brokers, topics,
+//! produce rates, groups and their consume behaviour, faults). Parsing is strict
+//! (`deny_unknown_fields`) so a typo fails loudly instead of silently changing the numbers.
+//! `validate` checks cross references; `scale` generates large scenarios without a file.
+
+pub mod scale;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use humantime_serde::Serde;
+use serde::{Deserialize, Serialize};
+
+use crate::error::SimError;
+
+/// A whole simulated cluster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Seed for every pseudo-random choice (rate jitter, injected errors).
+    #[serde(default)]
+    pub seed: u64,
+    /// Number of brokers (one listener each).
+    #[serde(default = "default_brokers")]
+    pub brokers: u32,
+    /// Fixed ports per broker; absent or 0 means a free port.
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    /// Wall time (unix ms) of scenario t = 0; default: now for a real clock, 2026-01-01 for a
+    /// manual one.
+    #[serde(default)]
+    pub epoch_ms: Option<i64>,
+    /// Topics and how they grow.
+    #[serde(default)]
+    pub topics: Vec<TopicConfig>,
+    /// Consumer groups and how they consume.
+    #[serde(default)]
+    pub groups: Vec<GroupConfig>,
+    /// Injected latency, errors and outages.
+    #[serde(default)]
+    pub faults: FaultsConfig,
+}
+
+fn default_brokers() -> u32 {
+    3
+}
+
+/// One topic; every partition follows the same formula (plus optional per-partition jitter).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfig {
+    pub name: String,
+    pub partitions: u32,
+    /// Log start offset at t = 0.
+    #[serde(default)]
+    pub start_offset: u64,
+    /// Messages already in each partition at t = 0 (high watermark = start_offset + this).
+    #[serde(default)]
+    pub initial_messages: u64,
+    /// If set, the log keeps only this many messages (log start follows the high watermark).
+    #[serde(default)]
+    pub retention_messages: Option<u64>,
+    /// Produce rate per partition.
+    #[serde(default, with = "serde_norway::with::singleton_map")]
+    pub produce: Produce,
+    /// Per-partition rate spread in [0, 1): rate × (1 ± jitter), chosen from the seed.
+    #[serde(default)]
+    pub rate_jitter: f64,
+    /// Transactional producers: the last stable offset trails the high watermark.
+    #[serde(default)]
+    pub transactional: Option<Transactional>,
+    /// Times at which the topic is deleted and recreated empty (new topic id, offsets from 0).
+    #[serde(default)]
+    pub recreate_at: Vec<Serde<Duration>>,
+}
+
+/// Transactional topic settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transactional {
+    /// High watermark − last stable offset (clamped at the log start).
+    pub lso_gap: u64,
+}
+
+/// Produce rate of one partition, in messages per second.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Produce {
+    /// No new messages.
+    #[default]
+    Idle,
+    /// A steady rate.
+    Constant(f64),
+    /// A base rate plus `rate` during the first `length` of every `every`.
+    Bursts(Bursts),
+}
+
+/// Periodic bursts on top of a base rate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bursts {
+    #[serde(default)]
+    pub base: f64,
+    pub rate: f64,
+    #[serde(with = "humantime_serde")]
+    pub every: Duration,
+    #[serde(with = "humantime_serde")]
+    pub length: Duration,
+}
+
+/// One consumer group.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    pub name: String,
+    /// Topics the group reads (all their partitions).
+    pub topics: Vec<String>,
+    /// Members (0 = an Empty group that still has committed offsets).
+    #[serde(default = "default_members")]
+    pub members: u32,
+    /// How committed offsets move.
+    #[serde(default, with = "serde_norway::with::singleton_map")]
+    pub behaviour: Behaviour,
+    /// Partitions per topic that the group never committed.
+    #[serde(default)]
+    pub never_committed: BTreeMap<String, Vec<i32>>,
+    /// The group is deleted at this time (no longer listed, no offsets).
+    #[serde(default, with = "humantime_serde::option")]
+    pub deleted_at: Option<Duration>,
+}
+
+fn default_members() -> u32 {
+    1
+}
+
+/// How a group's committed offset relates to the high watermark `hw(t)`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Behaviour {
+    /// committed = hw(t).
+    #[default]
+    KeepsUp,
+    /// committed = hw(t) − N (at least 0).
+    LagsBy(u64),
+    /// Commits keep happening but the offset stays hw(at) from `at` on.
+    Stalls(#[serde(with = "humantime_serde")] Duration),
+    /// No commits after `at`: committed = hw(at) from then on.
+    StopsCommitting(#[serde(with = "humantime_serde")] Duration),
+    /// Keeps up until `at`, then committed = hw(t) − by.
+    Rewinds(Rewind),
+}
+
+/// A rewind at a point in time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rewind {
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    pub by: u64,
+}
+
+/// Fault injection.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultsConfig {
+    /// Added latency per API name (`ListOffsets`, `OffsetFetch`, ...).
+    #[serde(default)]
+    pub latency: BTreeMap<String, Serde<Duration>>,
+    /// Error codes returned on a deterministic fraction of requests.
+    #[serde(default)]
+    pub errors: Vec<ErrorFault>,
+    /// Brokers that stop answering for a period.
+    #[serde(default)]
+    pub broker_down: Vec<BrokerDown>,
+}
+
+/// Answer `fraction` of the requests of one API with `code`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorFault {
+    pub api: String,
+    pub code: i16,
+    pub fraction: f64,
+}
+
+/// A broker that holds every request unanswered between `from` and `until`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerDown {
+    pub broker: i32,
+    #[serde(with = "humantime_serde")]
+    pub from: Duration,
+    #[serde(with = "humantime_serde")]
+    pub until: Duration,
+}
+
+impl Scenario {
+    /// Read and validate a scenario file.
+    pub fn from_file(path: &Path) -> Result<Self, SimError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| SimError::ReadScenario { path: path.display().to_string(), source })?;
+        Self::from_yaml(&text)
+    }
+
+    /// Parse and validate scenario YAML.
+    pub fn from_yaml(text: &str) -> Result<Self, SimError> {
+        let scenario: Scenario = serde_norway::from_str(text)?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// Check cross references and ranges.
+    pub fn validate(&self) -> Result<(), SimError> {
+        let invalid = |msg: String| Err(SimError::InvalidScenario(msg));
+        if self.brokers == 0 {
+            return invalid("brokers: must be at least 1".into());
+        }
+        if !self.ports.is_empty() && self.ports.len() != self.brokers as usize {
+            return invalid("ports: one port per broker expected".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, topic) in self.topics.iter().enumerate() {
+            if !names.insert(topic.name.as_str()) {
+                return invalid(format!("topics[{i}].name: duplicate topic {}", topic.name));
+            }
+            if topic.partitions == 0 || topic.partitions > i32::MAX as u32 {
+                return invalid(format!("topics[{i}].partitions: must be in 1..=i32::MAX"));
+            }
+            if !(0.0..1.0).contains(&topic.rate_jitter) {
+                return invalid(format!("topics[{i}].rate_jitter: must be in [0, 1)"));
+            }
+            if let Produce::Bursts(b) = &topic.produce
+                && (b.every.is_zero() || b.length > b.every)
+            {
+                return invalid(format!("topics[{i}].produce.bursts: need 0 < length <= every"));
+            }
+        }
+        let mut group_names = std::collections::HashSet::new();
+        for (i, group) in self.groups.iter().enumerate() {
+            if !group_names.insert(group.name.as_str()) {
+                return invalid(format!("groups[{i}].name: duplicate group {}", group.name));
+            }
+            for topic in group.topics.iter().chain(group.never_committed.keys()) {
+                if !names.contains(topic.as_str()) {
+                    return invalid(format!("groups[{i}].topics: unknown topic {topic}"));
+                }
+            }
+        }
+        for (i, fault) in self.faults.errors.iter().enumerate() {
+            if !(0.0..=1.0).contains(&fault.fraction) {
+                return invalid(format!("faults.errors[{i}].fraction: must be in [0, 1]"));
+            }
+            if crate::handlers::api_key_by_name(&fault.api).is_none() {
+                return invalid(format!("faults.errors[{i}].api: unknown api {}", fault.api));
+            }
+        }
+        for api in self.faults.latency.keys() {
+            if crate::handlers::api_key_by_name(api).is_none() {
+                return invalid(format!("faults.latency.{api}: unknown api"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_variant() {
+        let yaml = r#"
+seed: 7
+brokers: 2
+topics:
+  - name: a
+    partitions: 2
+    initial_messages: 100
+    produce: { constant: 10.0 }
+    transactional: { lso_gap: 3 }
+    recreate_at: [1m]
+  - name: b
+    partitions: 1
+    produce: { bursts: { base: 1.0, rate: 100.0, every: 10s, length: 2s } }
+  - name: c
+    partitions: 1
+    produce: idle
+groups:
+  - { name: g1, topics: [a], behaviour: keeps_up }
+  - { name: g2, topics: [a], behaviour: { lags_by: 5 } }
+  - { name: g3, topics: [b], behaviour: { stalls: 0s }, members: 0 }
+  - { name: g4, topics: [c], behaviour: { rewinds: { at: 5s, by: 10 } }, deleted_at: 30s }
+  - { name: g5, topics: [a], never_committed: { a: [1] }, behaviour: { stops_committing: 2s } }
+faults:
+  latency: { ListOffsets: 20ms }
+  errors: [ { api: OffsetFetch, code: 15, fraction: 0.5 } ]
+  broker_down: [ { broker: 1, from: 1s, until: 2s } ]
+"#;
+        let scenario = Scenario::from_yaml(yaml).unwrap();
+        assert_eq!(scenario.groups.len(), 5);
+        assert!(matches!(scenario.topics[1].produce, Produce::Bursts(_)));
+        assert!(matches!(scenario.groups[3].behaviour, Behaviour::Rewinds(_)));
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_topics() {
+        assert!(Scenario::from_yaml("brokers: 1\nbrokerz: 2\n").is_err());
+        let err = Scenario::from_yaml("groups: [ { name: g, topics: [nope] } ]").unwrap_err();
+        assert!(err.to_string().contains("unknown topic nope"), "{err}");
+    }
+}

@@ -1,0 +1,127 @@
+//! One broker's accept loop and the per-connection request loop: read a length-prefixed frame,
+//! decode the header for its API/version, apply faults (outage, latency, error choice), dispatch,
+//! write the response. Requests on one connection are answered in order, as Kafka does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::Decodable;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::Shared;
+use crate::handlers::{Ctx, dispatch, with_length};
+
+/// Largest request accepted (Kafka's default socket.request.max.bytes).
+const MAX_FRAME: usize = 100 * 1024 * 1024;
+/// Poll period while a broker is "down" (it holds the request until the outage ends).
+const OUTAGE_POLL: Duration = Duration::from_millis(20);
+
+pub(crate) async fn accept_loop(
+    broker: i32,
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = cancel.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let (shared, cancel) = (shared.clone(), cancel.clone());
+                tracker.spawn(async move {
+                    if let Err(error) = serve(broker, stream, shared, cancel).await {
+                        tracing::debug!(broker, %peer, %error, "connection closed");
+                    }
+                });
+            }
+            Err(error) => {
+                tracing::warn!(broker, %error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve(
+    broker: i32,
+    mut stream: TcpStream,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    loop {
+        let frame = tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            frame = read_frame(&mut stream) => frame?,
+        };
+        let Some(frame) = frame else { return Ok(()) };
+        let Some(response) = handle(broker, frame, &shared, &cancel).await else { return Ok(()) };
+        stream.write_all(&with_length(&response)).await?;
+    }
+}
+
+async fn read_frame(stream: &mut TcpStream) -> std::io::Result<Option<Bytes>> {
+    let len = match stream.read_i32().await {
+        Ok(len) => len,
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|l| *l >= 8 && *l <= MAX_FRAME)
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "bad frame length"))?;
+    let mut buf = BytesMut::zeroed(len);
+    stream.read_exact(&mut buf).await?;
+    Ok(Some(buf.freeze()))
+}
+
+/// Answer one frame; `None` when the simulator is shutting down mid-outage.
+async fn handle(broker: i32, mut frame: Bytes, shared: &Shared, cancel: &CancellationToken) -> Option<BytesMut> {
+    let mut peek = frame.clone();
+    let api_key = peek.get_i16();
+    let version = peek.get_i16();
+    let correlation_id = peek.get_i32();
+    shared.counters.record(broker, api_key);
+    while shared.faults.is_down(broker, shared.clock.elapsed_ms()) {
+        tokio::select! {
+            () = cancel.cancelled() => return None,
+            () = tokio::time::sleep(OUTAGE_POLL) => {}
+        }
+    }
+    if let Some(delay) = shared.faults.latency(api_key) {
+        tokio::select! {
+            () = cancel.cancelled() => return None,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+    let body = match ApiKey::try_from(api_key) {
+        Ok(key) => {
+            let header_version = key.request_header_version(version);
+            match RequestHeader::decode(&mut frame, header_version) {
+                Ok(_) => frame,
+                Err(error) => {
+                    tracing::debug!(broker, api_key, version, %error, "bad request header");
+                    Bytes::new()
+                }
+            }
+        }
+        Err(()) => Bytes::new(),
+    };
+    let ctx = Ctx {
+        model: &shared.model,
+        brokers: &shared.brokers,
+        broker,
+        t_ms: shared.clock.elapsed_ms(),
+        version,
+        injected: shared.faults.error(broker, api_key),
+    };
+    Some(dispatch(&ctx, api_key, correlation_id, body))
+}

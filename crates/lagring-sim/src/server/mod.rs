@@ -1,0 +1,150 @@
+//! Starting and stopping the simulated cluster: bind one listener per broker, spawn an accept
+//! loop each, and hand back a `SimHandle` that exposes addresses, counters and the expected
+//! values. One `CancellationToken` stops every task; dropping the handle cancels it.
+
+mod conn;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::Clock;
+use crate::counters::{Counters, RequestCounts};
+use crate::error::SimError;
+use crate::faults::Faults;
+use crate::handlers::BrokerAddr;
+use crate::model::expected::Expected;
+use crate::model::{MANUAL_EPOCH_MS, Model};
+use crate::scenario::Scenario;
+
+/// How long `shutdown` waits for connection tasks to finish.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Entry point of the library.
+#[derive(Debug)]
+pub struct Sim;
+
+/// State shared by every connection task.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub model: Model,
+    pub brokers: Vec<BrokerAddr>,
+    pub clock: Clock,
+    pub counters: Counters,
+    pub faults: Faults,
+}
+
+/// A running simulated cluster; stops when dropped.
+#[derive(Debug)]
+pub struct SimHandle {
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Sim {
+    /// Bind every broker on 127.0.0.1 and start serving.
+    pub async fn start(scenario: Scenario, clock: Clock) -> Result<SimHandle, SimError> {
+        scenario.validate()?;
+        let epoch_ms = scenario.epoch_ms.unwrap_or_else(|| default_epoch(&clock));
+        let mut listeners = Vec::new();
+        let mut brokers = Vec::new();
+        for b in 0..scenario.brokers {
+            let id = i32::try_from(b).unwrap_or(i32::MAX);
+            let port = scenario.ports.get(b as usize).copied().unwrap_or(0);
+            let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+            let listener =
+                TcpListener::bind(addr).await.map_err(|source| SimError::Bind { broker: id, addr, source })?;
+            let local = listener.local_addr()?;
+            brokers.push(BrokerAddr { id, host: local.ip().to_string(), port: i32::from(local.port()) });
+            listeners.push((id, listener));
+        }
+        let faults = Faults::new(&scenario.faults, scenario.seed, scenario.brokers);
+        let counters = Counters::new(scenario.brokers);
+        let model = Model::new(scenario, epoch_ms);
+        let shared = Arc::new(Shared { model, brokers, clock, counters, faults });
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        for (id, listener) in listeners {
+            let (shared, cancel, inner) = (shared.clone(), cancel.clone(), tracker.clone());
+            tracker.spawn(conn::accept_loop(id, listener, shared, cancel, inner));
+        }
+        tracing::info!(
+            brokers = shared.brokers.len(),
+            groups = shared.model.groups.len(),
+            topics = shared.model.topics.len(),
+            epoch_ms,
+            "simulator started"
+        );
+        Ok(SimHandle { shared, cancel, tracker })
+    }
+}
+
+fn default_epoch(clock: &Clock) -> i64 {
+    if clock.is_manual() {
+        return MANUAL_EPOCH_MS;
+    }
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(MANUAL_EPOCH_MS)
+}
+
+impl SimHandle {
+    /// Comma-separated broker addresses, usable as `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        self.broker_addrs().iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+    }
+
+    /// Address of each broker, by broker id.
+    pub fn broker_addrs(&self) -> Vec<SocketAddr> {
+        self.shared.brokers.iter().filter_map(|b| format!("{}:{}", b.host, b.port).parse().ok()).collect()
+    }
+
+    /// Request counters so far.
+    pub fn request_counts(&self) -> RequestCounts {
+        self.shared.counters.snapshot()
+    }
+
+    /// Expected offsets at scenario time `at`.
+    pub fn expected_at(&self, at: Duration) -> Expected {
+        self.shared.model.expected_at(at)
+    }
+
+    /// Expected offsets at the clock's current reading.
+    pub fn expected_now(&self) -> Expected {
+        self.expected_at(self.shared.clock.elapsed())
+    }
+
+    /// Scenario time now, by the simulator's clock.
+    pub fn elapsed(&self) -> Duration {
+        self.shared.clock.elapsed()
+    }
+
+    /// Unix ms of scenario t = 0 (for timestamp lookups).
+    pub fn epoch_ms(&self) -> i64 {
+        self.shared.model.epoch_ms
+    }
+
+    /// The compiled scenario.
+    pub fn model(&self) -> &Model {
+        &self.shared.model
+    }
+
+    /// Stop every listener and connection, waiting (bounded) for them to finish.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, self.tracker.wait()).await.is_err() {
+            tracing::warn!("simulator tasks did not stop in time");
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}

@@ -1,0 +1,20 @@
+//! Emission of lagring's series. Data flows from the pipeline's emit stage as
+//! [`SeriesBatch`](lagring_core::series::SeriesBatch)es (one per cluster per
+//! iteration) into two independent sinks:
+//!
+//! - [`remote_write`]: pushes every batch to a Prometheus remote write
+//!   receiver. A non-blocking handle queues the batch (bounded, oldest
+//!   dropped and counted), one worker sends requests strictly in order with
+//!   retries, and ended series get one staleness marker.
+//! - [`metrics_endpoint`]: keeps the latest batch per cluster for the local
+//!   `/metrics` scrape, so deleted series vanish at the next iteration; plus
+//!   [`render`](metrics_endpoint::render) for the text format.
+//! - [`error`]: [`SinkError`], the crate's error type.
+
+pub mod error;
+pub mod metrics_endpoint;
+pub mod remote_write;
+
+pub use error::SinkError;
+pub use metrics_endpoint::{LagCollector, render};
+pub use remote_write::{RemoteWriteConfig, RemoteWriteHandle, RemoteWriteWorker, RemoteWriter};

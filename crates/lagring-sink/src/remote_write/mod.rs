@@ -1,0 +1,23 @@
+//! Prometheus remote write v1, split by role like Vector's sink:
+//!
+//! - [`config`]: the `remote_write` config section and its validation.
+//! - [`proto`]: the protobuf messages (hand-derived prost, no protoc).
+//! - [`request_builder`]: pure encoding of queued points into snappy-compressed
+//!   `WriteRequest`s (label order, time order, staleness markers, splitting).
+//! - [`queue`]: the bounded FIFO that rides out outages and counts drops.
+//! - [`retry`]: capped exponential backoff with jitter and `Retry-After`.
+//! - `service`: the HTTP call and response classification.
+//! - [`writer`]: [`RemoteWriter`] wiring it together: a non-blocking handle
+//!   and one in-order worker.
+
+pub mod config;
+mod metrics;
+pub mod proto;
+pub mod queue;
+pub mod request_builder;
+pub mod retry;
+mod service;
+pub mod writer;
+
+pub use config::{BasicAuth, RemoteWriteConfig, Secret, TlsConfig};
+pub use writer::{RemoteWriteHandle, RemoteWriteWorker, RemoteWriter};

@@ -1,0 +1,272 @@
+//! The remote write pipeline: a non-blocking handle feeding a bounded queue,
+//! and one worker task draining it strictly in order.
+//!
+//! The iteration loop must never wait for the network, so
+//! [`RemoteWriteHandle::enqueue`] only takes a short lock on the queue. The
+//! single [`RemoteWriteWorker`] sends one request at a time and retries it
+//! until it is delivered, rejected or out of retries before taking the next,
+//! so a later sample never overtakes an earlier one (receivers reject
+//! out-of-order samples). On shutdown it keeps draining, bounded by a flush
+//! timeout, and counts whatever is left as failed.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use lagring_core::series::SeriesBatch;
+use prometheus::Registry;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::config::RemoteWriteConfig;
+use super::metrics::{SinkMetrics, as_i64, as_u64};
+use super::queue::PendingQueue;
+use super::request_builder::{Point, build_write_request, encode, points_of};
+use super::retry::Backoff;
+use super::service::{Outcome, RemoteWriteService};
+use crate::SinkError;
+
+/// Log a failing request on its first retry and then every this many.
+const RETRY_LOG_EVERY: u32 = 10;
+/// At most one queue-full warning per interval; drops in between are summed
+/// into the next one (the counter has the exact total at all times).
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Rate limiter state of the queue-full warning.
+#[derive(Debug, Default)]
+struct DropLog {
+    last: Option<Instant>,
+    unreported: usize,
+}
+
+/// State shared by the handle and the worker.
+#[derive(Debug)]
+struct Shared {
+    /// std mutex: held only for queue operations, never across an `.await`.
+    queue: Mutex<PendingQueue>,
+    notify: Notify,
+    metrics: SinkMetrics,
+    /// std mutex: short critical section, never across an `.await`.
+    drop_log: Mutex<DropLog>,
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, PendingQueue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds `samples` to the unreported drops; returns the sum to log when
+    /// the last warning is long enough ago.
+    fn note_drop(&self, samples: usize) -> Option<usize> {
+        let mut log = self.drop_log.lock().unwrap_or_else(PoisonError::into_inner);
+        log.unreported += samples;
+        if log.last.is_some_and(|t| t.elapsed() < DROP_LOG_INTERVAL) {
+            return None;
+        }
+        log.last = Some(Instant::now());
+        Some(std::mem::take(&mut log.unreported))
+    }
+
+    fn update_gauges(&self, queue: &PendingQueue) {
+        self.metrics.queue_samples.set(as_i64(queue.len()));
+        self.metrics.queue_bytes.set(as_i64(queue.bytes()));
+    }
+}
+
+/// Builds the remote write pipeline.
+#[derive(Debug)]
+pub struct RemoteWriter;
+
+impl RemoteWriter {
+    /// Validates `cfg`, builds the HTTP client and registers the self metrics
+    /// into `registry`. `extra_headers` are added to every request (e.g. the
+    /// sending node's id).
+    #[expect(clippy::new_ret_no_self, reason = "the writer is only a constructor for its two halves")]
+    pub fn new(
+        cfg: &RemoteWriteConfig,
+        registry: &Registry,
+        extra_headers: &[(String, String)],
+    ) -> Result<(RemoteWriteHandle, RemoteWriteWorker), SinkError> {
+        cfg.validate()?;
+        let service = RemoteWriteService::new(cfg, extra_headers)?;
+        let metrics = SinkMetrics::register(registry)?;
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(PendingQueue::new(cfg.queue_max_samples, cfg.queue_max_bytes)),
+            notify: Notify::new(),
+            metrics,
+            drop_log: Mutex::default(),
+        });
+        let worker = RemoteWriteWorker {
+            shared: Arc::clone(&shared),
+            service,
+            backoff: Backoff { min: cfg.min_backoff, max: cfg.max_backoff },
+            max_retries: cfg.max_retries,
+            max_samples_per_request: cfg.max_samples_per_request,
+        };
+        Ok((RemoteWriteHandle { shared }, worker))
+    }
+}
+
+/// Cheap, cloneable producer side of the pipeline.
+#[derive(Clone, Debug)]
+pub struct RemoteWriteHandle {
+    shared: Arc<Shared>,
+}
+
+impl RemoteWriteHandle {
+    /// Queues a batch (its samples and a staleness marker per ended series)
+    /// without waiting; if the queue bound is reached the oldest queued
+    /// samples are dropped and counted in `samples_dropped_total`.
+    pub fn enqueue(&self, batch: SeriesBatch) {
+        let cluster = Arc::clone(&batch.cluster);
+        let points = points_of(batch);
+        let dropped = {
+            let mut queue = self.shared.queue();
+            let dropped = queue.push(points);
+            self.shared.update_gauges(&queue);
+            dropped
+        };
+        if dropped.samples > 0 {
+            self.shared.metrics.samples_dropped.inc_by(as_u64(dropped.samples));
+            if let Some(since_last_warning) = self.shared.note_drop(dropped.samples) {
+                tracing::warn!(
+                    cluster = %cluster,
+                    dropped_samples = since_last_warning,
+                    "remote write queue full, dropped oldest samples"
+                );
+            }
+        }
+        self.shared.notify.notify_one();
+    }
+
+    /// Samples waiting to be sent (not counting the request in flight).
+    pub fn queued_samples(&self) -> usize {
+        self.shared.queue().len()
+    }
+}
+
+/// The task that sends queued samples; run it with [`RemoteWriteWorker::run`].
+#[derive(Debug)]
+pub struct RemoteWriteWorker {
+    shared: Arc<Shared>,
+    service: RemoteWriteService,
+    backoff: Backoff,
+    max_retries: Option<u32>,
+    max_samples_per_request: usize,
+}
+
+impl RemoteWriteWorker {
+    /// Sends queued samples in order until `shutdown` is cancelled, then keeps
+    /// draining for at most `flush_timeout`; anything still unsent after that
+    /// is counted in `samples_failed_total`.
+    pub async fn run(self, shutdown: CancellationToken, flush_timeout: Duration) {
+        let stop = shutdown.clone();
+        let hard_stop = async move {
+            stop.cancelled().await;
+            tokio::time::sleep(flush_timeout).await;
+        };
+        tokio::pin!(hard_stop);
+        loop {
+            let points = self.take();
+            if points.is_empty() {
+                if shutdown.is_cancelled() {
+                    tracing::debug!("remote write queue drained at shutdown");
+                    return;
+                }
+                tokio::select! {
+                    () = self.shared.notify.notified() => {}
+                    () = shutdown.cancelled() => {}
+                }
+                continue;
+            }
+            let in_flight = points.len();
+            tokio::select! {
+                // A request that completes as the deadline passes counts as sent.
+                biased;
+                () = self.deliver(points) => {}
+                () = &mut hard_stop => {
+                    self.give_up_at_shutdown(in_flight, flush_timeout);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn take(&self) -> Vec<Point> {
+        let mut queue = self.shared.queue();
+        let points = queue.take(self.max_samples_per_request);
+        self.shared.update_gauges(&queue);
+        points
+    }
+
+    fn give_up_at_shutdown(&self, in_flight: usize, flush_timeout: Duration) {
+        let left = {
+            let mut queue = self.shared.queue();
+            let left = queue.clear();
+            self.shared.update_gauges(&queue);
+            left
+        };
+        let unsent = in_flight + left.samples;
+        self.shared.metrics.samples_failed.inc_by(as_u64(unsent));
+        tracing::warn!(
+            unsent_samples = unsent,
+            flush_timeout = ?flush_timeout,
+            "remote write flush timed out at shutdown"
+        );
+    }
+
+    /// Sends one request, retrying as configured, until it is delivered or
+    /// given up on; counts the outcome.
+    async fn deliver(&self, points: Vec<Point>) {
+        let metrics = &self.shared.metrics;
+        let samples = points.len();
+        let body = match encode(&build_write_request(&points)) {
+            Ok(body) => Bytes::from(body),
+            Err(e) => {
+                metrics.samples_failed.inc_by(as_u64(samples));
+                tracing::error!(error = %e, samples, "remote write request not encodable");
+                return;
+            }
+        };
+        let mut retry = 0u32;
+        loop {
+            let timer = metrics.send_duration.start_timer();
+            let attempt = self.service.send(body.clone()).await;
+            timer.observe_duration();
+            metrics.requests.with_label_values(&[attempt.status_label.as_str()]).inc();
+            match attempt.outcome {
+                Outcome::Sent => {
+                    metrics.samples_sent.inc_by(as_u64(samples));
+                    if retry > 0 {
+                        tracing::info!(samples, retries = retry, "remote write delivered after retries");
+                    }
+                    return;
+                }
+                Outcome::Rejected { body } => {
+                    metrics.samples_failed.inc_by(as_u64(samples));
+                    tracing::warn!(
+                        status = %attempt.status_label,
+                        samples,
+                        response = %body,
+                        "remote write rejected, not retrying"
+                    );
+                    return;
+                }
+                Outcome::Retry { reason, retry_after } => {
+                    if self.max_retries.is_some_and(|max| retry >= max) {
+                        metrics.samples_failed.inc_by(as_u64(samples));
+                        tracing::warn!(samples, retries = retry, reason = %reason, "remote write retries exhausted");
+                        return;
+                    }
+                    let delay = self.backoff.delay_for(retry, rand::random::<f64>(), retry_after);
+                    if retry.is_multiple_of(RETRY_LOG_EVERY) {
+                        tracing::warn!(samples, retry, delay = ?delay, reason = %reason, "remote write failed, retrying");
+                    }
+                    metrics.retries.inc();
+                    retry = retry.saturating_add(1);
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The Redis coordination store of a fleet.
+//!
+//! - [`config`]: the `redis:` config section and the client it builds.
+//! - `scripts`: key layout and the Lua scripts (one round trip per operation).
+//! - `service`: [`RedisStore`], the connection and the calls.
+
+pub mod config;
+mod scripts;
+mod service;
+
+pub use config::{RedisConfig, RedisTlsConfig};
+pub use service::{LEASE_BATCH, RedisStore};
+
+/// Installs aws-lc-rs as the process-wide rustls `CryptoProvider` unless one
+/// is installed already. The binary calls this once at startup: `rediss://`
+/// builds its TLS config from the process default, and rustls can only pick
+/// one by itself while exactly one provider feature is enabled in the whole
+/// build. Idempotent; returns false when another provider was already there.
+pub fn install_crypto_provider() -> bool {
+    rustls::crypto::aws_lc_rs::default_provider().install_default().is_ok()
+}
