@@ -112,7 +112,8 @@ lagring demo is running ($NODES nodes, one tansu broker, Redis, Prometheus).
   Node 0 metrics:      http://127.0.0.1:$NODE_PORT0/metrics   (health: /healthz, /readyz)
   Fleet view:          target/debug/lagring ring --config .demo/lagring-0.yaml
   Logs:                $DEMO/*.log
-The producer writes to topic demo-orders; group demo-fast keeps up, demo-slow falls behind.
+The producer writes to topic demo-orders: demo-fast keeps up, demo-slow falls behind, and
+12 demo-batch-NN groups catch up every 10-40 s (they appear as they first commit).
 Stop everything with:  make demo-stop
 TXT
 }

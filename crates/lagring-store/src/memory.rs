@@ -205,8 +205,11 @@ mod tests {
         clock.advance(Duration::from_millis(200));
         let holders = s.lease_holders(&k(&["1", "2", "3"])).await.unwrap();
         assert_eq!(holders, [Some("a".to_owned()), None, None]);
+        // "1" is a's, "2" expired: renew extends only "1" and never claims "2".
+        assert_eq!(s.renew_leases("a", &k(&["1", "2"]), TTL).await.unwrap(), 1);
+        assert_eq!(s.lease_holders(&k(&["2"])).await.unwrap(), [None]);
         assert_eq!(s.release_leases("a", &k(&["1"])).await.unwrap(), 1);
-        assert_eq!(s.renew_leases("a", &k(&["1", "2"]), TTL).await.unwrap(), 1, "renews own, never claims free");
+        assert_eq!(s.renew_leases("a", &k(&["1"]), TTL).await.unwrap(), 0, "a released key stays free");
         assert_eq!(s.lease_holders(&k(&["1"])).await.unwrap(), [None]);
         assert_eq!(s.claim_leases("b", &k(&["1", "2"]), TTL).await.unwrap().held, ["1", "2"]);
     }

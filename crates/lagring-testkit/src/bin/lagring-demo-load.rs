@@ -1,6 +1,8 @@
 //! Demo traffic for `make demo`: a producer writing about `--rate` records per
-//! second to `demo-orders`, a group `demo-fast` that keeps up and a group
-//! `demo-slow` that consumes a third of that, so its lag grows visibly.
+//! second to `demo-orders`, a group `demo-fast` that keeps up, a group
+//! `demo-slow` that consumes a third of that, so its lag grows visibly, and
+//! `--batch-groups` groups `demo-batch-NN` that catch up every 10–40 s (a
+//! sawtooth), so the fleet has enough groups to split between nodes.
 //! Bounded: it exits by itself after `--minutes` (default 60).
 
 use std::time::{Duration, Instant};
@@ -22,10 +24,11 @@ struct Args {
     bootstrap: String,
     rate: u32,
     minutes: u64,
+    batch_groups: u32,
 }
 
 fn parse_args() -> Result<Args> {
-    let mut args = Args { bootstrap: "127.0.0.1:9092".into(), rate: 40, minutes: 60 };
+    let mut args = Args { bootstrap: "127.0.0.1:9092".into(), rate: 40, minutes: 60, batch_groups: 12 };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
@@ -33,6 +36,7 @@ fn parse_args() -> Result<Args> {
             "--bootstrap" => args.bootstrap = value,
             "--rate" => args.rate = value.parse().context("--rate")?,
             "--minutes" => args.minutes = value.parse().context("--minutes")?,
+            "--batch-groups" => args.batch_groups = value.parse().context("--batch-groups")?,
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
@@ -100,6 +104,9 @@ async fn main() -> Result<()> {
         .context("create producer")?;
     let fast = consumer(&args.bootstrap, "demo-fast")?;
     let slow = consumer(&args.bootstrap, "demo-slow")?;
+    let batch: Vec<(u64, BaseConsumer)> = (0..args.batch_groups)
+        .map(|i| Ok((100 + 25 * u64::from(i % 13), consumer(&args.bootstrap, &format!("demo-batch-{i:02}"))?)))
+        .collect::<Result<_>>()?;
     let per_tick = (args.rate / 10).max(1);
     let deadline = Instant::now() + Duration::from_secs(args.minutes * 60);
     let mut n: u64 = 0;
@@ -120,6 +127,12 @@ async fn main() -> Result<()> {
         consume(&fast, per_tick * 2)?;
         if n.is_multiple_of(3) {
             consume(&slow, per_tick)?;
+        }
+        let tick = n / u64::from(per_tick);
+        for (every, c) in &batch {
+            if tick.is_multiple_of(*every) {
+                consume(c, u32::MAX)?;
+            }
         }
         tokio::time::sleep(TICK.saturating_sub(tick_start.elapsed())).await;
     }
