@@ -1,0 +1,146 @@
+//! `lagring-bench`: lagring against the Kafka simulator at scale (issue 3's
+//! figures and issue 4's fleet figures), printed as markdown tables.
+//!
+//! Module map:
+//! - [`single`]: one release-built node vs one simulated cluster per size;
+//!   per-iteration wall time, CPU, RSS, stage times and Kafka requests.
+//! - [`fleet`]: three nodes, a real redis-server and a recording remote-write
+//!   receiver; ownership balance and failover after `kill -9`.
+//! - [`node`]: the lagring child process (pid, self-metric scrapes).
+//! - [`procfs`]: CPU seconds and peak RSS from `/proc`.
+//! - [`slots`]: wall-clock slot arithmetic shared with lagring's scheduler.
+//! - [`table`]: markdown output.
+//!
+//! The simulator runs inside this process, on its own runtime threads, so its
+//! request counters are read directly; its CPU is reported separately.
+//! Single-node runs have no remote write: the node's cost is fetch, compute
+//! and the local `/metrics` collector, and the benchmark's scrapes are kept
+//! out of the CPU windows.
+
+mod fleet;
+mod node;
+mod procfs;
+mod single;
+mod slots;
+mod table;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+
+/// Benchmarks lagring against the Kafka simulator.
+#[derive(Debug, Parser)]
+#[command(name = "lagring-bench")]
+struct Args {
+    /// The lagring binary (default: `lagring` next to this binary).
+    #[arg(long)]
+    lagring: Option<PathBuf>,
+    /// Single-node runs as `GROUPSxTOPICS`, comma separated; every topic has
+    /// `--partitions` partitions and each group reads one topic.
+    #[arg(long, default_value = "1000x100,10000x100,10000x1000,50000x100", value_delimiter = ',')]
+    single: Vec<String>,
+    #[arg(long, default_value_t = 10)]
+    partitions: u32,
+    /// Measured iterations per single-node run.
+    #[arg(long, default_value_t = 5)]
+    iterations: usize,
+    /// Interval of single-node runs; default max(2 s, 0.4 ms per group).
+    #[arg(long)]
+    interval_ms: Option<u64>,
+    /// Groups of the 3-node run (0 skips it).
+    #[arg(long, default_value_t = 10_000)]
+    fleet_groups: u32,
+    #[arg(long, default_value_t = 5_000)]
+    fleet_interval_ms: u64,
+    #[arg(long, default_value_t = 2_000)]
+    heartbeat_ms: u64,
+    #[arg(long, default_value_t = 10_000)]
+    node_ttl_ms: u64,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> Result<()> {
+    let bin = match &args.lagring {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("lagring"),
+    };
+    if !bin.is_file() {
+        bail!("lagring binary not found at {} (build it with cargo build --release -p lagring)", bin.display());
+    }
+    let ticks = procfs::Ticks::detect();
+    let mut failures = Vec::new();
+    let mut results = Vec::new();
+    for spec in &args.single {
+        let (groups, topics) = parse_size(spec)?;
+        let interval = Duration::from_millis(args.interval_ms.unwrap_or_else(|| default_interval_ms(groups)));
+        let run =
+            single::SingleRun { groups, topics, partitions: args.partitions, interval, iterations: args.iterations };
+        eprintln!(
+            "single node: {groups} groups × {topics} topics × {} partitions, interval {interval:?}",
+            args.partitions
+        );
+        match single::run(&bin, run, ticks).await.and_then(|r| single::ensure_measured(&r).map(|()| r)) {
+            Ok(r) => results.push(r),
+            Err(e) => {
+                eprintln!("  failed: {e:#}");
+                failures.push(format!("single {spec}: {e:#}"));
+            }
+        }
+    }
+    if !results.is_empty() {
+        println!("## One node\n\n{}", table::single(&results));
+        println!("### Kafka requests per iteration, by API (simulator counters)\n\n{}", table::requests(&results));
+        println!("### Mean seconds per iteration, by stage\n\n{}", table::stages(&results));
+    }
+    if args.fleet_groups > 0 {
+        let run = fleet::FleetRun {
+            groups: args.fleet_groups,
+            interval: Duration::from_millis(args.fleet_interval_ms),
+            heartbeat: Duration::from_millis(args.heartbeat_ms),
+            node_ttl: Duration::from_millis(args.node_ttl_ms),
+        };
+        eprintln!("fleet: 3 nodes, {} groups", run.groups);
+        match fleet::run(&bin, run).await {
+            Ok(r) => println!("## Three nodes\n\n{}", table::fleet(&r)),
+            Err(e) => {
+                eprintln!("  failed: {e:#}");
+                failures.push(format!("fleet: {e:#}"));
+            }
+        }
+    }
+    if !failures.is_empty() {
+        bail!("{} run(s) failed:\n{}", failures.len(), failures.join("\n"));
+    }
+    Ok(())
+}
+
+/// `GROUPSxTOPICS`.
+fn parse_size(spec: &str) -> Result<(u32, u32)> {
+    let (g, t) = spec.split_once('x').with_context(|| format!("size {spec:?}: expected GROUPSxTOPICS"))?;
+    Ok((g.trim().parse().context("groups")?, t.trim().parse().context("topics")?))
+}
+
+fn default_interval_ms(groups: u32) -> u64 {
+    (u64::from(groups) * 2 / 5).div_ceil(1000).max(2) * 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_intervals() {
+        assert_eq!(parse_size("10000x100").unwrap(), (10_000, 100));
+        assert!(parse_size("10000").is_err());
+        assert_eq!(default_interval_ms(1_000), 2_000);
+        assert_eq!(default_interval_ms(10_000), 4_000);
+        assert_eq!(default_interval_ms(50_000), 20_000);
+    }
+}
