@@ -4,11 +4,11 @@
 //! Series carry no node label: whichever node owns a group emits byte-identical
 //! series for it, so ownership can move without creating new series.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::lag::{ClusterLag, GroupLag};
 use crate::metric_names as m;
-use crate::series::{Sample, SeriesKey};
+use crate::series::{Sample, SeriesKey, SortedLabels};
 
 /// Label choices that apply to every emitted lag series.
 #[derive(Clone, Debug)]
@@ -32,51 +32,109 @@ pub struct IterationFacts {
     pub iteration_seconds: f64,
 }
 
+/// Metric and label names as shared strings, built once per process: every
+/// series points at these instead of allocating its own copies.
+struct Names {
+    partition_lag: Arc<str>,
+    beyond_retention: Arc<str>,
+    topic_max_lag: Arc<str>,
+    topic_sum_lag: Arc<str>,
+    group_max_lag: Arc<str>,
+    group_sum_lag: Arc<str>,
+    without_commit: Arc<str>,
+    groups_checked: Arc<str>,
+    iteration_time: Arc<str>,
+    group: Arc<str>,
+    topic: Arc<str>,
+    partition: Arc<str>,
+}
+
+fn names() -> &'static Names {
+    static NAMES: OnceLock<Names> = OnceLock::new();
+    NAMES.get_or_init(|| Names {
+        partition_lag: Arc::from(m::PARTITION_LAG_OFFSETS),
+        beyond_retention: Arc::from(m::LAG_BEYOND_RETENTION),
+        topic_max_lag: Arc::from(m::TOPIC_MAX_LAG_OFFSETS),
+        topic_sum_lag: Arc::from(m::TOPIC_SUM_LAG_OFFSETS),
+        group_max_lag: Arc::from(m::GROUP_MAX_LAG_OFFSETS),
+        group_sum_lag: Arc::from(m::GROUP_SUM_LAG_OFFSETS),
+        without_commit: Arc::from(m::PARTITIONS_WITHOUT_COMMIT),
+        groups_checked: Arc::from(m::TOTAL_GROUPS_CHECKED),
+        iteration_time: Arc::from(m::ITERATION_TIME_SECONDS),
+        group: Arc::from("group"),
+        topic: Arc::from("topic"),
+        partition: Arc::from("partition"),
+    })
+}
+
+/// Builds the samples of one call. Series with the same labels (a partition's
+/// lag and beyond-retention flag; a topic's max and sum; a group's three)
+/// share one label allocation, and each partition number is formatted once.
 struct Builder<'a> {
+    names: &'static Names,
     opts: &'a LabelOptions,
     cluster: &'a Arc<str>,
+    /// `partitions[p]` is partition number `p` as a label value.
+    partitions: Vec<Arc<str>>,
+    /// Reused buffer for assembling one label set.
+    scratch: Vec<(Arc<str>, Arc<str>)>,
     out: Vec<Sample>,
 }
 
-impl Builder<'_> {
-    fn push(&mut self, name: &'static str, labels: &[(&'static str, Arc<str>)], value: f64) {
-        let mut all: Vec<(Arc<str>, Arc<str>)> = Vec::with_capacity(labels.len() + 1 + self.opts.extra.len());
-        all.extend(self.opts.extra.iter().cloned());
-        all.push((self.opts.cluster_label.clone(), self.cluster.clone()));
-        all.extend(labels.iter().map(|(k, v)| (Arc::from(*k), v.clone())));
-        self.out.push(Sample { key: SeriesKey::new(name, all), value });
+impl<'a> Builder<'a> {
+    fn new(opts: &'a LabelOptions, cluster: &'a Arc<str>) -> Self {
+        Self { names: names(), opts, cluster, partitions: Vec::new(), scratch: Vec::new(), out: Vec::new() }
+    }
+
+    /// The constant labels, the cluster label and `labels`, sorted.
+    fn labels(&mut self, labels: &[(&Arc<str>, &Arc<str>)]) -> SortedLabels {
+        self.scratch.clear();
+        self.scratch.extend(self.opts.extra.iter().cloned());
+        self.scratch.push((self.opts.cluster_label.clone(), self.cluster.clone()));
+        self.scratch.extend(labels.iter().map(|(k, v)| (Arc::clone(k), Arc::clone(v))));
+        SortedLabels::new(&mut self.scratch)
+    }
+
+    fn push(&mut self, name: &Arc<str>, labels: &SortedLabels, value: f64) {
+        self.out.push(Sample { key: SeriesKey::with_labels(name.clone(), labels.clone()), value });
+    }
+
+    /// Partition number `partition` as a shared string.
+    fn partition(&mut self, partition: i32) -> Arc<str> {
+        let Ok(idx) = usize::try_from(partition) else { return Arc::from(partition.to_string()) };
+        while self.partitions.len() <= idx {
+            self.partitions.push(Arc::from(self.partitions.len().to_string()));
+        }
+        self.partitions.get(idx).cloned().unwrap_or_else(|| Arc::from(partition.to_string()))
     }
 
     fn group(&mut self, g: &GroupLag) {
-        let group = g.group.clone();
+        let n = self.names;
         for p in &g.partitions {
-            let labels = [
-                ("group", group.clone()),
-                ("topic", p.tp.topic.clone()),
-                ("partition", Arc::from(p.tp.partition.to_string())),
-            ];
-            self.push(m::PARTITION_LAG_OFFSETS, &labels, p.lag as f64);
+            let partition = self.partition(p.tp.partition);
+            let labels = self.labels(&[(&n.group, &g.group), (&n.topic, &p.tp.topic), (&n.partition, &partition)]);
+            self.push(&n.partition_lag, &labels, p.lag as f64);
             if p.beyond_retention {
-                self.push(m::LAG_BEYOND_RETENTION, &labels, 1.0);
+                self.push(&n.beyond_retention, &labels, 1.0);
             }
         }
         for t in &g.topics {
-            let labels = [("group", group.clone()), ("topic", t.topic.clone())];
-            self.push(m::TOPIC_MAX_LAG_OFFSETS, &labels, t.max_lag as f64);
-            self.push(m::TOPIC_SUM_LAG_OFFSETS, &labels, t.sum_lag as f64);
+            let labels = self.labels(&[(&n.group, &g.group), (&n.topic, &t.topic)]);
+            self.push(&n.topic_max_lag, &labels, t.max_lag as f64);
+            self.push(&n.topic_sum_lag, &labels, t.sum_lag as f64);
         }
         if !g.partitions.is_empty() {
-            let labels = [("group", group.clone())];
-            self.push(m::GROUP_MAX_LAG_OFFSETS, &labels, g.max_lag as f64);
-            self.push(m::GROUP_SUM_LAG_OFFSETS, &labels, g.sum_lag as f64);
-            self.push(m::PARTITIONS_WITHOUT_COMMIT, &labels, f64::from(g.partitions_without_commit));
+            let labels = self.labels(&[(&n.group, &g.group)]);
+            self.push(&n.group_max_lag, &labels, g.max_lag as f64);
+            self.push(&n.group_sum_lag, &labels, g.sum_lag as f64);
+            self.push(&n.without_commit, &labels, f64::from(g.partitions_without_commit));
         }
     }
 }
 
 /// Lag series of every group in `lag`.
 pub fn group_samples(lag: &ClusterLag, opts: &LabelOptions) -> Vec<Sample> {
-    let mut b = Builder { opts, cluster: &lag.cluster, out: Vec::new() };
+    let mut b = Builder::new(opts, &lag.cluster);
     for g in &lag.groups {
         b.group(g);
     }
@@ -86,9 +144,10 @@ pub fn group_samples(lag: &ClusterLag, opts: &LabelOptions) -> Vec<Sample> {
 /// The per-cluster iteration series (`kafka_total_groups_checked`,
 /// `kafka_iteration_time_seconds`).
 pub fn iteration_samples(cluster: &Arc<str>, facts: IterationFacts, opts: &LabelOptions) -> Vec<Sample> {
-    let mut b = Builder { opts, cluster, out: Vec::new() };
-    b.push(m::TOTAL_GROUPS_CHECKED, &[], facts.groups_checked as f64);
-    b.push(m::ITERATION_TIME_SECONDS, &[], facts.iteration_seconds);
+    let mut b = Builder::new(opts, cluster);
+    let labels = b.labels(&[]);
+    b.push(&b.names.groups_checked, &labels, facts.groups_checked as f64);
+    b.push(&b.names.iteration_time, &labels, facts.iteration_seconds);
     b.out
 }
 

@@ -6,7 +6,7 @@
 //! the same group. Sorting is enforced by [`SeriesKey::new`], so no caller has to
 //! remember it.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The bit pattern Prometheus uses as a staleness marker (a special NaN).
@@ -36,16 +36,13 @@ impl SeriesKey {
     /// Builds a key; labels are sorted by name and later duplicates win.
     pub fn new(name: impl Into<Arc<str>>, labels: Vec<(Arc<str>, Arc<str>)>) -> Self {
         let mut labels = labels;
-        labels.sort_by(|a, b| a.0.cmp(&b.0));
-        // Keep the last value given for a repeated label name.
-        let mut deduped: Vec<(Arc<str>, Arc<str>)> = Vec::with_capacity(labels.len());
-        for (k, v) in labels {
-            match deduped.last_mut() {
-                Some(last) if last.0 == k => last.1 = v,
-                _ => deduped.push((k, v)),
-            }
-        }
-        Self { name: name.into(), labels: deduped.into() }
+        Self::with_labels(name.into(), SortedLabels::new(&mut labels))
+    }
+
+    /// Builds a key from a label set that is already sorted, so several
+    /// series can share one label allocation.
+    pub(crate) fn with_labels(name: Arc<str>, labels: SortedLabels) -> Self {
+        Self { name, labels: labels.0 }
     }
 
     /// The metric name (the `__name__` label).
@@ -61,6 +58,29 @@ impl SeriesKey {
     /// The value of one label, if present.
     pub fn label(&self, name: &str) -> Option<&str> {
         self.labels.iter().find(|(k, _)| &**k == name).map(|(_, v)| &**v)
+    }
+}
+
+/// A label set sorted by label name without repeated names: the form a
+/// [`SeriesKey`] holds. Cheap to clone (one shared allocation).
+#[derive(Clone, Debug)]
+pub(crate) struct SortedLabels(Arc<[(Arc<str>, Arc<str>)]>);
+
+impl SortedLabels {
+    /// Sorts `labels` by name in place (stable, so for a repeated name the
+    /// last value given wins) and copies the result into one allocation.
+    /// `labels` is left sorted and deduplicated, ready for reuse.
+    pub(crate) fn new(labels: &mut Vec<(Arc<str>, Arc<str>)>) -> Self {
+        labels.sort_by(|a, b| a.0.cmp(&b.0));
+        // `dedup_by` keeps the first of a run; move each later value into it.
+        labels.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(&mut later.1, &mut kept.1);
+            }
+            same
+        });
+        Self(Arc::from(labels.as_slice()))
     }
 }
 
@@ -91,9 +111,15 @@ pub struct SeriesBatch {
 /// A series whose owner changed is not "ended": callers remove such series with
 /// [`StalenessTracker::forget`] before the next [`StalenessTracker::observe`],
 /// so no staleness marker is sent for work that merely moved to another node.
+///
+/// Each remembered key carries the number of the last observation that saw
+/// it, so an observation updates the set in place: one hash lookup per
+/// current series, a key clone only for new series, and a sweep over the set
+/// only when some remembered series was not seen.
 #[derive(Debug, Default)]
 pub struct StalenessTracker {
-    previous: HashSet<SeriesKey>,
+    previous: HashMap<SeriesKey, u64>,
+    observation: u64,
 }
 
 impl StalenessTracker {
@@ -108,27 +134,44 @@ impl StalenessTracker {
     /// data was merely unavailable this iteration (a failed OffsetFetch for
     /// one group), which is not the end of the series.
     pub fn observe_keeping(&mut self, current: &[Sample], mut keep: impl FnMut(&SeriesKey) -> bool) -> Vec<SeriesKey> {
-        let mut now: HashSet<SeriesKey> = current.iter().map(|s| s.key.clone()).collect();
-        let mut ended = Vec::new();
-        for k in self.previous.drain() {
-            if now.contains(&k) {
-                continue;
-            }
-            if keep(&k) {
-                now.insert(k);
-            } else {
-                ended.push(k);
+        self.observation += 1;
+        let now = self.observation;
+        let mut seen = 0usize;
+        for sample in current {
+            match self.previous.get_mut(&sample.key) {
+                Some(last) if *last == now => {}
+                Some(last) => {
+                    *last = now;
+                    seen += 1;
+                }
+                None => {
+                    self.previous.insert(sample.key.clone(), now);
+                    seen += 1;
+                }
             }
         }
+        let mut ended = Vec::new();
+        if seen < self.previous.len() {
+            let gone = self.previous.extract_if(|k, last| {
+                if *last == now {
+                    return false;
+                }
+                if keep(k) {
+                    *last = now;
+                    return false;
+                }
+                true
+            });
+            ended.extend(gone.map(|(k, _)| k));
+        }
         ended.sort();
-        self.previous = now;
         ended
     }
 
     /// Drops every remembered series for which `pred` is true, without
     /// reporting them as ended.
     pub fn forget(&mut self, mut pred: impl FnMut(&SeriesKey) -> bool) {
-        self.previous.retain(|k| !pred(k));
+        self.previous.retain(|k, _| !pred(k));
     }
 
     /// Number of series currently remembered.
@@ -181,5 +224,23 @@ mod tests {
         assert!(t.observe_keeping(std::slice::from_ref(&a), |k| k.label("group") == Some("b")).is_empty());
         assert_eq!(t.len(), 2);
         assert_eq!(t.observe(&[a]), vec![b.key]);
+    }
+
+    #[test]
+    fn tracker_counts_repeated_keys_once() {
+        let a = Sample { key: key("m", &[("group", "a")]), value: 1.0 };
+        let b = Sample { key: key("m", &[("group", "b")]), value: 2.0 };
+        let mut t = StalenessTracker::default();
+        assert!(t.observe(&[a.clone(), b.clone()]).is_empty());
+        // a twice is still one series: b ended.
+        assert_eq!(t.observe(&[a.clone(), a.clone()]), vec![b.key.clone()]);
+        assert_eq!(t.len(), 1);
+        assert!(t.observe(&[a]).is_empty());
+    }
+
+    #[test]
+    fn later_duplicate_label_wins_over_a_run_of_three() {
+        let k = key("m", &[("g", "1"), ("a", "x"), ("g", "2"), ("g", "3")]);
+        assert_eq!(k, key("m", &[("a", "x"), ("g", "3")]));
     }
 }

@@ -53,6 +53,8 @@ struct Inner {
     request_timeout: Duration,
     isolation: Isolation,
     counters: Counters,
+    /// Partition leaders from the last metadata, to split ListOffsets.
+    leaders: offsets::LeaderCache,
 }
 
 impl fmt::Debug for KafkaClient {
@@ -86,6 +88,7 @@ impl KafkaClient {
             request_timeout: conn.request_timeout,
             isolation: conn.isolation,
             counters: Counters::default(),
+            leaders: offsets::LeaderCache::default(),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -186,12 +189,15 @@ impl KafkaClient {
     }
 
     /// Partition count of every topic in the cluster metadata. Topics the
-    /// metadata reports an error for are left out.
+    /// metadata reports an error for are left out. Also remembers each
+    /// partition's leader, by which later ListOffsets calls are split.
     pub async fn topic_partition_counts(&self) -> Result<BTreeMap<Arc<str>, i32>, KafkaError> {
         let timeout = self.inner.request_timeout;
+        let inner = self.inner.clone();
         let outcome = self
             .blocking(Api::Metadata, timeout + WORKER_SLACK, move |admin, _deadline| {
                 let metadata = admin.inner().fetch_metadata(None, timeout)?;
+                inner.leaders.update(&metadata);
                 let counts = metadata
                     .topics()
                     .iter()

@@ -10,8 +10,8 @@
 //!   the `AdminClient` so the `rd_kafka_t` outlives it.
 //! - [`groups`]: group listing and committed offsets (a sliding window of
 //!   single-group requests on one private queue).
-//! - [`offsets`]: earliest/latest log offsets, one request per spec, all on
-//!   one private queue.
+//! - [`offsets`]: earliest/latest log offsets, many calls (per spec, leader
+//!   and chunk) all on one private queue.
 //!
 //! Every function here blocks; callers run them in `spawn_blocking`. Each one
 //! stops at its `deadline` even if librdkafka never answers.
@@ -26,7 +26,7 @@ use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 
 pub(crate) use groups::{RawCommit, committed_offsets, list_groups};
-pub(crate) use offsets::{RawSpec, list_offsets};
+pub(crate) use offsets::{RawCall, RawOffset, RawSpec, list_offsets};
 
 /// The admin client whose `rd_kafka_t` the raw calls use.
 pub(crate) type Admin = AdminClient<DefaultClientContext>;

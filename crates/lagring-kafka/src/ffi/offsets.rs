@@ -1,9 +1,9 @@
 //! ListOffsets (earliest / latest) for many partitions at once.
 //!
-//! One admin request per offset spec carries every partition; librdkafka
-//! looks up the leaders and sends one wire request per leader. The requests
-//! of all specs share one private queue so earliest and latest are fetched
-//! concurrently by one blocking thread.
+//! The caller splits the partitions into calls (one per spec, leader and
+//! chunk; see `client/offsets.rs`); librdkafka looks up the leaders of each
+//! call and sends one wire request per leader. All calls share one private
+//! queue, so they are in flight together on one blocking thread.
 
 use std::ffi::CString;
 use std::time::{Duration, Instant};
@@ -36,14 +36,20 @@ impl RawSpec {
 /// One listed offset: topic, partition, and offset or error.
 pub(crate) type RawOffset = (String, i32, Result<i64, BrokerError>);
 
-/// Lists the offsets of `partitions` (topic, partition; no duplicates, not
-/// empty) once per spec in `specs`. The outer result fails only if no request
-/// could be made; each spec then succeeds or fails as a whole, and within a
-/// success each partition may carry its own error.
+/// One ListOffsets admin call: which end of the log, for which partitions
+/// (topic, partition; no duplicates, not empty).
+pub(crate) struct RawCall {
+    pub(crate) spec: RawSpec,
+    pub(crate) partitions: Vec<(CString, i32)>,
+}
+
+/// Makes every call in `calls` at once and returns one result per call, in
+/// order. The outer result fails only if no request could be made; each call
+/// then succeeds or fails as a whole, and within a success each partition may
+/// carry its own error.
 pub(crate) fn list_offsets(
     admin: &Admin,
-    partitions: &[(CString, i32)],
-    specs: &[RawSpec],
+    calls: &[RawCall],
     isolation: Isolation,
     timeout: Duration,
     deadline: Instant,
@@ -54,10 +60,11 @@ pub(crate) fn list_offsets(
         Isolation::ReadCommitted => rd::rd_kafka_IsolationLevel_t::RD_KAFKA_ISOLATION_LEVEL_READ_COMMITTED,
     })?;
     let queue = Queue::new(admin)?;
-    let mut results: Vec<Option<Result<Vec<RawOffset>, BrokerError>>> = specs.iter().map(|_| None).collect();
-    for (idx, spec) in specs.iter().enumerate() {
+    let mut results: Vec<Option<Result<Vec<RawOffset>, BrokerError>>> = calls.iter().map(|_| None).collect();
+    for (idx, call) in calls.iter().enumerate() {
+        let offset = call.spec.offset();
         let entries: Vec<(CString, i32, i64)> =
-            partitions.iter().map(|(topic, partition)| (topic.clone(), *partition, spec.offset())).collect();
+            call.partitions.iter().map(|(topic, partition)| (topic.clone(), *partition, offset)).collect();
         let list = PartitionList::new(&entries)?;
         options.set_tag(idx);
         // SAFETY: client, list, options and queue are valid for the call;
@@ -67,7 +74,7 @@ pub(crate) fn list_offsets(
         };
     }
     let mut answered = 0;
-    while answered < specs.len() {
+    while answered < calls.len() {
         let Ok(event) = next_result(&queue, rd::RD_KAFKA_EVENT_LISTOFFSETS_RESULT, deadline) else { break };
         if let Some(slot @ None) = results.get_mut(event.tag()) {
             *slot = Some(offsets_result(&event));
