@@ -1,41 +1,41 @@
 //! The local `/metrics` view of the lag series.
 //!
-//! [`LagCollector`] keeps only the **latest** batch per cluster and turns it
-//! into gauge families at scrape time, so a series that is not in the latest
-//! batch (group deleted, moved to another node) disappears from `/metrics` at
-//! the next iteration instead of lingering as a stale gauge would.
+//! [`LagCollector`] keeps only the **latest** batch per cluster and renders it
+//! as text at scrape time, so a series that is not in the latest batch (group
+//! deleted, moved to another node) disappears from `/metrics` at the next
+//! iteration instead of lingering as a stale gauge would. [`render`] writes the
+//! small self-metric registry through the `prometheus` text encoder and the lag
+//! series straight from the held batches into the same buffer: at 150,000
+//! series, going through protobuf `MetricFamily`s first more than doubled the
+//! node's peak memory.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use lagring_core::metric_names;
-use lagring_core::series::SeriesBatch;
-use prometheus::core::{Collector, Desc};
-use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use lagring_core::series::{Sample, SeriesBatch};
 use prometheus::{Encoder, Registry, TextEncoder};
 
 use crate::SinkError;
 
-/// Serves the latest batch of every cluster as gauges; clone it to keep a
-/// handle after registering a copy.
-#[derive(Clone, Debug)]
+/// Bytes reserved per sample for the value, the space and the newline; most
+/// values are integers far shorter than this.
+const VALUE_BYTES_ESTIMATE: usize = 24;
+
+/// Holds the latest batch of every cluster for the `/metrics` scrape; clones
+/// share the same batches.
+#[derive(Clone, Debug, Default)]
 pub struct LagCollector {
-    /// std mutex: held only to swap or read batches, never across an `.await`.
+    /// std mutex: held only to swap batches or render them, never across an
+    /// `.await`.
     latest: Arc<Mutex<BTreeMap<Arc<str>, SeriesBatch>>>,
-    descs: Arc<[Desc]>,
 }
 
 impl LagCollector {
-    /// An empty collector describing every known lag-series name.
-    pub fn new() -> Result<Self, SinkError> {
-        let descs = metric_names::ALL
-            .iter()
-            .map(|(name, help)| {
-                Desc::new((*name).to_owned(), (*help).to_owned(), Vec::new(), HashMap::new())
-                    .map_err(|source| SinkError::RegisterMetric { name: (*name).to_owned(), source })
-            })
-            .collect::<Result<Vec<Desc>, SinkError>>()?;
-        Ok(Self { latest: Arc::default(), descs: descs.into() })
+    /// An empty collector.
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// Replaces the batch of `batch.cluster`.
@@ -48,23 +48,148 @@ impl LagCollector {
         self.latest().remove(name);
     }
 
+    /// Appends every held series to `out` in the text format 0.0.4: one
+    /// `# HELP`/`# TYPE gauge` header per metric name, the series of a name
+    /// contiguous (across clusters, in cluster then batch order). NaN
+    /// (including staleness markers) and infinities have no place in a
+    /// scrape: the series is simply absent.
+    pub fn render_text(&self, out: &mut String) -> std::fmt::Result {
+        let latest = self.latest();
+        let mut by_name: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
+        let mut estimate = 0;
+        for sample in latest.values().flat_map(|batch| batch.samples.iter()).filter(|s| s.value.is_finite()) {
+            estimate += sample_len_estimate(sample);
+            by_name.entry(sample.key.name()).or_default().push(sample);
+        }
+        estimate += by_name.keys().map(|name| 2 * name.len() + metric_names::help_for(name).len() + 24).sum::<usize>();
+        out.reserve(estimate);
+        for (name, samples) in &by_name {
+            out.push_str("# HELP ");
+            out.push_str(name);
+            out.push(' ');
+            push_escaped(out, metric_names::help_for(name), false);
+            out.push_str("\n# TYPE ");
+            out.push_str(name);
+            out.push_str(" gauge\n");
+            for sample in samples {
+                write_sample(out, name, sample)?;
+            }
+        }
+        Ok(())
+    }
+
     fn latest(&self) -> MutexGuard<'_, BTreeMap<Arc<str>, SeriesBatch>> {
         self.latest.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-impl Collector for LagCollector {
-    fn desc(&self) -> Vec<&Desc> {
-        self.descs.iter().collect()
+/// Length of a sample's line before escaping, plus [`VALUE_BYTES_ESTIMATE`].
+fn sample_len_estimate(sample: &Sample) -> usize {
+    let labels: usize = sample.key.labels().iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+    sample.key.name().len() + labels + 2 + VALUE_BYTES_ESTIMATE
+}
+
+/// `name{k="v",...} value\n`, as the `prometheus` text encoder writes it.
+fn write_sample(out: &mut String, name: &str, sample: &Sample) -> std::fmt::Result {
+    out.push_str(name);
+    let labels = sample.key.labels();
+    if !labels.is_empty() {
+        out.push('{');
+        for (i, (label, value)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(label);
+            out.push_str("=\"");
+            push_escaped(out, value, true);
+            out.push('"');
+        }
+        out.push('}');
+    }
+    writeln!(out, " {}", sample.value)
+}
+
+/// Escapes `\` and newline (and `"` in label values) as the text format wants.
+fn push_escaped(out: &mut String, text: &str, escape_quote: bool) {
+    if !text.contains(['\\', '\n', '"']) {
+        out.push_str(text);
+        return;
+    }
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if escape_quote => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Renders the self metrics of `registry` and then the lag series of `lag` in
+/// the text exposition format 0.0.4.
+pub fn render(registry: &Registry, lag: &LagCollector) -> Result<String, SinkError> {
+    let mut buf = Vec::new();
+    TextEncoder::new().encode(&registry.gather(), &mut buf).map_err(SinkError::Render)?;
+    let mut text = String::from_utf8(buf)
+        .map_err(|e| SinkError::Render(prometheus::Error::Msg(format!("non-utf-8 output: {e}"))))?;
+    lag.render_text(&mut text)
+        .map_err(|e| SinkError::Render(prometheus::Error::Msg(format!("cannot write lag series: {e}"))))?;
+    Ok(text)
+}
+
+/// Content type of [`render`]'s output, for the HTTP response.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use lagring_core::series::{SeriesKey, stale_nan};
+    use prometheus::core::{Collector, Desc};
+    use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
+
+    use super::*;
+
+    fn sample(name: &str, cluster: &str, group: &str, value: f64) -> Sample {
+        let labels = vec![(Arc::from("clustername"), Arc::from(cluster)), (Arc::from("group"), Arc::from(group))];
+        Sample { key: SeriesKey::new(name, labels), value }
     }
 
-    fn collect(&self) -> Vec<MetricFamily> {
-        let latest = self.latest();
-        let mut by_name: BTreeMap<&str, Vec<Metric>> = BTreeMap::new();
-        for batch in latest.values() {
-            // NaN (including staleness markers) and infinities have no place
-            // in a scrape: the series is simply absent.
-            for sample in batch.samples.iter().filter(|s| s.value.is_finite()) {
+    fn batch(cluster: &str, samples: Vec<Sample>) -> SeriesBatch {
+        SeriesBatch { cluster: Arc::from(cluster), timestamp_ms: 0, samples, ended: vec![] }
+    }
+
+    fn lag_text(collector: &LagCollector) -> String {
+        render(&Registry::new(), collector).unwrap()
+    }
+
+    /// The rendering `/metrics` used before: the held batches as protobuf
+    /// gauge families, gathered by a registry and written by `TextEncoder`.
+    /// Kept here only as the reference the direct rendering must match.
+    struct ProtobufCollector {
+        lag: LagCollector,
+        descs: Vec<Desc>,
+    }
+
+    impl ProtobufCollector {
+        fn new(lag: &LagCollector) -> Self {
+            let descs = metric_names::ALL
+                .iter()
+                .map(|(name, help)| Desc::new((*name).to_owned(), (*help).to_owned(), vec![], HashMap::new()).unwrap())
+                .collect();
+            Self { lag: lag.clone(), descs }
+        }
+    }
+
+    impl Collector for ProtobufCollector {
+        fn desc(&self) -> Vec<&Desc> {
+            self.descs.iter().collect()
+        }
+
+        fn collect(&self) -> Vec<MetricFamily> {
+            let latest = self.lag.latest();
+            let mut by_name: BTreeMap<&str, Vec<Metric>> = BTreeMap::new();
+            for sample in latest.values().flat_map(|b| b.samples.iter()).filter(|s| s.value.is_finite()) {
                 let labels = sample
                     .key
                     .labels()
@@ -82,63 +207,103 @@ impl Collector for LagCollector {
                 metric.set_gauge(gauge);
                 by_name.entry(sample.key.name()).or_default().push(metric);
             }
+            by_name
+                .into_iter()
+                .map(|(name, metrics)| {
+                    let mut family = MetricFamily::default();
+                    family.set_name(name.to_owned());
+                    family.set_help(metric_names::help_for(name).to_owned());
+                    family.set_field_type(MetricType::GAUGE);
+                    family.set_metric(metrics);
+                    family
+                })
+                .collect()
         }
-        by_name
-            .into_iter()
-            .map(|(name, metrics)| {
-                let mut family = MetricFamily::default();
-                family.set_name(name.to_owned());
-                family.set_help(metric_names::help_for(name).to_owned());
-                family.set_field_type(MetricType::GAUGE);
-                family.set_metric(metrics);
-                family
-            })
-            .collect()
-    }
-}
-
-/// Renders every metric of `registry` in the text exposition format 0.0.4.
-pub fn render(registry: &Registry) -> Result<String, SinkError> {
-    let encoder = TextEncoder::new();
-    let mut buf = Vec::new();
-    encoder.encode(&registry.gather(), &mut buf).map_err(SinkError::Render)?;
-    String::from_utf8(buf).map_err(|e| SinkError::Render(prometheus::Error::Msg(format!("non-utf-8 output: {e}"))))
-}
-
-/// Content type of [`render`]'s output, for the HTTP response.
-pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-#[cfg(test)]
-mod tests {
-    use lagring_core::series::{Sample, SeriesKey, stale_nan};
-
-    use super::*;
-
-    fn sample(name: &str, cluster: &str, group: &str, value: f64) -> Sample {
-        let labels = vec![(Arc::from("clustername"), Arc::from(cluster)), (Arc::from("group"), Arc::from(group))];
-        Sample { key: SeriesKey::new(name, labels), value }
     }
 
-    fn batch(cluster: &str, samples: Vec<Sample>) -> SeriesBatch {
-        SeriesBatch { cluster: Arc::from(cluster), timestamp_ms: 0, samples, ended: vec![] }
+    /// Splits a scrape into families: name → (HELP and TYPE lines, sorted
+    /// sample lines). Asserts every name has one contiguous block.
+    fn families(text: &str) -> BTreeMap<String, (Vec<String>, Vec<String>)> {
+        let mut out: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+        let mut current = String::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                current = rest.split(' ').next().unwrap().to_owned();
+                assert!(!out.contains_key(&current), "second block for {current}:\n{text}");
+                out.insert(current.clone(), (vec![line.to_owned()], vec![]));
+            } else if line.starts_with("# TYPE ") {
+                out.get_mut(&current).unwrap().0.push(line.to_owned());
+            } else {
+                let name = line.split(['{', ' ']).next().unwrap();
+                assert_eq!(name, current, "sample outside its block:\n{text}");
+                out.get_mut(&current).unwrap().1.push(line.to_owned());
+            }
+        }
+        for (_, samples) in out.values_mut() {
+            samples.sort();
+        }
+        out
     }
 
-    fn registry_with(collector: &LagCollector) -> Registry {
+    #[test]
+    fn direct_rendering_has_the_samples_of_the_protobuf_rendering() {
+        let (max, sum) = (metric_names::GROUP_MAX_LAG_OFFSETS, metric_names::GROUP_SUM_LAG_OFFSETS);
+        let collector = LagCollector::new();
+        collector.update(batch(
+            "b",
+            vec![
+                sample(sum, "b", "g\"quoted\"", 3.0),
+                sample(max, "b", "back\\slash", 0.5),
+                sample("lagring_custom", "b", "new\nline", -0.0),
+                sample(max, "b", "inf", f64::INFINITY),
+                sample(sum, "b", "big", 1e21),
+            ],
+        ));
+        collector.update(batch(
+            "a\\\"\n",
+            vec![
+                sample(max, "a\\\"\n", "g1", 12_345_678.9),
+                sample(sum, "a\\\"\n", "g1", 7.0),
+                sample(sum, "a\\\"\n", "stale", stale_nan()),
+                sample(max, "a\\\"\n", "ninf", f64::NEG_INFINITY),
+                sample("no_labels", "a", "", 1.0),
+            ],
+        ));
+        let unlabelled = Sample { key: SeriesKey::new("no_labels", vec![]), value: 2.0 };
+        collector.update(batch("c", vec![unlabelled, sample(max, "c", "ü", 1e-7)]));
+
         let registry = Registry::new();
-        registry.register(Box::new(collector.clone())).unwrap();
-        registry
+        registry.register(Box::new(ProtobufCollector::new(&collector))).unwrap();
+        let before = render(&registry, &LagCollector::new()).unwrap();
+        let after = lag_text(&collector);
+
+        assert_eq!(families(&after), families(&before), "direct:\n{after}\nprotobuf:\n{before}");
+        assert_eq!(families(&after).len(), 4);
+        assert!(after.contains(r#"clustername="a\\\"\n",group="g1"} 12345678.9"#), "{after}");
+        assert!(after.contains(r#"group="new\nline"} -0"#), "{after}");
+        assert!(!after.contains("inf") && !after.contains("stale"), "{after}");
+    }
+
+    #[test]
+    fn self_metrics_come_first_through_the_encoder() {
+        let registry = Registry::new();
+        let counter = prometheus::IntCounter::new("lagring_test_total", "a test counter").unwrap();
+        registry.register(Box::new(counter.clone())).unwrap();
+        counter.inc();
+        let collector = LagCollector::new();
+        collector.update(batch("a", vec![sample(metric_names::GROUP_MAX_LAG_OFFSETS, "a", "g", 1.0)]));
+        let text = render(&registry, &collector).unwrap();
+        assert!(text.starts_with("# HELP lagring_test_total a test counter\n# TYPE lagring_test_total counter\nlagring_test_total 1\n# HELP kafka_consumer_group_max_lag_in_offsets "), "{text}");
     }
 
     #[test]
     fn latest_batch_per_cluster_is_exposed_with_help() {
         let lag = metric_names::GROUP_MAX_LAG_OFFSETS;
-        let collector = LagCollector::new().unwrap();
-        let registry = registry_with(&collector);
+        let collector = LagCollector::new();
         collector.update(batch("a", vec![sample(lag, "a", "g1", 5.0), sample(lag, "a", "g2", 7.0)]));
         collector.update(batch("b", vec![sample(lag, "b", "g1", 1.0)]));
-        let text = render(&registry).unwrap();
         assert_eq!(
-            text,
+            lag_text(&collector),
             "# HELP kafka_consumer_group_max_lag_in_offsets Largest partition offset lag of a consumer group\n\
              # TYPE kafka_consumer_group_max_lag_in_offsets gauge\n\
              kafka_consumer_group_max_lag_in_offsets{clustername=\"a\",group=\"g1\"} 5\n\
@@ -150,27 +315,25 @@ mod tests {
     #[test]
     fn deleted_group_disappears_and_nan_is_skipped() {
         let lag = metric_names::GROUP_SUM_LAG_OFFSETS;
-        let collector = LagCollector::new().unwrap();
-        let registry = registry_with(&collector);
+        let collector = LagCollector::new();
         collector.update(batch("a", vec![sample(lag, "a", "g1", 5.0), sample(lag, "a", "gone", 2.0)]));
-        assert!(render(&registry).unwrap().contains("group=\"gone\""));
+        assert!(lag_text(&collector).contains("group=\"gone\""));
         collector.update(batch(
             "a",
             vec![sample(lag, "a", "g1", 6.0), sample(lag, "a", "nan", f64::NAN), sample(lag, "a", "st", stale_nan())],
         ));
-        let text = render(&registry).unwrap();
+        let text = lag_text(&collector);
         assert!(!text.contains("gone") && !text.contains("nan") && !text.contains("\"st\""), "{text}");
         assert!(text.contains("{clustername=\"a\",group=\"g1\"} 6\n"), "{text}");
         collector.remove_cluster("a");
-        assert_eq!(render(&registry).unwrap(), "");
+        assert_eq!(lag_text(&collector), "");
     }
 
     #[test]
     fn unknown_names_get_the_generic_help() {
-        let collector = LagCollector::new().unwrap();
+        let collector = LagCollector::new();
         collector.update(batch("a", vec![sample("lagring_custom", "a", "g", 1.0)]));
-        let families = collector.collect();
-        assert_eq!(families.len(), 1);
-        assert_eq!(families[0].help(), metric_names::help_for("lagring_custom"));
+        let help = format!("# HELP lagring_custom {}\n", metric_names::help_for("lagring_custom"));
+        assert!(lag_text(&collector).starts_with(&help));
     }
 }

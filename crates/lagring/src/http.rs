@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use lagring_sink::LagCollector;
 use prometheus::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +18,7 @@ use crate::health::Health;
 #[derive(Clone, Debug)]
 pub struct HttpState {
     pub registry: Registry,
+    pub lag: LagCollector,
     pub health: Health,
 }
 
@@ -34,7 +36,7 @@ pub async fn serve(listener: TcpListener, state: HttpState, shutdown: Cancellati
 }
 
 async fn metrics(State(state): State<HttpState>) -> Response {
-    match lagring_sink::render(&state.registry) {
+    match lagring_sink::render(&state.registry, &state.lag) {
         Ok(body) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "cannot render /metrics");

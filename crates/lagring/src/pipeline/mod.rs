@@ -43,8 +43,7 @@ pub const NODE_HEADER: &str = "X-Lagring-Node";
 pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let node_id = cfg.node_id();
     let metrics = SelfMetrics::new().context("register self metrics")?;
-    let collector = LagCollector::new().context("create lag collector")?;
-    metrics.registry.register(Box::new(collector.clone())).context("register lag collector")?;
+    let collector = LagCollector::new();
     let health = Health::new(cfg.clusters.iter().map(|c| c.name.clone()), cfg.node.interval);
     let labels = label_options(&cfg);
 
@@ -52,7 +51,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
         .await
         .with_context(|| format!("http.listen: cannot bind {}", cfg.http.listen))?;
     let http_stop = CancellationToken::new();
-    let http_state = HttpState { registry: metrics.registry.clone(), health: health.clone() };
+    let http_state = HttpState { registry: metrics.registry.clone(), lag: collector.clone(), health: health.clone() };
     let http_task = tokio::spawn(http::serve(listener, http_state, http_stop.clone()));
     tracing::info!(node = %node_id, listen = %cfg.http.listen, clusters = cfg.clusters.len(), "lagring node started");
 
