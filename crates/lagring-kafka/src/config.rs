@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Connection settings of one cluster.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct KafkaConnection {
     /// Comma-separated `host:port` list.
     pub bootstrap_servers: String,
@@ -25,6 +25,21 @@ pub struct KafkaConnection {
     pub request_timeout: Duration,
     /// librdkafka properties applied after (and overriding) the mapped ones.
     pub extra_properties: BTreeMap<String, String>,
+}
+
+/// Extra properties may carry secrets (`sasl.oauthbearer.config`,
+/// `ssl.key.password`): only their names are printed.
+impl fmt::Debug for KafkaConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaConnection")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("sasl", &self.sasl)
+            .field("tls", &self.tls)
+            .field("isolation", &self.isolation)
+            .field("request_timeout", &self.request_timeout)
+            .field("extra_properties", &self.extra_properties.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl KafkaConnection {

@@ -151,3 +151,12 @@ fn debug_redacts_secrets() {
     assert!(!shown.contains("kp-secret"), "{shown}");
     assert!(shown.contains("alice"), "{shown}");
 }
+
+#[test]
+fn debug_shows_extra_property_names_but_not_values() {
+    let mut conn = KafkaConnection::plaintext("k:9092");
+    conn.extra_properties.insert("ssl.key.password".into(), "hunter2".into());
+    let text = format!("{conn:?}");
+    assert!(text.contains("ssl.key.password"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
