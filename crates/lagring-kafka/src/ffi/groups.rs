@@ -27,7 +27,7 @@ pub(crate) struct RawGroup {
 }
 
 /// One committed offset entry: topic, partition, and offset or error.
-pub(crate) type RawCommit = (String, i32, Result<i64, BrokerError>);
+pub(crate) type RawCommit = raw::RawPartition;
 
 /// Lists all groups on all brokers. Returns the groups and the errors of
 /// brokers that did not answer (a partial listing).
@@ -175,16 +175,8 @@ fn group_result(event: &Event<'_>) -> (Option<String>, Result<Vec<RawCommit>, Br
     let elems = unsafe { list_elems(rd::rd_kafka_group_result_partitions(group)) };
     let commits = elems
         .iter()
-        .filter_map(|tp| {
-            // SAFETY: `tp.topic` is null or a string owned by the result.
-            let topic = unsafe { raw::string(tp.topic) }?;
-            // SAFETY: `tp` is a valid element of the list.
-            let outcome = match unsafe { raw::partition_error(tp) } {
-                Some(err) => Err(err),
-                None => Ok(tp.offset),
-            };
-            Some((topic, tp.partition, outcome))
-        })
+        // SAFETY: every element is valid and owned by the group result.
+        .filter_map(|tp| unsafe { raw::partition_entry(tp) })
         .collect();
     (name, Ok(commits))
 }

@@ -34,7 +34,7 @@ impl RawSpec {
 }
 
 /// One listed offset: topic, partition, and offset or error.
-pub(crate) type RawOffset = (String, i32, Result<i64, BrokerError>);
+pub(crate) type RawOffset = raw::RawPartition;
 
 /// One ListOffsets admin call: which end of the log, for which partitions
 /// (topic, partition; no duplicates, not empty).
@@ -105,14 +105,8 @@ fn offsets_result(event: &Event<'_>) -> Result<Vec<RawOffset>, BrokerError> {
             // SAFETY: non-null info owned by `event`; the partition it
             // returns is null or owned by the info.
             let tp = unsafe { rd::rd_kafka_ListOffsetsResultInfo_topic_partition(info).as_ref() }?;
-            // SAFETY: `tp.topic` is null or a string owned by the result.
-            let topic = unsafe { raw::string(tp.topic) }?;
-            // SAFETY: `tp` is a valid element.
-            let outcome = match unsafe { raw::partition_error(tp) } {
-                Some(err) => Err(err),
-                None => Ok(tp.offset),
-            };
-            Some((topic, tp.partition, outcome))
+            // SAFETY: `tp` is a valid element owned by `event`.
+            unsafe { raw::partition_entry(tp) }
         })
         .collect();
     Ok(offsets)

@@ -90,6 +90,24 @@ pub(super) unsafe fn error_object(e: *const rd::rd_kafka_error_t) -> Option<Brok
 ///
 /// # Safety
 /// `tp` is a valid, non-null topic-partition element.
+/// One partition of an admin result: topic, partition, and offset or error.
+pub(crate) type RawPartition = (String, i32, Result<i64, BrokerError>);
+
+/// Reads one partition entry of an admin result; `None` when it has no topic.
+///
+/// # Safety
+/// `tp` must be a valid element owned by a live result.
+pub(super) unsafe fn partition_entry(tp: &rd::rd_kafka_topic_partition_t) -> Option<RawPartition> {
+    // SAFETY: `tp.topic` is null or a string owned by the result.
+    let topic = unsafe { string(tp.topic) }?;
+    // SAFETY: `tp` is a valid element per this function's contract.
+    let outcome = match unsafe { partition_error(tp) } {
+        Some(err) => Err(err),
+        None => Ok(tp.offset),
+    };
+    Some((topic, tp.partition, outcome))
+}
+
 pub(super) unsafe fn partition_error(tp: *const rd::rd_kafka_topic_partition_t) -> Option<BrokerError> {
     // SAFETY: `tp` is valid; `err` is a `#[repr(i32)]` enum field, read as
     // its underlying i32 without materialising the enum.
