@@ -1,18 +1,14 @@
-//! One lagring node as a child process for the benchmark. Unlike the
-//! testkit's `LagringNode` this one exposes its pid (for `/proc` CPU and RSS
-//! figures), logs at `warn` (debug logging would be measured too), and
-//! scrapes `/metrics` keeping only the self-metric lines: at 50,000 groups the
-//! page holds ~700,000 lag series that the benchmark does not need to parse.
+//! One lagring node for the benchmark: the testkit's `LagringNode` started
+//! at log level `warn` (debug logging would be measured too), with a scrape
+//! that keeps only the self-metric lines: at 50,000 groups the page holds
+//! ~700,000 lag series that the benchmark does not need to parse.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use lagring_testkit::lagring_node::LagringNode;
 use lagring_testkit::metrics_text::{self, TextSample};
-use lagring_testkit::ports::{free_port, wait_for_tcp};
-use lagring_testkit::process::ServerProcess;
-use tempfile::TempDir;
 
 /// A scrape of a large node may take a while; never longer than this.
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -23,9 +19,7 @@ const KEEP: &[&str] = &["lagring_", "kafka_iteration_time_seconds", "kafka_total
 #[derive(Debug)]
 pub struct BenchNode {
     pub id: String,
-    process: ServerProcess,
-    _dir: TempDir,
-    port: u16,
+    node: LagringNode,
     client: reqwest::Client,
 }
 
@@ -33,28 +27,18 @@ impl BenchNode {
     /// Starts `bin run` with `config_yaml`, in which `{HTTP_LISTEN}` becomes
     /// the node's `127.0.0.1:port`; returns once HTTP answers.
     pub fn start(bin: &Path, id: &str, config_yaml: &str) -> Result<Self> {
-        let dir = tempfile::tempdir().context("create node temp dir")?;
-        let port = free_port()?;
-        let config = dir.path().join("lagring.yaml");
-        std::fs::write(&config, config_yaml.replace("{HTTP_LISTEN}", &format!("127.0.0.1:{port}")))?;
-        let mut cmd = Command::new(bin);
-        cmd.arg("run").arg("--config").arg(&config).env("RUST_LOG", "warn");
-        let mut process = ServerProcess::spawn(id, cmd, dir.path())?;
-        if let Err(e) = wait_for_tcp(port, Duration::from_secs(30)) {
-            process.kill();
-            return Err(process.context_for(e));
-        }
+        let node = LagringNode::start_with_log(bin, id, config_yaml, "warn")?;
         let client = reqwest::Client::builder().timeout(SCRAPE_TIMEOUT).build()?;
-        Ok(Self { id: id.to_owned(), process, _dir: dir, port, client })
+        Ok(Self { id: id.to_owned(), node, client })
     }
 
     pub fn pid(&self) -> Result<u32> {
-        self.process.pid().with_context(|| format!("{} is not running", self.id))
+        self.node.pid().with_context(|| format!("{} is not running", self.id))
     }
 
     /// The self-metric samples of `/metrics` (lag series skipped unparsed).
     pub async fn scrape(&self) -> Result<Vec<TextSample>> {
-        let url = format!("http://127.0.0.1:{}/metrics", self.port);
+        let url = format!("{}/metrics", self.node.base_url());
         let body = self.client.get(url).send().await?.error_for_status()?.text().await?;
         let kept: String =
             body.lines().filter(|l| KEEP.iter().any(|k| l.starts_with(k))).map(|l| format!("{l}\n")).collect();
@@ -63,11 +47,11 @@ impl BenchNode {
 
     /// SIGKILL: a crash, no deregistration, no flush.
     pub fn kill(&mut self) {
-        self.process.kill();
+        self.node.kill();
     }
 
     pub fn log_tail(&self) -> String {
-        self.process.log_tail(4000)
+        self.node.log_tail()
     }
 }
 

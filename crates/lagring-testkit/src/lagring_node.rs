@@ -23,20 +23,31 @@ pub struct LagringNode {
 
 impl LagringNode {
     /// Starts `bin run` with `config_yaml`, in which `{HTTP_LISTEN}` is
-    /// replaced by the node's `127.0.0.1:port`.
+    /// replaced by the node's `127.0.0.1:port`; logs at `info,lagring=debug`.
     pub fn start(bin: &Path, name: &str, config_yaml: &str) -> Result<Self> {
+        Self::start_with_log(bin, name, config_yaml, "info,lagring=debug")
+    }
+
+    /// Like [`LagringNode::start`] with `rust_log` as the log filter (a
+    /// benchmark logs at `warn`, so logging is not what it measures).
+    pub fn start_with_log(bin: &Path, name: &str, config_yaml: &str, rust_log: &str) -> Result<Self> {
         let dir = tempfile::tempdir().context("create node temp dir")?;
         let port = free_port()?;
         let config = dir.path().join("lagring.yaml");
         std::fs::write(&config, config_yaml.replace("{HTTP_LISTEN}", &format!("127.0.0.1:{port}")))?;
         let mut cmd = Command::new(bin);
-        cmd.arg("run").arg("--config").arg(&config).env("RUST_LOG", "info,lagring=debug");
+        cmd.arg("run").arg("--config").arg(&config).env("RUST_LOG", rust_log);
         let mut process = ServerProcess::spawn(name, cmd, dir.path())?;
         if let Err(e) = wait_for_tcp(port, Duration::from_secs(30)) {
             process.kill();
             return Err(process.context_for(e));
         }
         Ok(Self { process, _dir: dir, port, client: reqwest::Client::new() })
+    }
+
+    /// Process id, while running (for `/proc` CPU and memory figures).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
     }
 
     pub fn base_url(&self) -> String {
