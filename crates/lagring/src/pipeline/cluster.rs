@@ -81,10 +81,7 @@ impl ClusterTask {
         let discovery = self.fetcher.discover().await?;
         let selection = ownership.select(&discovery.groups).await;
         let slot_ms = i64::try_from(slot_ms).unwrap_or(i64::MAX);
-        let mut outcome = self.fetcher.fetch_owned(&discovery, selection.owned, slot_ms, started).await?;
-        outcome.discovered = discovery.groups.into_iter().collect();
-        outcome.owns_cluster_series = selection.owns_cluster_series;
-        Ok(outcome)
+        self.fetcher.fetch_owned(discovery, selection, slot_ms, started).await
     }
 
     fn record_success(&self, o: &FetchOutcome, warn: &mut WarnLimiter) {

@@ -14,6 +14,8 @@ use lagring_core::filter::NameFilter;
 use lagring_core::model::{ClusterObservation, GroupCommits, TopicPartition};
 use lagring_kafka::{KafkaClient, KafkaError};
 
+use crate::coordination::Selection;
+
 /// Wall time of each Kafka step of one iteration.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FetchTimings {
@@ -79,19 +81,19 @@ impl ClusterFetcher {
         Ok(Discovery { groups, listed: listed_count, took: started.elapsed() })
     }
 
-    /// Fetches committed offsets of `owned` groups, then the log offsets of
+    /// Fetches committed offsets of the groups `selection` owns, then the log offsets of
     /// every partition they read. `slot_ms` stamps the observation.
     pub async fn fetch_owned(
         &self,
-        discovery: &Discovery,
-        owned: Vec<Arc<str>>,
+        discovery: Discovery,
+        selection: Selection,
         slot_ms: i64,
         started: Instant,
     ) -> Result<FetchOutcome, FetchError> {
         let mut timings = FetchTimings { list_groups: discovery.took, ..FetchTimings::default() };
         let t = Instant::now();
-        let requested = owned.len();
-        let results = self.client.committed_offsets(owned, self.max_in_flight).await;
+        let requested = selection.owned.len();
+        let results = self.client.committed_offsets(selection.owned, self.max_in_flight).await;
         timings.offset_fetch = t.elapsed();
         let mut groups = Vec::with_capacity(results.len());
         let mut group_errors = Vec::new();
@@ -146,8 +148,8 @@ impl ClusterFetcher {
             observation,
             groups_discovered: discovery.listed,
             groups_checked: discovery.groups.len(),
-            discovered: HashSet::new(),
-            owns_cluster_series: true,
+            discovered: discovery.groups.into_iter().collect(),
+            owns_cluster_series: selection.owns_cluster_series,
             group_errors,
             partition_errors,
             timings,
