@@ -5,12 +5,18 @@
 //! `request_timeout`), a deadline the blocking worker itself stops at, and an
 //! outer `tokio::time::timeout` a little later in case the worker is stuck.
 //! A dead cluster therefore costs its caller a bounded wait, never a hang.
+//!
+//! The `*_until` calls take the caller's deadline (the end of the iteration):
+//! no worker budget ever runs past it, so a slow broker never makes an
+//! iteration overrun and no blocking worker outlives its iteration.
+//! [`KafkaClient::blocking_in_flight`] counts the workers still running.
 
 mod offsets;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use lagring_core::model::{Offset, TopicPartition};
@@ -55,6 +61,27 @@ struct Inner {
     counters: Counters,
     /// Partition leaders from the last metadata, to split ListOffsets.
     leaders: offsets::LeaderCache,
+    /// Blocking workers started and not yet returned.
+    blocking_in_flight: Arc<AtomicI64>,
+}
+
+/// Decrements the in-flight worker count when the worker returns (or unwinds).
+struct InFlight(Arc<AtomicI64>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One listing of the cluster's groups, possibly partial.
+#[derive(Debug)]
+pub struct GroupList {
+    /// Groups of every broker that answered.
+    pub groups: Vec<GroupListing>,
+    /// Set when some brokers did not answer: their groups are missing, which
+    /// must not be taken for the groups having been deleted.
+    pub partial: Option<KafkaError>,
 }
 
 impl fmt::Debug for KafkaClient {
@@ -89,6 +116,7 @@ impl KafkaClient {
             isolation: conn.isolation,
             counters: Counters::default(),
             leaders: offsets::LeaderCache::default(),
+            blocking_in_flight: Arc::new(AtomicI64::new(0)),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -103,32 +131,45 @@ impl KafkaClient {
         self.inner.counters.snapshot()
     }
 
+    /// Blocking librdkafka workers running now (each bounded by its deadline).
+    pub fn blocking_in_flight(&self) -> i64 {
+        self.inner.blocking_in_flight.load(Ordering::Relaxed)
+    }
+
     /// All consumer groups on all brokers. Fails if any broker did not answer,
     /// so a partial listing is never mistaken for groups having disappeared.
     pub async fn list_groups(&self) -> Result<Vec<GroupListing>, KafkaError> {
+        let list = self.list_groups_until(None).await?;
+        match list.partial {
+            None => Ok(list.groups),
+            Some(e) => Err(e),
+        }
+    }
+
+    /// The groups of every broker that answered by `deadline`; fails only if
+    /// the listing failed as a whole. A partial listing says so.
+    pub async fn list_groups_until(&self, deadline: Option<Instant>) -> Result<GroupList, KafkaError> {
         let timeout = self.inner.request_timeout;
         let outcome = self
-            .blocking(Api::ListGroups, timeout + WORKER_SLACK, move |admin, deadline| {
+            .blocking(Api::ListGroups, timeout + WORKER_SLACK, deadline, move |admin, deadline| {
                 ffi::list_groups(admin, timeout, deadline)
             })
             .await
             .and_then(|r| r.map_err(|error| self.request_error(Api::ListGroups, error)));
-        let outcome = outcome.and_then(|(groups, errors)| {
-            let failed = errors.len();
-            match errors.into_iter().next() {
-                None => Ok(groups),
-                Some(first) => {
-                    Err(KafkaError::PartialGroupListing { cluster: self.inner.cluster.clone(), failed, first })
-                }
-            }
+        self.count(Api::ListGroups, 1, u64::from(outcome.as_ref().map_or(true, |(_, errors)| !errors.is_empty())));
+        let (groups, errors) = outcome?;
+        let failed = errors.len();
+        let partial = errors.into_iter().next().map(|first| KafkaError::PartialGroupListing {
+            cluster: self.inner.cluster.clone(),
+            failed,
+            first,
         });
-        self.count(Api::ListGroups, 1, u64::from(outcome.is_err()));
-        let groups = outcome?;
-        debug!(cluster = %self.inner.cluster, groups = groups.len(), "listed consumer groups");
-        Ok(groups
+        debug!(cluster = %self.inner.cluster, groups = groups.len(), failed_brokers = failed, "listed consumer groups");
+        let groups = groups
             .into_iter()
             .map(|g| GroupListing { group: Arc::from(g.name), state: g.state.to_owned(), is_simple: g.is_simple })
-            .collect())
+            .collect();
+        Ok(GroupList { groups, partial })
     }
 
     /// Committed offsets of each group (duplicates answered once), with up to
@@ -139,6 +180,18 @@ impl KafkaClient {
         groups: Vec<Arc<str>>,
         max_in_flight: usize,
     ) -> Vec<(Arc<str>, Result<BTreeMap<TopicPartition, Offset>, KafkaError>)> {
+        self.committed_offsets_until(groups, max_in_flight, None).await
+    }
+
+    /// Like [`KafkaClient::committed_offsets`], with every answer due by
+    /// `deadline`: groups without one by then fail with a timeout, the others
+    /// are kept.
+    pub async fn committed_offsets_until(
+        &self,
+        groups: Vec<Arc<str>>,
+        max_in_flight: usize,
+        deadline: Option<Instant>,
+    ) -> Vec<(Arc<str>, Result<BTreeMap<TopicPartition, Offset>, KafkaError>)> {
         let mut seen = BTreeSet::new();
         let groups: Vec<Arc<str>> = groups.into_iter().filter(|g| seen.insert(g.clone())).collect();
         if groups.is_empty() {
@@ -147,10 +200,10 @@ impl KafkaClient {
         let max_in_flight = max_in_flight.max(1);
         let waves = u32::try_from(groups.len().div_ceil(max_in_flight)).unwrap_or(u32::MAX);
         let timeout = self.inner.request_timeout;
-        let budget = timeout.saturating_mul(waves) + WORKER_SLACK;
+        let budget = self.capped(timeout.saturating_mul(waves) + WORKER_SLACK, deadline);
         let shared = Arc::new(groups.clone());
         let outcome = self
-            .blocking(Api::OffsetFetch, budget, move |admin, deadline| {
+            .blocking(Api::OffsetFetch, budget, None, move |admin, deadline| {
                 ffi::committed_offsets(admin, &shared, max_in_flight, timeout, deadline)
             })
             .await;
@@ -192,10 +245,19 @@ impl KafkaClient {
     /// metadata reports an error for are left out. Also remembers each
     /// partition's leader, by which later ListOffsets calls are split.
     pub async fn topic_partition_counts(&self) -> Result<BTreeMap<Arc<str>, i32>, KafkaError> {
-        let timeout = self.inner.request_timeout;
+        self.topic_partition_counts_until(None).await
+    }
+
+    /// Like [`KafkaClient::topic_partition_counts`], due by `deadline`.
+    pub async fn topic_partition_counts_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<BTreeMap<Arc<str>, i32>, KafkaError> {
+        let budget = self.capped(self.inner.request_timeout + WORKER_SLACK, deadline);
+        let timeout = budget.saturating_sub(WORKER_SLACK).max(Duration::from_millis(1));
         let inner = self.inner.clone();
         let outcome = self
-            .blocking(Api::Metadata, timeout + WORKER_SLACK, move |admin, _deadline| {
+            .blocking(Api::Metadata, budget, None, move |admin, _deadline| {
                 let metadata = admin.inner().fetch_metadata(None, timeout)?;
                 inner.leaders.update(&metadata);
                 let counts = metadata
@@ -214,16 +276,39 @@ impl KafkaClient {
         outcome
     }
 
-    /// Runs `work` on the blocking pool with a deadline `budget` from now,
-    /// and gives up waiting for it `OUTER_SLACK` after that.
-    async fn blocking<T, F>(&self, api: Api, budget: Duration, work: F) -> Result<T, KafkaError>
+    /// `budget`, shortened so that the worker and the outer wait both end by
+    /// `deadline` (at least a millisecond, so a late call fails fast).
+    fn capped(&self, budget: Duration, deadline: Option<Instant>) -> Duration {
+        match deadline {
+            Some(d) => budget.min(d.saturating_duration_since(Instant::now()).saturating_sub(OUTER_SLACK)),
+            None => budget,
+        }
+        .max(Duration::from_millis(1))
+    }
+
+    /// Runs `work` on the blocking pool with a deadline `budget` from now
+    /// (capped by `deadline`), and gives up waiting for it `OUTER_SLACK`
+    /// after that.
+    async fn blocking<T, F>(
+        &self,
+        api: Api,
+        budget: Duration,
+        deadline: Option<Instant>,
+        work: F,
+    ) -> Result<T, KafkaError>
     where
         T: Send + 'static,
         F: FnOnce(&Admin, Instant) -> T + Send + 'static,
     {
+        let budget = self.capped(budget, deadline);
         let inner = self.inner.clone();
         let deadline = Instant::now() + budget;
-        let task = tokio::task::spawn_blocking(move || work(&inner.admin, deadline));
+        inner.blocking_in_flight.fetch_add(1, Ordering::Relaxed);
+        let guard = InFlight(inner.blocking_in_flight.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            let _guard = guard;
+            work(&inner.admin, deadline)
+        });
         let cluster = self.inner.cluster.clone();
         match tokio::time::timeout(budget + OUTER_SLACK, task).await {
             Ok(Ok(value)) => Ok(value),

@@ -23,7 +23,7 @@ pub mod error;
 mod ffi;
 pub mod stats;
 
-pub use client::{GroupListing, KafkaClient, OffsetSpec};
+pub use client::{GroupList, GroupListing, KafkaClient, OffsetSpec};
 pub use config::{Isolation, KafkaConnection, Sasl, SaslMechanism, Tls, client_properties};
 pub use error::KafkaError;
 pub use stats::{ApiCounts, RequestStats};

@@ -8,10 +8,17 @@
 //! series straight from the held batches into the same buffer: at 150,000
 //! series, going through protobuf `MetricFamily`s first more than doubled the
 //! node's peak memory.
+//!
+//! A batch older than the collector's `max_age` is not rendered: a cluster
+//! whose iterations fail stops showing its last good numbers as if they were
+//! current (scrapers see a gap, not a flat line). Rendering works on a
+//! snapshot (the batches' `Arc`s, taken under the lock), so a long render
+//! never blocks the emit stage.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use lagring_core::metric_names;
 use lagring_core::series::{Sample, SeriesBatch};
@@ -27,20 +34,35 @@ const VALUE_BYTES_ESTIMATE: usize = 24;
 /// share the same batches.
 #[derive(Clone, Debug, Default)]
 pub struct LagCollector {
-    /// std mutex: held only to swap batches or render them, never across an
-    /// `.await`.
-    latest: Arc<Mutex<BTreeMap<Arc<str>, SeriesBatch>>>,
+    /// std mutex: held only to swap batches or take a snapshot, never across
+    /// an `.await`.
+    latest: Arc<Mutex<BTreeMap<Arc<str>, (Arc<SeriesBatch>, Instant)>>>,
+    /// Batches older than this are not rendered (`None`: kept until replaced).
+    max_age: Option<Duration>,
 }
 
 impl LagCollector {
-    /// An empty collector.
+    /// An empty collector that renders every batch until it is replaced.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// An empty collector that stops rendering a cluster's batch `max_age`
+    /// after it arrived (the cluster's iterations are failing).
+    pub fn with_max_age(max_age: Duration) -> Self {
+        Self { max_age: Some(max_age), ..Self::default() }
+    }
+
     /// Replaces the batch of `batch.cluster`.
     pub fn update(&self, batch: SeriesBatch) {
-        self.latest().insert(Arc::clone(&batch.cluster), batch);
+        self.latest().insert(Arc::clone(&batch.cluster), (Arc::new(batch), Instant::now()));
+    }
+
+    /// The batches young enough to render, by cluster name.
+    fn snapshot(&self) -> Vec<Arc<SeriesBatch>> {
+        let now = Instant::now();
+        let fresh = |at: &Instant| self.max_age.is_none_or(|max| now.saturating_duration_since(*at) <= max);
+        self.latest().values().filter(|(_, at)| fresh(at)).map(|(batch, _)| Arc::clone(batch)).collect()
     }
 
     /// Forgets a cluster (removed from the config), so its series vanish.
@@ -54,10 +76,10 @@ impl LagCollector {
     /// (including staleness markers) and infinities have no place in a
     /// scrape: the series is simply absent.
     pub fn render_text(&self, out: &mut String) -> std::fmt::Result {
-        let latest = self.latest();
+        let batches = self.snapshot();
         let mut by_name: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
         let mut estimate = 0;
-        for sample in latest.values().flat_map(|batch| batch.samples.iter()).filter(|s| s.value.is_finite()) {
+        for sample in batches.iter().flat_map(|batch| batch.samples.iter()).filter(|s| s.value.is_finite()) {
             estimate += sample_len_estimate(sample);
             by_name.entry(sample.key.name()).or_default().push(sample);
         }
@@ -78,7 +100,7 @@ impl LagCollector {
         Ok(())
     }
 
-    fn latest(&self) -> MutexGuard<'_, BTreeMap<Arc<str>, SeriesBatch>> {
+    fn latest(&self) -> MutexGuard<'_, BTreeMap<Arc<str>, (Arc<SeriesBatch>, Instant)>> {
         self.latest.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -189,7 +211,7 @@ mod tests {
         fn collect(&self) -> Vec<MetricFamily> {
             let latest = self.lag.latest();
             let mut by_name: BTreeMap<&str, Vec<Metric>> = BTreeMap::new();
-            for sample in latest.values().flat_map(|b| b.samples.iter()).filter(|s| s.value.is_finite()) {
+            for sample in latest.values().flat_map(|b| b.0.samples.iter()).filter(|s| s.value.is_finite()) {
                 let labels = sample
                     .key
                     .labels()
@@ -327,6 +349,20 @@ mod tests {
         assert!(text.contains("{clustername=\"a\",group=\"g1\"} 6\n"), "{text}");
         collector.remove_cluster("a");
         assert_eq!(lag_text(&collector), "");
+    }
+
+    #[test]
+    fn a_batch_older_than_the_max_age_leaves_the_scrape() {
+        let lag = metric_names::GROUP_SUM_LAG_OFFSETS;
+        let collector = LagCollector::with_max_age(Duration::from_millis(200));
+        collector.update(batch("down", vec![sample(lag, "down", "g1", 5.0)]));
+        collector.update(batch("up", vec![sample(lag, "up", "g1", 1.0)]));
+        assert!(lag_text(&collector).contains("clustername=\"down\""));
+        std::thread::sleep(Duration::from_millis(250));
+        collector.update(batch("up", vec![sample(lag, "up", "g1", 2.0)]));
+        let text = lag_text(&collector);
+        assert!(!text.contains("down"), "{text}");
+        assert!(text.contains("{clustername=\"up\",group=\"g1\"} 2\n"), "{text}");
     }
 
     #[test]

@@ -1,15 +1,18 @@
 //! lagring-store: how the nodes of a fleet agree on who is alive and who may
 //! emit which group.
 //!
-//! - [`store`]: the [`CoordinationStore`] contract (heartbeat + live set,
-//!   deregister, batched lease claim/renew/release) the pipeline talks to.
+//! - [`store`]: the [`CoordinationStore`] contract (heartbeat + live set +
+//!   epoch, deregister, batched lease claim/hand-over/release) the pipeline
+//!   talks to.
 //! - [`redis_store`]: the fleet implementation on Redis (Lua scripts on the server
 //!   clock, reconnecting connection, namespaced hash-tagged keys).
 //! - [`memory`]: the single-node implementation kept in this process.
-//! - [`tracker`]: [`OwnershipTracker`], which turns the live set (core's
-//!   `Ring`) and the lease outcomes into "keys I may emit", and rides out a
-//!   Redis outage on leases still valid by the node's own monotonic clock.
+//! - [`ownership`]: ownership in one place — placement keys, per-cluster
+//!   rings, the fence (epochs, duplicate ids), the health gate and the
+//!   per-cluster lease tracker, all over the abstract store.
 //! - [`clock`]: the injectable monotonic clock used by the tracker and memory store.
+//! - [`history`]: the offset histories time lag, rates and status are computed
+//!   from, shared by the fleet in Redis (in memory in single-node mode).
 //!
 //! `rediss://` needs a process-wide rustls `CryptoProvider`: the binary calls
 //! [`install_crypto_provider`] once at startup.
@@ -19,17 +22,24 @@
 
 pub mod clock;
 mod error;
+pub mod history;
 pub mod memory;
+pub mod ownership;
 pub mod redis_store;
 pub mod store;
-pub mod tracker;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
+pub use history::{
+    CommittedOffset, EndOffset, HistoryPolicies, HistoryStore, MemoryHistoryStore, Recorded, RedisHistoryStore,
+    open_history_store,
+};
 pub use memory::MemoryStore;
 pub use redis_store::{RedisConfig, RedisStore, install_crypto_provider};
-pub use store::{ClaimOutcome, CoordinationStore, Membership, NodeInfo, StoreFuture};
-pub use tracker::{OwnershipTracker, SyncReport};
+pub use store::{
+    ClaimOutcome, CoordinationStore, Epoch, HeartbeatOutcome, Membership, NodeIdentity, NodeInfo, NodeStatus,
+    StoreFuture,
+};
 
 /// The store for a config: Redis when a `redis:` section is present (validated
 /// now, connected lazily so a node starts degraded rather than crash-looping

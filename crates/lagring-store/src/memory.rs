@@ -1,29 +1,46 @@
 //! The in-memory store of single-node mode (no Redis configured).
 //!
-//! Same semantics as the Redis store (expiring membership, exclusive expiring
-//! leases) kept in this process, so the pipeline runs unchanged: with one node
-//! heartbeating, that node is the whole live set and owns every key. Time comes
-//! from an injectable [`Clock`], so the expiry rules are unit-tested without
-//! sleeping.
+//! Same semantics as the Redis store (expiring membership, duplicate-id
+//! refusal, exclusive expiring leases with slot hand-over) kept in this
+//! process, so the pipeline runs unchanged: with one node heartbeating, that
+//! node is the whole live set and owns every key. Its epoch never changes (a
+//! process cannot lose its own memory and live). Time comes from an injectable
+//! [`Clock`], so the expiry rules are unit-tested without sleeping.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, SystemClock};
-use crate::store::{ClaimOutcome, CoordinationStore, Membership, NodeInfo, StoreFuture};
+use crate::store::{
+    ClaimOutcome, CoordinationStore, Epoch, HeartbeatOutcome, Membership, NodeIdentity, NodeInfo, NodeStatus,
+    StoreFuture,
+};
 
 #[derive(Debug)]
 struct Member {
+    incarnation: String,
     last_heartbeat: Instant,
     expires: Instant,
-    owned_groups: u64,
+    status: NodeStatus,
 }
 
 #[derive(Debug)]
 struct Lease {
+    /// `id#incarnation`.
     holder: String,
+    /// Set once the holder handed the key over after this slot.
+    handed_over_after: Option<u64>,
     expires: Instant,
+}
+
+impl Lease {
+    fn value(&self) -> String {
+        match self.handed_over_after {
+            Some(slot) => format!("{}@{slot}", self.holder),
+            None => self.holder.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -36,6 +53,7 @@ struct State {
 #[derive(Debug, Clone)]
 pub struct MemoryStore {
     clock: Arc<dyn Clock>,
+    started: Instant,
     // std Mutex: every critical section is short and never crosses an `.await`.
     state: Arc<Mutex<State>>,
 }
@@ -48,25 +66,32 @@ impl MemoryStore {
 
     /// A store on the given clock (tests).
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
-        Self { clock, state: Arc::default() }
+        let started = clock.now();
+        Self { clock, started, state: Arc::default() }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn live(state: &mut State, now: Instant) -> Membership {
+    fn live(&self, state: &mut State, now: Instant) -> Membership {
         state.members.retain(|_, m| m.expires > now);
         let nodes = state
             .members
             .iter()
             .map(|(id, m)| NodeInfo {
                 id: id.clone(),
+                incarnation: m.incarnation.clone(),
                 heartbeat_age: now.saturating_duration_since(m.last_heartbeat),
-                owned_groups: m.owned_groups,
+                status: m.status.clone(),
             })
             .collect();
-        Membership { nodes }
+        let epoch = Epoch { token: "memory".to_owned(), age: now.saturating_duration_since(self.started) };
+        Membership { nodes, epoch }
+    }
+
+    fn live_lease<'s>(state: &'s mut State, key: &str, now: Instant) -> Option<&'s mut Lease> {
+        state.leases.get_mut(key).filter(|l| l.expires > now)
     }
 }
 
@@ -81,54 +106,95 @@ fn ready<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
 }
 
 impl CoordinationStore for MemoryStore {
-    fn heartbeat<'a>(&'a self, node_id: &'a str, ttl: Duration, owned_groups: u64) -> StoreFuture<'a, Membership> {
+    fn heartbeat<'a>(
+        &'a self,
+        node: &'a NodeIdentity,
+        ttl: Duration,
+        status: &'a NodeStatus,
+    ) -> StoreFuture<'a, HeartbeatOutcome> {
         let now = self.clock.now();
         let mut state = self.state();
-        let member = Member { last_heartbeat: now, expires: now + ttl, owned_groups };
-        state.members.insert(node_id.to_owned(), member);
-        ready(Self::live(&mut state, now))
+        self.live(&mut state, now);
+        let duplicate_of =
+            state.members.get(&node.id).filter(|m| m.incarnation != node.incarnation).map(|m| m.incarnation.clone());
+        if duplicate_of.is_none() {
+            let member = Member {
+                incarnation: node.incarnation.clone(),
+                last_heartbeat: now,
+                expires: now + ttl,
+                status: status.clone(),
+            };
+            state.members.insert(node.id.clone(), member);
+        }
+        ready(HeartbeatOutcome { membership: self.live(&mut state, now), duplicate_of })
     }
 
     fn membership(&self) -> StoreFuture<'_, Membership> {
         let now = self.clock.now();
-        ready(Self::live(&mut self.state(), now))
+        ready(self.live(&mut self.state(), now))
     }
 
-    fn deregister<'a>(&'a self, node_id: &'a str) -> StoreFuture<'a, ()> {
-        self.state().members.remove(node_id);
+    fn deregister<'a>(&'a self, node: &'a NodeIdentity) -> StoreFuture<'a, ()> {
+        let mut state = self.state();
+        if state.members.get(&node.id).is_some_and(|m| m.incarnation == node.incarnation) {
+            state.members.remove(&node.id);
+        }
         ready(())
     }
 
     fn claim_leases<'a>(
         &'a self,
-        node_id: &'a str,
+        node: &'a NodeIdentity,
         keys: &'a [String],
         ttl: Duration,
+        slot: u64,
     ) -> StoreFuture<'a, ClaimOutcome> {
         let now = self.clock.now();
+        let me = node.holder();
         let mut state = self.state();
         let mut outcome = ClaimOutcome::default();
         for key in keys {
-            let lease =
-                state.leases.entry(key.clone()).or_insert_with(|| Lease { holder: node_id.to_owned(), expires: now });
-            if lease.expires <= now || lease.holder == node_id {
-                lease.holder = node_id.to_owned();
-                lease.expires = now + ttl;
+            let taken = match Self::live_lease(&mut state, key, now) {
+                None => true,
+                Some(lease) => lease.holder == me || lease.handed_over_after.is_some_and(|last| last < slot),
+            };
+            if taken {
+                let lease = Lease { holder: me.clone(), handed_over_after: None, expires: now + ttl };
+                state.leases.insert(key.clone(), lease);
                 outcome.held.push(key.clone());
-            } else {
-                outcome.held_by_others.push((key.clone(), lease.holder.clone()));
+            } else if let Some(lease) = state.leases.get(key) {
+                outcome.held_by_others.push((key.clone(), lease.value()));
             }
         }
         ready(outcome)
     }
 
-    fn release_leases<'a>(&'a self, node_id: &'a str, keys: &'a [String]) -> StoreFuture<'a, u64> {
+    fn hand_over_leases<'a>(
+        &'a self,
+        node: &'a NodeIdentity,
+        keys: &'a [String],
+        last_slot: u64,
+    ) -> StoreFuture<'a, u64> {
         let now = self.clock.now();
+        let me = node.holder();
+        let mut state = self.state();
+        let mut marked = 0;
+        for key in keys {
+            if let Some(lease) = Self::live_lease(&mut state, key, now).filter(|l| l.holder == me) {
+                lease.handed_over_after = Some(last_slot);
+                marked += 1;
+            }
+        }
+        ready(marked)
+    }
+
+    fn release_leases<'a>(&'a self, node: &'a NodeIdentity, keys: &'a [String]) -> StoreFuture<'a, u64> {
+        let now = self.clock.now();
+        let me = node.holder();
         let mut state = self.state();
         let mut released = 0;
         for key in keys {
-            let mine = state.leases.get(key).is_some_and(|l| l.holder == node_id && l.expires > now);
-            if mine {
+            if Self::live_lease(&mut state, key, now).is_some_and(|l| l.holder == me) {
                 state.leases.remove(key);
                 released += 1;
             }
@@ -136,24 +202,10 @@ impl CoordinationStore for MemoryStore {
         ready(released)
     }
 
-    fn renew_leases<'a>(&'a self, node_id: &'a str, keys: &'a [String], ttl: Duration) -> StoreFuture<'a, u64> {
-        let now = self.clock.now();
-        let mut state = self.state();
-        let mut renewed = 0;
-        for key in keys {
-            if let Some(lease) = state.leases.get_mut(key).filter(|l| l.holder == node_id && l.expires > now) {
-                lease.expires = now + ttl;
-                renewed += 1;
-            }
-        }
-        ready(renewed)
-    }
-
     fn lease_holders<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, Vec<Option<String>>> {
         let now = self.clock.now();
-        let state = self.state();
-        let holders =
-            keys.iter().map(|k| state.leases.get(k).filter(|l| l.expires > now).map(|l| l.holder.clone())).collect();
+        let mut state = self.state();
+        let holders = keys.iter().map(|k| Self::live_lease(&mut state, k, now).map(|l| l.value())).collect();
         ready(holders)
     }
 }
@@ -174,43 +226,78 @@ mod tests {
         m.ids().collect()
     }
 
+    fn k(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| (*x).to_owned()).collect()
+    }
+
+    fn status(owned: u64) -> NodeStatus {
+        NodeStatus { owned_groups: owned, ..NodeStatus::default() }
+    }
+
     #[tokio::test]
     async fn membership_expires_and_deregisters() {
         let (clock, s) = store();
-        s.heartbeat("b", TTL, 3).await.unwrap();
+        let (a, b, c) = (NodeIdentity::new("a"), NodeIdentity::new("b"), NodeIdentity::new("c"));
+        s.heartbeat(&b, TTL, &status(3)).await.unwrap();
         clock.advance(Duration::from_millis(400));
-        s.heartbeat("c", TTL, 0).await.unwrap();
-        let m = s.heartbeat("a", TTL, 7).await.unwrap();
+        s.heartbeat(&c, TTL, &status(0)).await.unwrap();
+        let m = s.heartbeat(&a, TTL, &status(7)).await.unwrap().membership;
         assert_eq!(ids(&m), ["a", "b", "c"]);
         assert_eq!(m.nodes[1].heartbeat_age, Duration::from_millis(400));
-        assert_eq!(m.nodes[1].owned_groups, 3);
+        assert_eq!(m.nodes[1].status.owned_groups, 3);
+        assert_eq!(m.epoch.token, "memory");
         clock.advance(Duration::from_millis(600));
         assert_eq!(ids(&s.membership().await.unwrap()), ["a", "c"]);
-        s.deregister("c").await.unwrap();
+        s.deregister(&c).await.unwrap();
         assert_eq!(ids(&s.membership().await.unwrap()), ["a"]);
     }
 
     #[tokio::test]
-    async fn leases_are_exclusive_renewable_and_expire() {
+    async fn a_second_process_with_a_live_id_is_refused_until_the_first_expires() {
         let (clock, s) = store();
-        let k = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
-        let a = s.claim_leases("a", &k(&["1", "2"]), TTL).await.unwrap();
-        assert_eq!(a.held, ["1", "2"]);
-        let b = s.claim_leases("b", &k(&["2", "3"]), TTL).await.unwrap();
-        assert_eq!(b.held, ["3"]);
-        assert_eq!(b.held_by_others, [("2".to_owned(), "a".to_owned())]);
-        assert_eq!(s.release_leases("b", &k(&["1", "2"])).await.unwrap(), 0);
+        let first = NodeIdentity::with_incarnation("n", "one");
+        let second = NodeIdentity::with_incarnation("n", "two");
+        assert_eq!(s.heartbeat(&first, TTL, &status(0)).await.unwrap().duplicate_of, None);
+        let refused = s.heartbeat(&second, TTL, &status(0)).await.unwrap();
+        assert_eq!(refused.duplicate_of.as_deref(), Some("one"));
+        assert_eq!(refused.membership.nodes[0].incarnation, "one");
+        s.deregister(&second).await.unwrap();
+        assert_eq!(ids(&s.membership().await.unwrap()), ["n"], "the refused process cannot deregister the live one");
+        clock.advance(TTL);
+        assert_eq!(s.heartbeat(&second, TTL, &status(0)).await.unwrap().duplicate_of, None);
+    }
+
+    #[tokio::test]
+    async fn leases_are_exclusive_per_incarnation_and_expire() {
+        let (clock, s) = store();
+        let (a, b) = (NodeIdentity::new("a"), NodeIdentity::new("b"));
+        let a2 = NodeIdentity::new("a");
+        assert_eq!(s.claim_leases(&a, &k(&["1", "2"]), TTL, 1).await.unwrap().held, ["1", "2"]);
+        let by_b = s.claim_leases(&b, &k(&["2", "3"]), TTL, 1).await.unwrap();
+        assert_eq!(by_b.held, ["3"]);
+        assert_eq!(by_b.held_by_others, [("2".to_owned(), a.holder())]);
+        assert!(s.claim_leases(&a2, &k(&["1"]), TTL, 1).await.unwrap().held.is_empty(), "same id, other process");
+        assert_eq!(s.release_leases(&b, &k(&["1", "2"])).await.unwrap(), 0);
         clock.advance(Duration::from_millis(900));
-        assert_eq!(s.claim_leases("a", &k(&["1"]), TTL).await.unwrap().held, ["1"]);
+        assert_eq!(s.claim_leases(&a, &k(&["1"]), TTL, 2).await.unwrap().held, ["1"]);
         clock.advance(Duration::from_millis(200));
         let holders = s.lease_holders(&k(&["1", "2", "3"])).await.unwrap();
-        assert_eq!(holders, [Some("a".to_owned()), None, None]);
-        // "1" is a's, "2" expired: renew extends only "1" and never claims "2".
-        assert_eq!(s.renew_leases("a", &k(&["1", "2"]), TTL).await.unwrap(), 1);
-        assert_eq!(s.lease_holders(&k(&["2"])).await.unwrap(), [None]);
-        assert_eq!(s.release_leases("a", &k(&["1"])).await.unwrap(), 1);
-        assert_eq!(s.renew_leases("a", &k(&["1"]), TTL).await.unwrap(), 0, "a released key stays free");
-        assert_eq!(s.lease_holders(&k(&["1"])).await.unwrap(), [None]);
-        assert_eq!(s.claim_leases("b", &k(&["1", "2"]), TTL).await.unwrap().held, ["1", "2"]);
+        assert_eq!(holders, [Some(a.holder()), None, None]);
+        assert_eq!(s.release_leases(&a, &k(&["1"])).await.unwrap(), 1);
+        assert_eq!(s.claim_leases(&b, &k(&["1", "2"]), TTL, 3).await.unwrap().held, ["1", "2"]);
+    }
+
+    #[tokio::test]
+    async fn a_handed_over_lease_is_free_from_the_next_slot_only() {
+        let (_clock, s) = store();
+        let (a, b) = (NodeIdentity::new("a"), NodeIdentity::new("b"));
+        s.claim_leases(&a, &k(&["g"]), TTL, 10).await.unwrap();
+        assert_eq!(s.hand_over_leases(&b, &k(&["g"]), 10).await.unwrap(), 0, "only the holder hands over");
+        assert_eq!(s.hand_over_leases(&a, &k(&["g"]), 10).await.unwrap(), 1);
+        assert_eq!(s.lease_holders(&k(&["g"])).await.unwrap(), [Some(format!("{}@10", a.holder()))]);
+        let same_slot = s.claim_leases(&b, &k(&["g"]), TTL, 10).await.unwrap();
+        assert_eq!(same_slot.held_by_others, [("g".to_owned(), format!("{}@10", a.holder()))]);
+        assert_eq!(s.claim_leases(&b, &k(&["g"]), TTL, 11).await.unwrap().held, ["g"]);
+        assert!(s.claim_leases(&a, &k(&["g"]), TTL, 12).await.unwrap().held.is_empty());
     }
 }

@@ -1,12 +1,14 @@
 //! The Redis store against a real redis-server started by the testkit:
-//! membership on the server clock, exclusive batched leases, outage and
+//! membership on the server clock, duplicate ids, epochs that change when
+//! Redis loses data, exclusive batched leases with slot hand-over, outage and
 //! recovery, and the hash-tagged key namespace.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use lagring_store::{Clock, CoordinationStore, OwnershipTracker, RedisConfig, RedisStore, SystemClock};
+use lagring_store::ownership::{ClusterOwnership, NodeView, SelfState};
+use lagring_store::{Clock, CoordinationStore, NodeIdentity, NodeStatus, RedisConfig, RedisStore, SystemClock};
 use lagring_testkit::ports::wait_for;
 use lagring_testkit::redis::RedisServer;
 
@@ -32,17 +34,32 @@ async fn live_ids(store: &RedisStore) -> Result<Vec<String>> {
     Ok(store.membership().await?.ids().map(str::to_owned).collect())
 }
 
+fn id(name: &str) -> NodeIdentity {
+    NodeIdentity::with_incarnation(name, "i1")
+}
+
+fn owned(n: u64) -> NodeStatus {
+    NodeStatus { owned_groups: n, ..NodeStatus::default() }
+}
+
+async fn beat(store: &RedisStore, name: &str) -> Result<lagring_store::HeartbeatOutcome> {
+    Ok(store.heartbeat(&id(name), LONG, &owned(0)).await?)
+}
+
 #[tokio::test]
 async fn heartbeats_of_three_nodes_give_the_exact_live_set() -> Result<()> {
     let server = RedisServer::start()?;
     let store = store(&server).await?;
-    store.heartbeat("lagring-2", LONG, 5).await?;
-    store.heartbeat("lagring-0", LONG, 7).await?;
-    let m = store.heartbeat("lagring-1", LONG, 0).await?;
+    store.heartbeat(&id("lagring-2"), LONG, &owned(5)).await?;
+    store.heartbeat(&id("lagring-0"), LONG, &owned(7)).await?;
+    let status = NodeStatus { owned_groups: 0, leaving: true, unhealthy_clusters: vec!["east".into(), "we st".into()] };
+    let m = store.heartbeat(&id("lagring-1"), LONG, &status).await?.membership;
     let ids: Vec<&str> = m.ids().collect();
     assert_eq!(ids, ["lagring-0", "lagring-1", "lagring-2"]);
-    let owned: Vec<u64> = m.nodes.iter().map(|n| n.owned_groups).collect();
+    let owned: Vec<u64> = m.nodes.iter().map(|n| n.status.owned_groups).collect();
     assert_eq!(owned, [7, 0, 5]);
+    assert_eq!(m.nodes[1].status, status, "status round-trips through redis");
+    assert_eq!(m.nodes[1].incarnation, "i1");
     assert!(m.nodes.iter().all(|n| n.heartbeat_age < Duration::from_secs(5)), "{m:?}");
     Ok(())
 }
@@ -51,17 +68,19 @@ async fn heartbeats_of_three_nodes_give_the_exact_live_set() -> Result<()> {
 async fn silent_node_expires_and_deregister_is_immediate() -> Result<()> {
     let server = RedisServer::start()?;
     let store = Arc::new(store(&server).await?);
-    store.heartbeat("quiet", Duration::from_secs(1), 0).await?;
-    store.heartbeat("leaving", LONG, 0).await?;
-    store.heartbeat("steady", LONG, 0).await?;
-    store.deregister("leaving").await?;
+    store.heartbeat(&id("quiet"), Duration::from_secs(1), &owned(0)).await?;
+    beat(&store, "leaving").await?;
+    beat(&store, "steady").await?;
+    store.deregister(&NodeIdentity::with_incarnation("leaving", "other")).await?;
+    assert_eq!(live_ids(&store).await?, ["leaving", "quiet", "steady"], "another incarnation cannot deregister it");
+    store.deregister(&id("leaving")).await?;
     assert_eq!(live_ids(&store).await?, ["quiet", "steady"]);
 
     let s = Arc::clone(&store);
     let ids = wait_for("quiet to expire", Duration::from_secs(5), move || {
         let s = Arc::clone(&s);
         async move {
-            let m = s.heartbeat("steady", LONG, 0).await?;
+            let m = beat(&s, "steady").await?.membership;
             let ids: Vec<String> = m.ids().map(str::to_owned).collect();
             Ok((ids.len() == 1).then_some(ids))
         }
@@ -72,35 +91,112 @@ async fn silent_node_expires_and_deregister_is_immediate() -> Result<()> {
 }
 
 #[tokio::test]
-async fn leases_are_exclusive_renewable_released_only_by_holder_and_expire() -> Result<()> {
+async fn leases_are_exclusive_per_process_released_only_by_holder_and_expire() -> Result<()> {
     let server = RedisServer::start()?;
     let store = Arc::new(store(&server).await?);
+    let (a, b) = (id("a"), id("b"));
     let all = keys(10);
     let (a_keys, b_keys) = (all[..7].to_vec(), all[3..].to_vec());
-    let a = store.claim_leases("a", &a_keys, LONG).await?;
-    let b = store.claim_leases("b", &b_keys, LONG).await?;
-    assert_eq!(a.held, a_keys);
-    assert_eq!(b.held, all[7..]);
-    let others: Vec<(String, String)> = all[3..7].iter().map(|k| (k.clone(), "a".to_owned())).collect();
-    assert_eq!(b.held_by_others, others);
+    assert_eq!(store.claim_leases(&a, &a_keys, LONG, 1).await?.held, a_keys);
+    let by_b = store.claim_leases(&b, &b_keys, LONG, 1).await?;
+    assert_eq!(by_b.held, all[7..]);
+    let others: Vec<(String, String)> = all[3..7].iter().map(|k| (k.clone(), "a#i1".to_owned())).collect();
+    assert_eq!(by_b.held_by_others, others);
     let holders = store.lease_holders(&all).await?;
-    let want: Vec<Option<String>> = (0..10).map(|i| Some(if i < 7 { "a" } else { "b" }.to_owned())).collect();
+    let want: Vec<Option<String>> = (0..10).map(|i| Some(if i < 7 { "a#i1" } else { "b#i1" }.to_owned())).collect();
     assert_eq!(holders, want);
 
-    assert_eq!(store.claim_leases("a", &a_keys, LONG).await?.held, a_keys, "renew by holder");
-    assert_eq!(store.release_leases("b", &a_keys).await?, 0, "b cannot release a's leases");
-    assert_eq!(store.release_leases("a", &all[..2]).await?, 2);
-    assert_eq!(store.lease_holders(&all[..3]).await?, [None, None, Some("a".to_owned())]);
+    let a_again = NodeIdentity::with_incarnation("a", "i2");
+    assert!(store.claim_leases(&a_again, &a_keys, LONG, 1).await?.held.is_empty(), "same id, other process");
+    assert_eq!(store.claim_leases(&a, &a_keys, LONG, 2).await?.held, a_keys, "renew by holder");
+    assert_eq!(store.release_leases(&b, &a_keys).await?, 0, "b cannot release a's leases");
+    assert_eq!(store.release_leases(&a, &all[..2]).await?, 2);
+    assert_eq!(store.lease_holders(&all[..3]).await?, [None, None, Some("a#i1".to_owned())]);
 
     let short = vec!["short/lived".to_owned()];
-    store.claim_leases("a", &short, Duration::from_millis(300)).await?;
-    assert!(store.claim_leases("b", &short, LONG).await?.held.is_empty());
+    store.claim_leases(&a, &short, Duration::from_millis(300), 2).await?;
+    assert!(store.claim_leases(&b, &short, LONG, 2).await?.held.is_empty());
     let s = Arc::clone(&store);
     wait_for("the short lease to expire", Duration::from_secs(5), move || {
-        let (s, short) = (Arc::clone(&s), short.clone());
-        async move { Ok((!s.claim_leases("b", &short, LONG).await?.held.is_empty()).then_some(())) }
+        let (s, short, b) = (Arc::clone(&s), short.clone(), b.clone());
+        async move { Ok((!s.claim_leases(&b, &short, LONG, 2).await?.held.is_empty()).then_some(())) }
     })
     .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_handed_over_lease_is_claimable_from_the_next_slot_and_keeps_its_ttl() -> Result<()> {
+    let server = RedisServer::start()?;
+    let store = store(&server).await?;
+    let (a, b) = (id("a"), id("b"));
+    let k = keys(3);
+    store.claim_leases(&a, &k, Duration::from_millis(800), 7).await?;
+    assert_eq!(store.hand_over_leases(&b, &k, 7).await?, 0, "only the holder hands over");
+    assert_eq!(store.hand_over_leases(&a, &k[..2], 7).await?, 2);
+    let holders = store.lease_holders(&k).await?;
+    assert_eq!(holders, [Some("a#i1@7".to_owned()), Some("a#i1@7".to_owned()), Some("a#i1".to_owned())]);
+    let same_slot = store.claim_leases(&b, &k, LONG, 7).await?;
+    assert!(same_slot.held.is_empty(), "{same_slot:?}");
+    assert_eq!(store.claim_leases(&b, &k, LONG, 8).await?.held, k[..2]);
+    // The third key was never handed over: it frees only when its 800 ms ttl ends.
+    assert!(store.claim_leases(&b, &k[2..], LONG, 9).await?.held.is_empty());
+    wait_for("the kept ttl to end", Duration::from_secs(5), || {
+        let (store, b, k) = (&store, b.clone(), k.clone());
+        async move { Ok((store.claim_leases(&b, &k[2..], LONG, 9).await?.held.len() == 1).then_some(())) }
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_second_live_process_with_the_same_id_is_refused() -> Result<()> {
+    let server = RedisServer::start()?;
+    let store = store(&server).await?;
+    let first = NodeIdentity::with_incarnation("lagring-0", "aaaa");
+    let second = NodeIdentity::with_incarnation("lagring-0", "bbbb");
+    assert_eq!(store.heartbeat(&first, Duration::from_millis(600), &owned(3)).await?.duplicate_of, None);
+    let refused = store.heartbeat(&second, LONG, &owned(0)).await?;
+    assert_eq!(refused.duplicate_of.as_deref(), Some("aaaa"));
+    assert_eq!(refused.membership.nodes[0].incarnation, "aaaa");
+    assert_eq!(refused.membership.nodes[0].status.owned_groups, 3, "the refused heartbeat wrote nothing");
+    let took_over = wait_for("the first process to expire", Duration::from_secs(5), || {
+        let (store, second) = (&store, second.clone());
+        async move {
+            let outcome = store.heartbeat(&second, LONG, &owned(0)).await?;
+            Ok(outcome.duplicate_of.is_none().then_some(outcome))
+        }
+    })
+    .await?;
+    assert_eq!(took_over.membership.nodes[0].incarnation, "bbbb");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_epoch_changes_when_redis_restarts_empty_or_is_flushed_and_only_then() -> Result<()> {
+    let mut server = RedisServer::start()?;
+    let store = Arc::new(store(&server).await?);
+    let first = beat(&store, "n").await?.membership.epoch;
+    assert_eq!(first.token.len(), 16);
+    assert!(first.age < Duration::from_secs(2), "{first:?}");
+    let same = beat(&store, "n").await?.membership.epoch;
+    assert_eq!(same.token, first.token);
+    assert_eq!(store.membership().await?.epoch.token, first.token);
+
+    let client = redis::Client::open(server.url())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await?;
+    let flushed = beat(&store, "n").await?.membership.epoch;
+    assert_ne!(flushed.token, first.token, "flush starts a new epoch");
+
+    server.stop();
+    server.restart()?;
+    let restarted = wait_for("redis back", Duration::from_secs(15), || {
+        let store = Arc::clone(&store);
+        async move { Ok(beat(&store, "n").await.ok().map(|o| o.membership.epoch)) }
+    })
+    .await?;
+    assert_ne!(restarted.token, flushed.token, "restart starts a new epoch");
     Ok(())
 }
 
@@ -108,15 +204,17 @@ async fn leases_are_exclusive_renewable_released_only_by_holder_and_expire() -> 
 async fn five_thousand_keys_take_five_script_calls() -> Result<()> {
     let server = RedisServer::start()?;
     let store = store(&server).await?;
+    let (a, b) = (id("a"), id("b"));
     let many = keys(5_000);
     let before = store.lua_calls();
-    let outcome = store.claim_leases("a", &many, LONG).await?;
+    let outcome = store.claim_leases(&a, &many, LONG, 1).await?;
     assert_eq!(outcome.held.len(), 5_000);
     assert_eq!(store.lua_calls() - before, 5);
-    let b = store.claim_leases("b", &many, LONG).await?;
-    assert_eq!((b.held.len(), b.held_by_others.len()), (0, 5_000));
-    assert_eq!(store.release_leases("a", &many).await?, 5_000);
-    assert_eq!(store.lua_calls() - before, 15);
+    let by_b = store.claim_leases(&b, &many, LONG, 1).await?;
+    assert_eq!((by_b.held.len(), by_b.held_by_others.len()), (0, 5_000));
+    assert_eq!(store.hand_over_leases(&a, &many, 1).await?, 5_000);
+    assert_eq!(store.release_leases(&a, &many).await?, 5_000);
+    assert_eq!(store.lua_calls() - before, 20);
     Ok(())
 }
 
@@ -124,13 +222,13 @@ async fn five_thousand_keys_take_five_script_calls() -> Result<()> {
 async fn every_key_is_under_the_hash_tagged_namespace() -> Result<()> {
     let server = RedisServer::start()?;
     let store = RedisStore::connect(&config(&server, "fleet-a")).await?;
-    store.heartbeat("n1", LONG, 3).await?;
-    store.claim_leases("n1", &keys(20), LONG).await?;
+    beat(&store, "n1").await?;
+    store.claim_leases(&id("n1"), &keys(20), LONG, 1).await?;
     let client = redis::Client::open(server.url())?;
     let mut conn = client.get_multiplexed_async_connection().await?;
     let mut all: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await?;
     all.sort();
-    assert_eq!(all.len(), 23, "{all:?}");
+    assert_eq!(all.len(), 25, "{all:?}");
     assert!(all.iter().all(|k| k.starts_with("{fleet-a}:")), "{all:?}");
     assert!(all.contains(&"{fleet-a}:nodes".to_owned()));
     assert!(all.contains(&"{fleet-a}:lease:prod/group-0".to_owned()));
@@ -142,34 +240,36 @@ async fn outage_returns_errors_keeps_unexpired_leases_and_recovers() -> Result<(
     let mut server = RedisServer::start()?;
     let store = Arc::new(store(&server).await?);
     let candidates = keys(100);
+    let solo = id("solo");
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let mut tracker = OwnershipTracker::new("solo", LONG, clock);
-    assert!(tracker.heartbeat(store.as_ref(), LONG).await.is_some());
-    assert_eq!(tracker.sync_leases(store.as_ref(), &candidates).await.emit.len(), 100);
+    let mut tracker = ClusterOwnership::new(solo.clone(), "prod", LONG, clock);
+    let me = SelfState { joined: true, leaving: false };
+    let membership = beat(&store, "solo").await?.membership;
+    let view = NodeView { membership: Some(&membership), me, claims_allowed: true };
+    assert_eq!(tracker.sync(store.as_ref(), view, &candidates, 1).await.emit.len(), 100);
 
     server.stop();
-    assert!(store.heartbeat("solo", LONG, 0).await.is_err());
+    assert!(beat(&store, "solo").await.is_err());
     assert!(store.membership().await.is_err());
-    assert!(store.claim_leases("solo", &candidates, LONG).await.is_err());
-    assert!(store.release_leases("solo", &candidates).await.is_err());
+    assert!(store.claim_leases(&solo, &candidates, LONG, 2).await.is_err());
+    assert!(store.hand_over_leases(&solo, &candidates, 2).await.is_err());
+    assert!(store.release_leases(&solo, &candidates).await.is_err());
     assert!(store.lease_holders(&candidates).await.is_err());
-    assert!(store.deregister("solo").await.is_err());
-    assert!(tracker.heartbeat(store.as_ref(), LONG).await.is_none());
-    let during = tracker.sync_leases(store.as_ref(), &candidates).await;
+    assert!(store.deregister(&solo).await.is_err());
+    let during = tracker.sync(store.as_ref(), view, &candidates, 2).await;
     assert_eq!((during.emit.len(), during.degraded), (100, true));
 
     server.restart()?;
     let recovered = wait_for("the store to recover", Duration::from_secs(15), || {
         let store = Arc::clone(&store);
-        async move { Ok(store.heartbeat("solo", LONG, 0).await.is_ok().then_some(())) }
+        async move { Ok(beat(&store, "solo").await.ok()) }
     })
-    .await;
-    recovered?;
-    assert!(tracker.heartbeat(store.as_ref(), LONG).await.is_some());
-    let after = tracker.sync_leases(store.as_ref(), &candidates).await;
+    .await?;
+    let view = NodeView { membership: Some(&recovered.membership), me, claims_allowed: true };
+    let after = tracker.sync(store.as_ref(), view, &candidates, 3).await;
     assert_eq!((after.emit.len(), after.degraded), (100, false));
     let holders = store.lease_holders(&candidates).await?;
-    assert!(holders.iter().all(|h| h.as_deref() == Some("solo")), "leases re-claimed on the fresh server");
+    assert!(holders.iter().all(|h| h.as_deref() == Some("solo#i1")), "leases re-claimed on the fresh server");
     Ok(())
 }
 
@@ -183,7 +283,7 @@ async fn lazy_store_starts_while_redis_is_down() -> Result<()> {
     server.restart()?;
     wait_for("first connection", Duration::from_secs(10), || {
         let store = Arc::clone(&store);
-        async move { Ok(store.heartbeat("late", LONG, 0).await.is_ok().then_some(())) }
+        async move { Ok(beat(&store, "late").await.is_ok().then_some(())) }
     })
     .await?;
     Ok(())
@@ -209,10 +309,10 @@ async fn acl_user_password_and_db_index_are_used() -> Result<()> {
     right.password = Some("s3cret".into());
     right.db = Some(3);
     let store = RedisStore::connect(&right).await?;
-    store.heartbeat("n1", LONG, 0).await?;
+    beat(&store, "n1").await?;
     let _: () = redis::cmd("SELECT").arg(3).query_async(&mut conn).await?;
     let in_db3: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await?;
-    assert_eq!(in_db3.len(), 3, "{in_db3:?}");
+    assert_eq!(in_db3.len(), 5, "{in_db3:?}");
     Ok(())
 }
 
@@ -223,7 +323,7 @@ async fn rediss_verifies_against_the_configured_ca() -> Result<()> {
     let mut verified = config(&server, "lagring");
     verified.tls.ca_file = Some(server.ca_file().display().to_string());
     let store = RedisStore::connect(&verified).await?;
-    assert_eq!(store.heartbeat("tls-node", LONG, 0).await?.nodes.len(), 1);
+    assert_eq!(beat(&store, "tls-node").await?.membership.nodes.len(), 1);
 
     let system_roots = config(&server, "lagring");
     let err = RedisStore::connect(&system_roots).await.unwrap_err().to_string();
@@ -232,27 +332,5 @@ async fn rediss_verifies_against_the_configured_ca() -> Result<()> {
     let mut insecure = config(&server, "lagring");
     insecure.tls.insecure_skip_verify = true;
     RedisStore::connect(&insecure).await?.membership().await?;
-    Ok(())
-}
-
-#[tokio::test]
-async fn renew_extends_only_own_leases_and_never_claims_free_ones() -> Result<()> {
-    let server = RedisServer::start()?;
-    let store = store(&server).await?;
-    let all = keys(4);
-    store.claim_leases("a", &all[..2], Duration::from_millis(400)).await?;
-    store.claim_leases("b", &all[2..3], LONG).await?;
-    // a renews everything it asks for that it holds: 2 of 4; the free key
-    // stays free and b's key stays b's.
-    assert_eq!(store.renew_leases("a", &all, LONG).await?, 2);
-    let holders = store.lease_holders(&all).await?;
-    assert_eq!(holders, [Some("a".to_owned()), Some("a".to_owned()), Some("b".to_owned()), None]);
-    // The renewal outlived the original 400 ms ttl.
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(store.lease_holders(&all[..2]).await?, [Some("a".to_owned()), Some("a".to_owned())]);
-    // A released key is not brought back by a renewal that raced the release.
-    store.release_leases("a", &all[..1]).await?;
-    assert_eq!(store.renew_leases("a", &all[..1], LONG).await?, 0);
-    assert_eq!(store.lease_holders(&all[..1]).await?, [None]);
     Ok(())
 }

@@ -1,27 +1,29 @@
-//! Fleet coordination for one node (DESIGN §2): heartbeats, the live set,
-//! and per-cluster ownership of `cluster/group` keys.
+//! Fleet coordination of one node: heartbeats, the fence, leaving, and the
+//! per-cluster state the rings are built from. The ownership rules
+//! themselves live in `lagring_store::ownership`; this is the node-wide glue.
 //!
-//! - One heartbeat task per node writes liveness every `heartbeat_interval`,
-//!   publishes the live set, and renews every lease the node holds, so a
-//!   crashed node's groups are free after `node_ttl` even when the iteration
-//!   interval is longer than that.
-//! - One [`ClusterOwnership`] per cluster decides, each iteration, which of
-//!   the discovered groups this node fetches and emits: the ring must assign
-//!   the key here AND this node must hold its lease. A per-cluster tracker is
-//!   needed because a tracker releases every lease it is not given back.
-//! - The key `"{cluster}/"` (an empty group id, which Kafka does not allow)
-//!   owns the per-cluster iteration series, so exactly one node emits those.
+//! - One heartbeat task writes liveness every `heartbeat_interval` with this
+//!   node's status (owned groups, leaving, clusters it cannot reach), and
+//!   feeds each answer to the [`Fence`] (epoch changes, duplicate node id).
+//! - Each cluster's fetch loop asks [`Coordinator::view`] for the last live
+//!   set, this node's own state for that cluster, and whether claims are
+//!   allowed; and reports ring joins/leaves through [`Coordinator::set_joined`].
+//! - On SIGTERM, [`Coordinator::request_leave`] marks the node leaving; once
+//!   peers have had two heartbeats to see the mark, every cluster hands its
+//!   groups over after its next slot.
 //!
 //! In single-node mode the store is in memory and the node owns everything
 //! through the same code path.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
-use lagring_store::{CoordinationStore, Membership, OwnershipTracker, SystemClock};
+use lagring_store::ownership::fence::FenceEvent;
+use lagring_store::ownership::{Fence, SelfState};
+use lagring_store::{CoordinationStore, Membership, NodeIdentity, NodeStatus};
 use prometheus::{IntCounter, IntGauge, Registry};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::health::Health;
@@ -33,121 +35,193 @@ pub struct CoordinationMetrics {
     pub ownership_changes: IntCounter,
     pub redis_errors: IntCounter,
     pub degraded: IntGauge,
+    pub epoch_changes: IntCounter,
+    pub claims_blocked: IntGauge,
+    pub duplicate_id: IntGauge,
 }
 
 impl CoordinationMetrics {
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
-        let ring_nodes = IntGauge::new("lagring_ring_nodes", "Live nodes on the ownership ring as last seen")?;
-        let ownership_changes =
-            IntCounter::new("lagring_ownership_changes_total", "Groups gained or lost by this node")?;
-        let redis_errors = IntCounter::new("lagring_redis_errors_total", "Failed coordination-store calls")?;
-        let degraded = IntGauge::new("lagring_coordination_degraded", "1 while the coordination store is unreachable")?;
-        registry.register(Box::new(ring_nodes.clone()))?;
-        registry.register(Box::new(ownership_changes.clone()))?;
-        registry.register(Box::new(redis_errors.clone()))?;
-        registry.register(Box::new(degraded.clone()))?;
-        Ok(Self { ring_nodes, ownership_changes, redis_errors, degraded })
+        let gauge = |name: &str, help: &str| -> Result<IntGauge, prometheus::Error> {
+            let g = IntGauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let counter = |name: &str, help: &str| -> Result<IntCounter, prometheus::Error> {
+            let c = IntCounter::new(name, help)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        Ok(Self {
+            ring_nodes: gauge("lagring_ring_nodes", "Live nodes on the ownership ring as last seen")?,
+            ownership_changes: counter("lagring_ownership_changes_total", "Groups gained or lost by this node")?,
+            redis_errors: counter("lagring_redis_errors_total", "Failed coordination-store calls")?,
+            degraded: gauge("lagring_coordination_degraded", "1 while the coordination store is unreachable")?,
+            epoch_changes: counter(
+                "lagring_store_epoch_changes_total",
+                "Times the coordination store was seen to start a new epoch (it may have lost leases)",
+            )?,
+            claims_blocked: gauge(
+                "lagring_claims_blocked",
+                "1 while this node may not claim leases (waiting out an epoch change, or duplicate node id)",
+            )?,
+            duplicate_id: gauge("lagring_duplicate_node_id", "1 while another live process uses this node id")?,
+        })
     }
 }
 
-/// State shared by the heartbeat task and every cluster's ownership.
-#[derive(Debug)]
-pub struct Coordinator {
-    pub node_id: String,
-    pub store: Arc<dyn CoordinationStore>,
+/// Timing of the fleet protocol, from the node config.
+#[derive(Debug, Clone, Copy)]
+pub struct CoordinationTiming {
     pub node_ttl: Duration,
     pub heartbeat_interval: Duration,
+    pub lease_ttl: Duration,
     pub vnodes: u32,
+}
+
+impl CoordinationTiming {
+    /// Peers see a status change within one heartbeat; two leave margin for
+    /// a slow round trip.
+    pub fn propagation(&self) -> Duration {
+        self.heartbeat_interval.saturating_mul(2)
+    }
+}
+
+#[derive(Debug)]
+struct NodeState {
+    membership: Option<Membership>,
+    fence: Fence,
+    leave_requested: bool,
+    /// When the first heartbeat carrying `leaving` succeeded.
+    leaving_published: Option<Instant>,
+    /// Clusters this node is not on the ring of (not joined yet, or left).
+    unjoined: BTreeSet<String>,
+    owned: BTreeMap<String, u64>,
+}
+
+/// State shared by the heartbeat task and every cluster's fetch loop.
+#[derive(Debug)]
+pub struct Coordinator {
+    pub node: NodeIdentity,
+    pub store: Arc<dyn CoordinationStore>,
+    pub timing: CoordinationTiming,
     pub metrics: CoordinationMetrics,
     pub health: Health,
-    membership_tx: watch::Sender<Option<Membership>>,
-    /// Keys each cluster emits now. Short critical sections, never across `.await`.
-    held: Mutex<BTreeMap<Arc<str>, Vec<String>>>,
+    /// Wakes the heartbeat loop early when the status changed.
+    status_changed: Notify,
+    /// Short critical sections only, never across an `.await`.
+    state: Mutex<NodeState>,
 }
 
 impl Coordinator {
     pub fn new(
-        node_id: String,
+        node: NodeIdentity,
         store: Arc<dyn CoordinationStore>,
-        node_ttl: Duration,
-        heartbeat_interval: Duration,
-        vnodes: u32,
+        timing: CoordinationTiming,
+        clusters: impl IntoIterator<Item = String>,
         metrics: CoordinationMetrics,
         health: Health,
     ) -> Arc<Self> {
-        let (membership_tx, _) = watch::channel(None);
-        Arc::new(Self {
-            node_id,
-            store,
-            node_ttl,
-            heartbeat_interval,
-            vnodes,
-            metrics,
-            health,
-            membership_tx,
-            held: Mutex::new(BTreeMap::new()),
-        })
-    }
-
-    fn with_held<R>(&self, f: impl FnOnce(&mut BTreeMap<Arc<str>, Vec<String>>) -> R) -> R {
-        let mut guard = match self.held.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
+        let settle = timing.propagation();
+        let state = NodeState {
+            membership: None,
+            fence: Fence::new(timing.lease_ttl, settle),
+            leave_requested: false,
+            leaving_published: None,
+            unjoined: clusters.into_iter().collect(),
+            owned: BTreeMap::new(),
         };
-        f(&mut guard)
+        Arc::new(Self { node, store, timing, metrics, health, status_changed: Notify::new(), state: Mutex::new(state) })
     }
 
-    fn all_held(&self) -> Vec<String> {
-        self.with_held(|h| h.values().flatten().cloned().collect())
+    fn state(&self) -> MutexGuard<'_, NodeState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn owned_groups(&self) -> u64 {
-        self.with_held(|h| h.values().flatten().filter(|k| !k.ends_with('/')).count() as u64)
+    fn status(&self) -> NodeStatus {
+        let s = self.state();
+        NodeStatus {
+            owned_groups: s.owned.values().sum(),
+            leaving: s.leave_requested,
+            unhealthy_clusters: s.unjoined.iter().cloned().collect(),
+        }
     }
 
-    /// Heartbeats once; publishes the live set or marks the node degraded.
+    /// Heartbeats once; feeds the fence and publishes the live set, or marks
+    /// the node degraded.
     pub async fn heartbeat_once(&self) {
-        match self.store.heartbeat(&self.node_id, self.node_ttl, self.owned_groups()).await {
-            Ok(m) => {
-                self.metrics.ring_nodes.set(m.nodes.len() as i64);
-                self.membership_tx.send_replace(Some(m));
-                self.set_degraded(None);
-            }
+        let status = self.status();
+        let outcome = match self.store.heartbeat(&self.node, self.timing.node_ttl, &status).await {
+            Ok(outcome) => outcome,
             Err(e) => {
                 self.metrics.redis_errors.inc();
                 self.set_degraded(Some(format!("heartbeat: {e}")));
+                return;
             }
+        };
+        self.set_degraded(None);
+        self.metrics.ring_nodes.set(outcome.membership.nodes.len() as i64);
+        let now = Instant::now();
+        let events = {
+            let mut s = self.state();
+            let events = s.fence.observe(&outcome, now);
+            if status.leaving && outcome.duplicate_of.is_none() && s.leaving_published.is_none() {
+                s.leaving_published = Some(now);
+            }
+            s.membership = Some(outcome.membership);
+            self.metrics.claims_blocked.set(i64::from(!s.fence.claims_allowed(now)));
+            events
+        };
+        for event in events {
+            self.on_fence_event(event, now);
         }
-        let held = self.all_held();
-        if !held.is_empty()
-            && let Err(e) = self.store.renew_leases(&self.node_id, &held, self.node_ttl).await
-        {
-            self.metrics.redis_errors.inc();
-            tracing::debug!(node = %self.node_id, error = %e, "lease renewal failed");
+    }
+
+    fn on_fence_event(&self, event: FenceEvent, now: Instant) {
+        match event {
+            FenceEvent::NewEpoch { token, claims_from } => {
+                self.metrics.epoch_changes.inc();
+                let wait_ms = claims_from.saturating_duration_since(now).as_millis() as u64;
+                tracing::warn!(epoch = %token, wait_ms, "coordination store started a new epoch (it may have lost leases): waiting out old leases before claiming");
+            }
+            FenceEvent::Duplicate(other) => {
+                self.metrics.duplicate_id.set(1);
+                let reason = format!(
+                    "duplicate node id {:?}: another live process (incarnation {other}) heartbeats with it; this process ({}) emits nothing until it is gone",
+                    self.node.id, self.node.incarnation
+                );
+                tracing::error!(node = %self.node.id, other_incarnation = %other, "duplicate node id, refusing to emit");
+                self.health.set_node_problem("duplicate_node_id", Some(reason));
+            }
+            FenceEvent::DuplicateCleared => {
+                self.metrics.duplicate_id.set(0);
+                tracing::info!(node = %self.node.id, "the other process with this node id is gone");
+                self.health.set_node_problem("duplicate_node_id", None);
+            }
         }
     }
 
     fn set_degraded(&self, reason: Option<String>) {
         let was = self.metrics.degraded.get() == 1;
         match &reason {
-            Some(r) if !was => {
-                tracing::warn!(node = %self.node_id, reason = %r, "coordination store unreachable, keeping the last ring")
-            }
-            None if was => tracing::info!(node = %self.node_id, "coordination store reachable again"),
+            Some(r) if !was => tracing::warn!(reason = %r, "coordination store unreachable, keeping the last ring"),
+            None if was => tracing::info!("coordination store reachable again"),
             _ => {}
         }
         self.metrics.degraded.set(i64::from(reason.is_some()));
         self.health.set_degraded("redis", reason);
     }
 
-    /// Heartbeats every `heartbeat_interval` until `shutdown`.
+    /// Heartbeats every `heartbeat_interval` (and at once after a status
+    /// change) until `shutdown`.
     pub async fn heartbeat_loop(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval(self.heartbeat_interval);
+        let mut tick = tokio::time::interval(self.timing.heartbeat_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {}
+                () = self.status_changed.notified() => {}
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -156,82 +230,56 @@ impl Coordinator {
         }
     }
 
+    /// What a cluster's sync needs: the last live set, this node's own state
+    /// for `cluster`, and whether claims are allowed now.
+    pub fn view(&self, cluster: &str) -> (Option<Membership>, SelfState, bool) {
+        let now = Instant::now();
+        let s = self.state();
+        let leaving = s.leaving_published.is_some_and(|at| now.duration_since(at) >= self.timing.propagation());
+        let me = SelfState { joined: !s.unjoined.contains(cluster), leaving };
+        (s.membership.clone(), me, s.fence.claims_allowed(now))
+    }
+
+    /// Records that this node joined (`true`) or left the ring of `cluster`,
+    /// and publishes it at once.
+    pub fn set_joined(&self, cluster: &str, joined: bool) {
+        let changed = {
+            let mut s = self.state();
+            if joined { s.unjoined.remove(cluster) } else { s.unjoined.insert(cluster.to_owned()) }
+        };
+        if changed {
+            self.status_changed.notify_one();
+        }
+    }
+
+    /// Records how many groups this node emits for `cluster` (operator view).
+    pub fn set_owned(&self, cluster: &str, groups: u64) {
+        self.state().owned.insert(cluster.to_owned(), groups);
+    }
+
+    /// Marks this node leaving (SIGTERM) and publishes it at once.
+    pub fn request_leave(&self) {
+        self.state().leave_requested = true;
+        self.status_changed.notify_one();
+    }
+
+    /// True once the leaving mark has had time to reach every peer, so
+    /// clusters may hand their groups over.
+    pub fn leaving_effective(&self) -> bool {
+        self.view("").1.leaving
+    }
+
+    /// True when some other live node could take groups over.
+    pub fn has_peers(&self) -> bool {
+        let s = self.state();
+        s.membership.as_ref().is_some_and(|m| m.nodes.iter().any(|n| n.id != self.node.id && !n.status.leaving))
+    }
+
     /// Leaves the live set at once, so peers take over without waiting for
-    /// the ttl. Call after every cluster released its leases.
+    /// the ttl. Call after every cluster released or handed over its leases.
     pub async fn deregister(&self) {
-        if let Err(e) = self.store.deregister(&self.node_id).await {
-            tracing::warn!(node = %self.node_id, error = %e, "deregister failed; peers take over after node_ttl");
-        }
-    }
-
-    /// The latest live set, if any heartbeat succeeded yet.
-    pub fn membership(&self) -> Option<Membership> {
-        self.membership_tx.borrow().clone()
-    }
-}
-
-/// What this node works on in one iteration of one cluster.
-#[derive(Debug, Default)]
-pub struct Selection {
-    pub owned: Vec<Arc<str>>,
-    /// This node emits the per-cluster iteration series.
-    pub owns_cluster_series: bool,
-}
-
-/// Per-cluster ownership decisions across iterations.
-#[derive(Debug)]
-pub struct ClusterOwnership {
-    cluster: Arc<str>,
-    coordinator: Arc<Coordinator>,
-    tracker: OwnershipTracker,
-}
-
-impl ClusterOwnership {
-    pub fn new(cluster: Arc<str>, coordinator: Arc<Coordinator>) -> Self {
-        let tracker = OwnershipTracker::new(coordinator.node_id.clone(), coordinator.node_ttl, Arc::new(SystemClock))
-            .with_vnodes(coordinator.vnodes);
-        Self { cluster, coordinator, tracker }
-    }
-
-    fn cluster_key(&self) -> String {
-        format!("{}/", self.cluster)
-    }
-
-    /// Claims/renews/releases leases for `discovered` and returns what to emit.
-    pub async fn select(&mut self, discovered: &[Arc<str>]) -> Selection {
-        if let Some(m) = self.coordinator.membership() {
-            self.tracker.observe_membership(&m);
-        }
-        let prefix_len = self.cluster.len() + 1;
-        let mut keys: Vec<String> = discovered.iter().map(|g| format!("{}/{g}", self.cluster)).collect();
-        keys.push(self.cluster_key());
-        let report = self.tracker.sync_leases(self.coordinator.store.as_ref(), &keys).await;
-        if report.degraded {
-            self.coordinator.metrics.redis_errors.inc();
-        }
-        let changes = (report.gained + report.lost) as u64;
-        self.coordinator.metrics.ownership_changes.inc_by(changes);
-        let cluster_key = self.cluster_key();
-        let owns_cluster_series = report.emit.contains(&cluster_key);
-        let owned = report
-            .emit
-            .iter()
-            .filter(|k| **k != cluster_key)
-            .filter_map(|k| k.get(prefix_len..))
-            .map(Arc::from)
-            .collect();
-        self.coordinator.with_held(|h| h.insert(self.cluster.clone(), report.emit));
-        Selection { owned, owns_cluster_series }
-    }
-
-    /// Releases this cluster's leases (graceful shutdown).
-    pub async fn release_all(&mut self) {
-        let keys = self.coordinator.with_held(|h| h.remove(&self.cluster)).unwrap_or_default();
-        if keys.is_empty() {
-            return;
-        }
-        if let Err(e) = self.coordinator.store.release_leases(&self.coordinator.node_id, &keys).await {
-            tracing::warn!(cluster = %self.cluster, error = %e, "lease release on shutdown failed; they expire by ttl");
+        if let Err(e) = self.store.deregister(&self.node).await {
+            tracing::warn!(error = %e, "deregister failed; peers take over after node_ttl");
         }
     }
 }

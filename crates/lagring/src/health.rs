@@ -1,9 +1,14 @@
-//! Per-cluster health behind `/healthz` and `/readyz`.
+//! Health behind `/healthz`, `/readyz` and `/livez`.
 //!
-//! A cluster is unhealthy when its last iteration failed or when no
-//! iteration has succeeded for three intervals (a stuck fetch). The node is
-//! ready once every cluster has finished its first iteration, so a rollout
-//! does not route scrapes to a node that has nothing to show yet.
+//! - A cluster is unhealthy when its last iteration failed or when no
+//!   iteration has succeeded for three intervals (a stuck fetch).
+//! - A node problem (a duplicate node id) makes the node unhealthy whatever
+//!   its clusters do.
+//! - A fatal problem (a critical task died) makes the node unhealthy AND not
+//!   live: `/livez` answers 503 only then, so a liveness probe never restarts
+//!   a fleet because one Kafka cluster is down.
+//! - The node is ready once every cluster has finished its first iteration,
+//!   so a rollout does not route scrapes to a node that has nothing to show yet.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -30,6 +35,8 @@ pub struct Health {
 struct State {
     clusters: BTreeMap<String, ClusterHealth>,
     degraded: BTreeMap<String, String>,
+    node_problems: BTreeMap<String, String>,
+    fatal: Option<String>,
 }
 
 /// The JSON body of `/healthz`.
@@ -40,6 +47,9 @@ pub struct HealthReport {
     pub unhealthy: BTreeMap<String, String>,
     /// Components working in a degraded mode (e.g. Redis unreachable).
     pub degraded: BTreeMap<String, String>,
+    /// Problems of the node itself (duplicate node id, a dead task).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub node: BTreeMap<String, String>,
 }
 
 impl Health {
@@ -88,6 +98,31 @@ impl Health {
         });
     }
 
+    /// Records (`Some`) or clears (`None`) a problem of the node itself.
+    pub fn set_node_problem(&self, what: &str, reason: Option<String>) {
+        self.with(|s| match reason {
+            Some(r) => {
+                s.node_problems.insert(what.to_owned(), r);
+            }
+            None => {
+                s.node_problems.remove(what);
+            }
+        });
+    }
+
+    /// A critical task died: the node is neither healthy nor live from now on.
+    pub fn set_fatal(&self, reason: String) {
+        self.with(|s| {
+            s.node_problems.insert("fatal".to_owned(), reason.clone());
+            s.fatal.get_or_insert(reason);
+        });
+    }
+
+    /// `Some(reason)` once a critical task died.
+    pub fn fatal(&self) -> Option<String> {
+        self.with(|s| s.fatal.clone())
+    }
+
     pub fn report(&self) -> HealthReport {
         let stuck_after = self.stuck_after;
         self.with(|s| {
@@ -101,8 +136,9 @@ impl Health {
                     unhealthy.insert(name.clone(), format!("no successful iteration for {:?}", ok.elapsed()));
                 }
             }
-            let status = if unhealthy.is_empty() { "ok" } else { "unhealthy" };
-            HealthReport { status, unhealthy, degraded: s.degraded.clone() }
+            let healthy = unhealthy.is_empty() && s.node_problems.is_empty();
+            let status = if healthy { "ok" } else { "unhealthy" };
+            HealthReport { status, unhealthy, degraded: s.degraded.clone(), node: s.node_problems.clone() }
         })
     }
 
@@ -131,5 +167,21 @@ mod tests {
         assert_eq!(h.report().status, "ok");
         h.set_degraded("redis", Some("connection refused".to_owned()));
         assert_eq!(h.report().degraded.get("redis").map(String::as_str), Some("connection refused"));
+        assert_eq!(h.report().status, "ok", "degraded is not unhealthy");
+    }
+
+    #[test]
+    fn node_problems_and_fatal_errors_make_the_node_unhealthy() {
+        let h = Health::new(["a".to_owned()], Duration::from_secs(30));
+        h.success("a");
+        h.set_node_problem("duplicate_node_id", Some("duplicate node id \"n\"".to_owned()));
+        let r = h.report();
+        assert_eq!((r.status, r.node.len()), ("unhealthy", 1));
+        h.set_node_problem("duplicate_node_id", None);
+        assert_eq!(h.report().status, "ok");
+        assert_eq!(h.fatal(), None);
+        h.set_fatal("emit task panicked".to_owned());
+        assert_eq!(h.fatal().as_deref(), Some("emit task panicked"));
+        assert_eq!(h.report().node.get("fatal").map(String::as_str), Some("emit task panicked"));
     }
 }

@@ -1,6 +1,11 @@
 //! The node's HTTP endpoints: `/metrics` (lag series + self metrics),
 //! `/healthz` (200, or 503 with a JSON body naming each unhealthy cluster and
-//! why) and `/readyz` (200 once every cluster finished a first iteration).
+//! node problem and why), `/readyz` (200 once every cluster finished a first
+//! iteration) and `/livez` (503 only when a critical task died).
+//!
+//! `/metrics` renders on the blocking pool: at hundreds of thousands of
+//! series the text takes tens of milliseconds to build, which must not hold
+//! a runtime worker that the heartbeat needs.
 
 use axum::Json;
 use axum::Router;
@@ -27,6 +32,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/livez", get(livez))
         .with_state(state)
 }
 
@@ -36,7 +42,15 @@ pub async fn serve(listener: TcpListener, state: HttpState, shutdown: Cancellati
 }
 
 async fn metrics(State(state): State<HttpState>) -> Response {
-    match lagring_sink::render(&state.registry, &state.lag) {
+    let rendered = tokio::task::spawn_blocking(move || lagring_sink::render(&state.registry, &state.lag)).await;
+    let rendered = match rendered {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "/metrics render task failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "cannot render metrics\n").into_response();
+        }
+    };
+    match rendered {
         Ok(body) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "cannot render /metrics");
@@ -45,9 +59,16 @@ async fn metrics(State(state): State<HttpState>) -> Response {
     }
 }
 
+async fn livez(State(state): State<HttpState>) -> Response {
+    match state.health.fatal() {
+        None => (StatusCode::OK, "live\n").into_response(),
+        Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("not live: {reason}\n")).into_response(),
+    }
+}
+
 async fn healthz(State(state): State<HttpState>) -> Response {
     let report = state.health.report();
-    let code = if report.unhealthy.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if report.status == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(report)).into_response()
 }
 

@@ -1,16 +1,8 @@
 //! The lagring binary: `lagring run`, `lagring validate`, `lagring ring`.
-//!
-//! - [`config`]: YAML loading, substitution, validation (exit code 2).
-//! - [`pipeline`]: fetch → compute → emit tasks per cluster.
-//! - [`http`], [`health`], [`self_metrics`]: what operators look at.
+//! Everything but argument parsing, logging set-up and exit codes lives in
+//! the library (`lib.rs`), so the node is tested in process too.
 
-mod config;
-mod coordination;
-mod health;
-mod http;
-mod pipeline;
-mod ring;
-mod self_metrics;
+use lagring::{config, pipeline, ring};
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -25,12 +25,16 @@ pub fn print(cfg: &Config) -> anyhow::Result<()> {
 
 fn render(m: &Membership) -> String {
     let mut out = String::new();
-    let total: u64 = m.nodes.iter().map(|n| n.owned_groups).sum();
+    let total: u64 = m.nodes.iter().map(|n| n.status.owned_groups).sum();
     let _ = writeln!(out, "{} live node(s), {} owned group(s)", m.nodes.len(), total);
-    let _ = writeln!(out, "{:<32} {:>14} {:>12}", "NODE", "HEARTBEAT AGE", "OWNED GROUPS");
+    let _ = writeln!(out, "{:<32} {:>14} {:>12}  {}", "NODE", "HEARTBEAT AGE", "OWNED GROUPS", "STATE");
     for n in &m.nodes {
         let age = format!("{:.1}s", n.heartbeat_age.as_secs_f64());
-        let _ = writeln!(out, "{:<32} {:>14} {:>12}", n.id, age, n.owned_groups);
+        let mut state = if n.status.leaving { "leaving".to_owned() } else { "active".to_owned() };
+        if !n.status.unhealthy_clusters.is_empty() {
+            state.push_str(&format!(", off the ring of: {}", n.status.unhealthy_clusters.join(", ")));
+        }
+        let _ = writeln!(out, "{:<32} {:>14} {:>12}  {state}", n.id, age, n.status.owned_groups);
     }
     out
 }
@@ -39,22 +43,31 @@ fn render(m: &Membership) -> String {
 mod tests {
     use std::time::Duration;
 
-    use lagring_store::NodeInfo;
+    use lagring_store::{NodeInfo, NodeStatus};
 
     use super::*;
 
     #[test]
     fn renders_a_table_with_totals() {
+        let node = |id: &str, age_ms: u64, owned: u64, leaving: bool, off: &[&str]| NodeInfo {
+            id: id.into(),
+            incarnation: "i".into(),
+            heartbeat_age: Duration::from_millis(age_ms),
+            status: NodeStatus {
+                owned_groups: owned,
+                leaving,
+                unhealthy_clusters: off.iter().map(|c| (*c).to_owned()).collect(),
+            },
+        };
         let m = Membership {
-            nodes: vec![
-                NodeInfo { id: "lagring-0".into(), heartbeat_age: Duration::from_millis(1200), owned_groups: 340 },
-                NodeInfo { id: "lagring-1".into(), heartbeat_age: Duration::from_millis(300), owned_groups: 331 },
-            ],
+            nodes: vec![node("lagring-0", 1200, 340, false, &[]), node("lagring-1", 300, 331, true, &["east"])],
+            ..Membership::default()
         };
         let text = render(&m);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "2 live node(s), 671 owned group(s)");
         assert!(lines[2].starts_with("lagring-0"));
-        assert!(lines[2].ends_with("1.2s          340"));
+        assert!(lines[2].ends_with("1.2s          340  active"), "{}", lines[2]);
+        assert!(lines[3].ends_with("0.3s          331  leaving, off the ring of: east"), "{}", lines[3]);
     }
 }

@@ -22,6 +22,12 @@ pub struct SelfMetrics {
     pub partitions_without_offsets: IntGaugeVec,
     pub series: IntGaugeVec,
     pub stale_markers: IntCounterVec,
+    /// 1 while this node is on the cluster's ring (it can complete iterations).
+    pub ring_member: IntGaugeVec,
+    /// Blocking librdkafka workers still running after the iteration.
+    pub blocking_workers: IntGaugeVec,
+    /// Groups listed by only some brokers (partial listing) in the last iteration.
+    pub partial_listings: IntCounterVec,
 }
 
 /// Stage latencies span 1 ms (compute) to a minute (a slow cluster).
@@ -55,11 +61,28 @@ impl SelfMetrics {
         let series = gauge("lagring_series", "Lag series emitted for a cluster in the last iteration", &["cluster"])?;
         let stale_markers =
             counter("lagring_stale_markers_total", "Staleness markers sent for series that ended", &["cluster"])?;
+        let ring_member = gauge(
+            "lagring_cluster_ring_member",
+            "1 while this node is on the cluster's ring; 0 after it failed too many iterations in a row",
+            &["cluster"],
+        )?;
+        let blocking_workers = gauge(
+            "lagring_kafka_blocking_workers",
+            "Blocking librdkafka workers still running when the last iteration ended",
+            &["cluster"],
+        )?;
+        let partial_listings = counter(
+            "lagring_partial_group_listings_total",
+            "Iterations in which some brokers did not answer ListGroups",
+            &["cluster"],
+        )?;
         registry.register(Box::new(stage_seconds.clone()))?;
-        for c in [&iterations, &kafka_errors, &kafka_requests, &stale_markers] {
+        for c in [&iterations, &kafka_errors, &kafka_requests, &stale_markers, &partial_listings] {
             registry.register(Box::new(c.clone()))?;
         }
-        for g in [&groups_discovered, &owned_groups, &partitions_without_offsets, &series] {
+        for g in
+            [&groups_discovered, &owned_groups, &partitions_without_offsets, &series, &ring_member, &blocking_workers]
+        {
             registry.register(Box::new(g.clone()))?;
         }
         Ok(Self {
@@ -73,6 +96,9 @@ impl SelfMetrics {
             partitions_without_offsets,
             series,
             stale_markers,
+            ring_member,
+            blocking_workers,
+            partial_listings,
         })
     }
 

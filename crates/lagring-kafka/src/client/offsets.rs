@@ -129,7 +129,7 @@ impl KafkaClient {
         partitions: Vec<TopicPartition>,
         spec: OffsetSpec,
     ) -> Result<BTreeMap<TopicPartition, Result<Offset, KafkaError>>, KafkaError> {
-        let mut per_spec = self.fetch_offsets(partitions, &[spec]).await?;
+        let mut per_spec = self.fetch_offsets(partitions, &[spec], None).await?;
         Ok(per_spec.pop().unwrap_or_default())
     }
 
@@ -139,7 +139,18 @@ impl KafkaClient {
         &self,
         partitions: Vec<TopicPartition>,
     ) -> Result<(BTreeMap<TopicPartition, PartitionOffsets>, Vec<(TopicPartition, KafkaError)>), KafkaError> {
-        let mut per_spec = self.fetch_offsets(partitions, &[OffsetSpec::Earliest, OffsetSpec::Latest]).await?;
+        self.log_offsets_until(partitions, None).await
+    }
+
+    /// Like [`KafkaClient::log_offsets`], due by `deadline`. A leader that
+    /// fails or does not answer costs only the partitions it leads.
+    pub async fn log_offsets_until(
+        &self,
+        partitions: Vec<TopicPartition>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<(BTreeMap<TopicPartition, PartitionOffsets>, Vec<(TopicPartition, KafkaError)>), KafkaError> {
+        let specs = [OffsetSpec::Earliest, OffsetSpec::Latest];
+        let mut per_spec = self.fetch_offsets(partitions, &specs, deadline).await?;
         let latest = per_spec.pop().unwrap_or_default();
         let mut earliest = per_spec.pop().unwrap_or_default();
         let mut offsets = BTreeMap::new();
@@ -164,6 +175,7 @@ impl KafkaClient {
         &self,
         partitions: Vec<TopicPartition>,
         specs: &[OffsetSpec],
+        deadline: Option<std::time::Instant>,
     ) -> Result<Vec<PartitionResults>, KafkaError> {
         let requested: BTreeSet<TopicPartition> = partitions.into_iter().collect();
         let mut invalid: BTreeSet<&TopicPartition> = BTreeSet::new();
@@ -188,7 +200,7 @@ impl KafkaClient {
             self.count(Api::ListOffsets, call_count, 0);
             let (timeout, isolation) = (self.inner.request_timeout, self.inner.isolation);
             let outcome = self
-                .blocking(Api::ListOffsets, timeout + WORKER_SLACK, move |admin, deadline| {
+                .blocking(Api::ListOffsets, timeout + WORKER_SLACK, deadline, move |admin, deadline| {
                     ffi::list_offsets(admin, &calls, isolation, timeout, deadline)
                 })
                 .await
@@ -205,15 +217,34 @@ impl KafkaClient {
             answers
         };
         // Answers come in call order: all chunks of the first spec, then all
-        // of the next.
+        // of the next. A failed call (one leader down or slow) fails only the
+        // partitions of its chunk.
         let mut answers = answers.into_iter();
         let mut maps = Vec::with_capacity(specs.len());
         for _ in specs {
             let mut entries = Vec::with_capacity(chunks.len());
-            for answer in answers.by_ref().take(chunks.len()) {
-                entries.push(answer.map_err(|error| self.request_error(Api::ListOffsets, error))?);
+            let mut failed_chunks = Vec::new();
+            for (answer, chunk) in answers.by_ref().take(chunks.len()).zip(&chunks) {
+                match answer {
+                    Ok(found) => entries.push(found),
+                    Err(error) => failed_chunks.push((chunk, error)),
+                }
             }
-            maps.push(self.spec_results(&requested, &invalid, entries));
+            let mut map = self.spec_results(&requested, &invalid, entries);
+            for (chunk, error) in failed_chunks {
+                for (topic, partition) in chunk {
+                    let tp = TopicPartition::new(topic.to_string_lossy().as_ref(), *partition);
+                    if let Some(slot) = map.get_mut(&tp) {
+                        *slot = Err(KafkaError::Partition {
+                            cluster: self.inner.cluster.clone(),
+                            api: Api::ListOffsets.name(),
+                            partition: tp,
+                            error: error.clone(),
+                        });
+                    }
+                }
+            }
+            maps.push(map);
         }
         Ok(maps)
     }

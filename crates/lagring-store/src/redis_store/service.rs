@@ -18,7 +18,10 @@ use tokio::sync::OnceCell;
 use super::RedisConfig;
 use super::scripts::{Keys, Scripts};
 use crate::StoreError;
-use crate::store::{ClaimOutcome, CoordinationStore, Membership, NodeInfo, StoreFuture};
+use crate::store::{
+    ClaimOutcome, CoordinationStore, Epoch, HeartbeatOutcome, Membership, NodeIdentity, NodeInfo, NodeStatus,
+    StoreFuture,
+};
 
 /// Keys per lease script call: large enough that 10,000 groups take 10 round
 /// trips, small enough that one script does not block Redis for long.
@@ -46,8 +49,13 @@ pub struct RedisStore {
     lua_calls: AtomicU64,
 }
 
-/// One live-set row as the scripts return it: id, last heartbeat ms, owned.
-type LiveRow = (String, i64, i64);
+/// One live-set row as the scripts return it: id, last heartbeat ms,
+/// incarnation, status json.
+type LiveRow = (String, i64, String, String);
+
+/// What every membership script returns: server now, `(epoch token, epoch
+/// created ms)`, duplicate incarnation (`""` for none), live rows.
+type LiveReply = (i64, (String, i64), String, Vec<LiveRow>);
 
 impl RedisStore {
     /// Validates the config and prepares the client; connects on first use.
@@ -126,68 +134,89 @@ impl RedisStore {
         }
     }
 
-    fn membership_keys(&self) -> [String; 3] {
-        [self.keys.nodes(), self.keys.heartbeats(), self.keys.owned()]
-    }
-
-    async fn live_set(&self, op: &'static str, script: &Script, args: &[String]) -> Result<Membership, StoreError> {
-        let (now_ms, rows): (i64, Vec<LiveRow>) = self.run(op, script, &self.membership_keys(), args).await?;
-        let mut nodes: Vec<NodeInfo> = rows
-            .into_iter()
-            .map(|(id, last_ms, owned)| NodeInfo {
-                id,
-                heartbeat_age: Duration::from_millis(u64::try_from(now_ms.saturating_sub(last_ms)).unwrap_or(0)),
-                owned_groups: u64::try_from(owned).unwrap_or(0),
-            })
-            .collect();
+    async fn live_set(
+        &self,
+        op: &'static str,
+        script: &Script,
+        args: &[String],
+    ) -> Result<HeartbeatOutcome, StoreError> {
+        let (now_ms, (token, created_ms), duplicate, rows): LiveReply =
+            self.run(op, script, &self.keys.membership(), args).await?;
+        let age = |then_ms: i64| Duration::from_millis(u64::try_from(now_ms.saturating_sub(then_ms)).unwrap_or(0));
+        let mut nodes = Vec::with_capacity(rows.len());
+        for (id, last_ms, incarnation, status) in rows {
+            let status: NodeStatus = serde_json::from_str(&status)
+                .map_err(|e| StoreError::Protocol { op, detail: format!("status of node {id}: {e}") })?;
+            nodes.push(NodeInfo { id, incarnation, heartbeat_age: age(last_ms), status });
+        }
         // The script lists by expiry; the contract is sorted by id.
         nodes.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(Membership { nodes })
+        let epoch = Epoch { token, age: age(created_ms) };
+        let duplicate_of = (!duplicate.is_empty()).then_some(duplicate);
+        Ok(HeartbeatOutcome { membership: Membership { nodes, epoch }, duplicate_of })
     }
 
-    async fn claim(&self, node_id: &str, keys: &[String], ttl: Duration) -> Result<ClaimOutcome, StoreError> {
-        let args = [node_id.to_owned(), ttl_ms(ttl)];
-        let mut outcome = ClaimOutcome::default();
+    /// Runs `script` over `keys` as lease keys in chunks of [`LEASE_BATCH`],
+    /// handing each chunk's reply to `each`.
+    async fn per_chunk<T: FromRedisValue>(
+        &self,
+        op: &'static str,
+        script: &Script,
+        keys: &[String],
+        args: &[String],
+        mut each: impl FnMut(&[String], T) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         for chunk in keys.chunks(LEASE_BATCH) {
             let lease_keys: Vec<String> = chunk.iter().map(|k| self.keys.lease(k)).collect();
-            let holders: Vec<String> = self.run("claim_leases", &self.scripts.claim, &lease_keys, &args).await?;
-            if holders.len() != chunk.len() {
-                let detail = format!("{} holders for {} keys", holders.len(), chunk.len());
+            let reply: T = self.run(op, script, &lease_keys, args).await?;
+            each(chunk, reply)?;
+        }
+        Ok(())
+    }
+
+    async fn claim(
+        &self,
+        node: &NodeIdentity,
+        keys: &[String],
+        ttl: Duration,
+        slot: u64,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let me = node.holder();
+        let args = [me.clone(), ttl_ms(ttl), slot.to_string()];
+        let mut outcome = ClaimOutcome::default();
+        self.per_chunk("claim_leases", &self.scripts.claim, keys, &args, |chunk, values: Vec<String>| {
+            if values.len() != chunk.len() {
+                let detail = format!("{} holders for {} keys", values.len(), chunk.len());
                 return Err(StoreError::Protocol { op: "claim_leases", detail });
             }
-            for (key, holder) in chunk.iter().zip(holders) {
-                if holder == node_id {
+            for (key, value) in chunk.iter().zip(values) {
+                if value == me {
                     outcome.held.push(key.clone());
                 } else {
-                    outcome.held_by_others.push((key.clone(), holder));
+                    outcome.held_by_others.push((key.clone(), value));
                 }
             }
-        }
-        tracing::debug!(node = %node_id, requested = keys.len(), held = outcome.held.len(), "claimed leases");
+            Ok(())
+        })
+        .await?;
+        tracing::debug!(node = %node, requested = keys.len(), held = outcome.held.len(), "claimed leases");
         Ok(outcome)
     }
 
-    async fn release(&self, node_id: &str, keys: &[String]) -> Result<u64, StoreError> {
-        let args = [node_id.to_owned()];
-        let mut released = 0;
-        for chunk in keys.chunks(LEASE_BATCH) {
-            let lease_keys: Vec<String> = chunk.iter().map(|k| self.keys.lease(k)).collect();
-            let n: u64 = self.run("release_leases", &self.scripts.release, &lease_keys, &args).await?;
-            released += n;
-        }
-        tracing::debug!(node = %node_id, requested = keys.len(), released, "released leases");
-        Ok(released)
-    }
-
-    async fn renew(&self, node_id: &str, keys: &[String], ttl: Duration) -> Result<u64, StoreError> {
-        let args = [node_id.to_owned(), ttl_ms(ttl)];
-        let mut renewed = 0;
-        for chunk in keys.chunks(LEASE_BATCH) {
-            let lease_keys: Vec<String> = chunk.iter().map(|k| self.keys.lease(k)).collect();
-            let n: u64 = self.run("renew_leases", &self.scripts.renew, &lease_keys, &args).await?;
-            renewed += n;
-        }
-        Ok(renewed)
+    async fn count_per_chunk(
+        &self,
+        op: &'static str,
+        script: &Script,
+        keys: &[String],
+        args: &[String],
+    ) -> Result<u64, StoreError> {
+        let mut total = 0;
+        self.per_chunk(op, script, keys, args, |_, n: u64| {
+            total += n;
+            Ok(())
+        })
+        .await?;
+        Ok(total)
     }
 
     async fn holders(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
@@ -209,41 +238,61 @@ fn ttl_ms(ttl: Duration) -> String {
 }
 
 impl CoordinationStore for RedisStore {
-    fn heartbeat<'a>(&'a self, node_id: &'a str, ttl: Duration, owned_groups: u64) -> StoreFuture<'a, Membership> {
+    fn heartbeat<'a>(
+        &'a self,
+        node: &'a NodeIdentity,
+        ttl: Duration,
+        status: &'a NodeStatus,
+    ) -> StoreFuture<'a, HeartbeatOutcome> {
         Box::pin(async move {
-            let args = [node_id.to_owned(), ttl_ms(ttl), owned_groups.to_string()];
+            let status = serde_json::to_string(status)
+                .map_err(|e| StoreError::Protocol { op: "heartbeat", detail: format!("encode status: {e}") })?;
+            let fresh_epoch = format!("{:016x}", rand::random::<u64>());
+            let args = [node.id.clone(), node.incarnation.clone(), ttl_ms(ttl), status, fresh_epoch];
             self.live_set("heartbeat", &self.scripts.heartbeat, &args).await
         })
     }
 
     fn membership(&self) -> StoreFuture<'_, Membership> {
-        Box::pin(async move { self.live_set("membership", &self.scripts.membership, &[]).await })
+        Box::pin(async move { Ok(self.live_set("membership", &self.scripts.membership, &[]).await?.membership) })
     }
 
-    fn deregister<'a>(&'a self, node_id: &'a str) -> StoreFuture<'a, ()> {
+    fn deregister<'a>(&'a self, node: &'a NodeIdentity) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let args = [node_id.to_owned()];
-            let _: i64 = self.run("deregister", &self.scripts.deregister, &self.membership_keys(), &args).await?;
-            tracing::info!(node = %node_id, "deregistered from redis");
+            let args = [node.id.clone(), node.incarnation.clone()];
+            let removed: i64 = self.run("deregister", &self.scripts.deregister, &self.keys.membership(), &args).await?;
+            tracing::info!(node = %node, removed = removed == 1, "deregistered from redis");
             Ok(())
         })
     }
 
     fn claim_leases<'a>(
         &'a self,
-        node_id: &'a str,
+        node: &'a NodeIdentity,
         keys: &'a [String],
         ttl: Duration,
+        slot: u64,
     ) -> StoreFuture<'a, ClaimOutcome> {
-        Box::pin(self.claim(node_id, keys, ttl))
+        Box::pin(self.claim(node, keys, ttl, slot))
     }
 
-    fn release_leases<'a>(&'a self, node_id: &'a str, keys: &'a [String]) -> StoreFuture<'a, u64> {
-        Box::pin(self.release(node_id, keys))
+    fn hand_over_leases<'a>(
+        &'a self,
+        node: &'a NodeIdentity,
+        keys: &'a [String],
+        last_slot: u64,
+    ) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            let args = [node.holder(), last_slot.to_string()];
+            self.count_per_chunk("hand_over_leases", &self.scripts.hand_over, keys, &args).await
+        })
     }
 
-    fn renew_leases<'a>(&'a self, node_id: &'a str, keys: &'a [String], ttl: Duration) -> StoreFuture<'a, u64> {
-        Box::pin(self.renew(node_id, keys, ttl))
+    fn release_leases<'a>(&'a self, node: &'a NodeIdentity, keys: &'a [String]) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            let args = [node.holder()];
+            self.count_per_chunk("release_leases", &self.scripts.release, keys, &args).await
+        })
     }
 
     fn lease_holders<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, Vec<Option<String>>> {

@@ -79,6 +79,17 @@ impl Config {
     pub fn iteration_timeout(&self) -> std::time::Duration {
         self.node.iteration_timeout.unwrap_or(self.node.interval)
     }
+
+    /// Lease ttl: configured, else `interval + node_ttl`.
+    pub fn lease_ttl(&self) -> std::time::Duration {
+        self.node.lease_ttl.unwrap_or(self.node.interval + self.node.node_ttl)
+    }
+
+    /// Age after which a cluster's last batch leaves `/metrics`: configured,
+    /// else three intervals.
+    pub fn series_max_age(&self) -> std::time::Duration {
+        self.node.series_max_age.unwrap_or(self.node.interval.saturating_mul(3))
+    }
 }
 
 impl ClusterConfig {

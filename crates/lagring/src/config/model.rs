@@ -46,7 +46,22 @@ pub struct NodeConfig {
     pub heartbeat_interval: Duration,
     #[serde(default = "defaults::node_ttl", with = "humantime_serde")]
     pub node_ttl: Duration,
-    /// How long shutdown may take to flush queued samples.
+    /// How long a node may hold a group's lease without renewing it; must
+    /// exceed `interval + heartbeat_interval` so held leases survive one
+    /// iteration whose claim fails (Redis blip). Defaults to
+    /// `interval + node_ttl`.
+    #[serde(default, with = "humantime_serde")]
+    pub lease_ttl: Option<Duration>,
+    /// Consecutive failed iterations of a cluster after which this node
+    /// leaves that cluster's ring, so peers take its groups over.
+    #[serde(default = "defaults::leave_cluster_after_failures")]
+    pub leave_cluster_after_failures: u32,
+    /// A cluster's series leave `/metrics` when its last successful iteration
+    /// is older than this. Defaults to `3 × interval`.
+    #[serde(default, with = "humantime_serde")]
+    pub series_max_age: Option<Duration>,
+    /// Bound on the whole shutdown: hand-over of owned groups to peers
+    /// (two thirds of it at most), then drain and the final remote-write flush.
     #[serde(default = "defaults::shutdown_timeout", with = "humantime_serde")]
     pub shutdown_timeout: Duration,
     /// Virtual nodes per node on the consistent-hash ring.
@@ -62,6 +77,9 @@ impl Default for NodeConfig {
             iteration_timeout: None,
             heartbeat_interval: defaults::heartbeat_interval(),
             node_ttl: defaults::node_ttl(),
+            lease_ttl: None,
+            leave_cluster_after_failures: defaults::leave_cluster_after_failures(),
+            series_max_age: None,
             shutdown_timeout: defaults::shutdown_timeout(),
             virtual_nodes: defaults::virtual_nodes(),
         }
@@ -214,7 +232,10 @@ mod defaults {
         Duration::from_secs(10)
     }
     pub fn shutdown_timeout() -> Duration {
-        Duration::from_secs(10)
+        Duration::from_secs(60)
+    }
+    pub fn leave_cluster_after_failures() -> u32 {
+        2
     }
     pub fn request_timeout() -> Duration {
         Duration::from_secs(10)

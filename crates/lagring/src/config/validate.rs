@@ -52,6 +52,21 @@ fn node(cfg: &Config, errs: &mut Vec<String>) {
     if n.id.as_deref().is_some_and(|id| id.trim().is_empty()) {
         errs.push("node.id: must not be empty (leave it out to use the hostname)".to_owned());
     }
+    if n.id.as_deref().is_some_and(|id| id.contains(['@', ' ', '\t', '\n'])) {
+        errs.push("node.id: must not contain '@' or whitespace (they delimit lease values)".to_owned());
+    }
+    let lease_floor = n.interval + n.heartbeat_interval;
+    if n.lease_ttl.is_some_and(|ttl| ttl < lease_floor) {
+        errs.push(format!(
+            "node.lease_ttl: must be at least node.interval + node.heartbeat_interval ({lease_floor:?}), or held leases lapse between iterations and a Redis blip drops a slot"
+        ));
+    }
+    if n.leave_cluster_after_failures == 0 {
+        errs.push("node.leave_cluster_after_failures: must be at least 1".to_owned());
+    }
+    if n.series_max_age.is_some_and(|age| age < n.interval) {
+        errs.push("node.series_max_age: must be at least node.interval, or healthy series flicker".to_owned());
+    }
     if n.interval.is_zero() {
         errs.push("node.interval: must be greater than 0".to_owned());
     }

@@ -11,9 +11,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::compute::Compute;
 use super::fetch::{ClusterFetcher, FetchError, FetchOutcome};
+use super::owner::ClusterOwner;
 use super::slots::Slots;
 use super::warn_limiter::WarnLimiter;
-use crate::coordination::ClusterOwnership;
+use crate::coordination::Coordinator;
 use crate::health::Health;
 use crate::self_metrics::SelfMetrics;
 
@@ -31,61 +32,85 @@ pub struct ClusterTask {
     pub iteration_timeout: Duration,
     pub health: Health,
     pub metrics: SelfMetrics,
+    pub coordinator: Arc<Coordinator>,
 }
 
 impl ClusterTask {
-    /// Runs one iteration per slot until `shutdown`; each outcome goes to
-    /// `tx`. On shutdown the cluster's leases are released.
-    pub async fn fetch_loop(
-        self,
-        mut ownership: ClusterOwnership,
-        tx: mpsc::Sender<FetchOutcome>,
-        shutdown: CancellationToken,
-    ) {
-        let cluster = self.fetcher.cluster.clone();
+    /// Runs one iteration per slot and sends each outcome to `tx`, until
+    /// `stop`, or until this node is leaving and has handed every group of
+    /// the cluster over. Releases what is still held on the way out.
+    pub async fn fetch_loop(self, mut owner: ClusterOwner, tx: mpsc::Sender<FetchOutcome>, stop: CancellationToken) {
         let slots = Slots::new(self.interval);
         let mut warn = WarnLimiter::new(WARN_EVERY);
         loop {
             let slot_ms = tokio::select! {
-                _ = shutdown.cancelled() => break,
+                _ = stop.cancelled() => break,
                 slot = slots.wait_next() => slot,
             };
+            let slot = slots.index(slot_ms);
             let started = Instant::now();
+            let deadline = started + self.iteration_timeout;
+            let iteration = self.iterate(&mut owner, slot, slot_ms, started, deadline);
             let result = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                r = tokio::time::timeout(self.iteration_timeout, self.iterate(&mut ownership, slot_ms, started)) => r,
+                _ = stop.cancelled() => break,
+                r = tokio::time::timeout(self.iteration_timeout, iteration) => r,
             };
             let result = result.unwrap_or(Err(FetchError::Timeout(self.iteration_timeout)));
+            owner.finish_slot(slot).await;
+            owner.record(result.is_ok());
             self.record_requests();
             match result {
                 Ok(outcome) => {
                     self.record_success(&outcome, &mut warn);
                     tokio::select! {
-                        _ = shutdown.cancelled() => break,
+                        _ = stop.cancelled() => break,
                         sent = tx.send(outcome) => if sent.is_err() { break },
                     }
                 }
                 Err(e) => self.record_failure(&e, started.elapsed(), &mut warn),
             }
+            if self.coordinator.leaving_effective() && owner.holds_nothing() {
+                tracing::info!("every group handed over");
+                break;
+            }
         }
-        ownership.release_all().await;
-        tracing::debug!(cluster = %cluster, "fetch loop stopped");
+        owner.release_all().await;
+        tracing::debug!("fetch loop stopped");
     }
 
     async fn iterate(
         &self,
-        ownership: &mut ClusterOwnership,
+        owner: &mut ClusterOwner,
+        slot: u64,
         slot_ms: u64,
         started: Instant,
+        deadline: Instant,
     ) -> Result<FetchOutcome, FetchError> {
-        let discovery = self.fetcher.discover().await?;
-        let selection = ownership.select(&discovery.groups).await;
+        let mut discovery = match self.fetcher.discover(deadline).await {
+            Ok(d) => d,
+            Err(e) => {
+                // Keep (or, once off the ring, release) what is held while the
+                // cluster cannot be listed.
+                owner.record(false);
+                owner.select(&owner.last_groups(), slot).await;
+                return Err(e);
+            }
+        };
+        owner.merge_partial(&mut discovery);
+        owner.reached();
+        let selection = owner.select(&discovery.groups, slot).await;
         let slot_ms = i64::try_from(slot_ms).unwrap_or(i64::MAX);
-        self.fetcher.fetch_owned(discovery, selection, slot_ms, started).await
+        self.fetcher.fetch_owned(discovery, selection, slot_ms, started, deadline).await
     }
 
     fn record_success(&self, o: &FetchOutcome, warn: &mut WarnLimiter) {
         let c = &*self.fetcher.cluster;
+        if let Some(partial) = &o.partial_listing {
+            self.metrics.kafka_errors.with_label_values(&[c, "list_groups"]).inc();
+            if let Some(suppressed) = warn.check(&partial.to_string(), Instant::now()) {
+                tracing::warn!(error = %partial, suppressed, "some brokers did not list their groups; keeping the groups last listed");
+            }
+        }
         let m = &self.metrics;
         m.stage(c, "list_groups", o.timings.list_groups);
         m.stage(c, "offset_fetch", o.timings.offset_fetch);
@@ -103,10 +128,10 @@ impl ClusterTask {
         if let Some((group, e)) = o.group_errors.first() {
             let msg = format!("offset fetch failed for {} groups", o.group_errors.len());
             if let Some(suppressed) = warn.check(&msg, Instant::now()) {
-                tracing::warn!(cluster = %c, first_group = %group, error = %e, failed = o.group_errors.len(), suppressed, "offset fetch failed for some groups");
+                tracing::warn!(first_group = %group, error = %e, failed = o.group_errors.len(), suppressed, "offset fetch failed for some groups");
             }
-        } else if warn.clear() {
-            tracing::info!(cluster = %c, "cluster recovered");
+        } else if o.partial_listing.is_none() && o.partition_errors.is_empty() && warn.clear() {
+            tracing::info!("cluster recovered");
         }
         self.health.success(c);
     }
@@ -126,13 +151,14 @@ impl ClusterTask {
         }
         let msg = e.to_string();
         if let Some(suppressed) = warn.check(&msg, Instant::now()) {
-            tracing::warn!(cluster = %c, error = %msg, took_ms = took.as_millis() as u64, suppressed, "iteration failed");
+            tracing::warn!(error = %msg, took_ms = took.as_millis() as u64, suppressed, "iteration failed");
         }
         self.health.failure(c, msg);
     }
 
     fn record_requests(&self) {
         let c = &*self.fetcher.cluster;
+        self.metrics.blocking_workers.with_label_values(&[c]).set(self.fetcher.client.blocking_in_flight());
         let s = self.fetcher.client.stats();
         let apis = [
             ("list_groups", s.list_groups),
@@ -159,7 +185,12 @@ pub async fn compute_loop(mut compute: Compute, mut rx: mpsc::Receiver<FetchOutc
         let batch = compute.run(&outcome);
         let took = outcome.started.elapsed();
         compute.metrics.stage(&cluster, "iteration", took);
-        tracing::debug!(cluster = %cluster, groups = outcome.observation.groups.len(), series = batch.samples.len(), took_ms = took.as_millis() as u64, "iteration computed");
+        tracing::debug!(
+            groups = outcome.observation.groups.len(),
+            series = batch.samples.len(),
+            took_ms = took.as_millis() as u64,
+            "iteration computed"
+        );
         if tx.send(batch).await.is_err() {
             break;
         }

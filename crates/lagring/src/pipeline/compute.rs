@@ -2,7 +2,10 @@
 //!
 //! Series of a group whose OffsetFetch failed, or of a partition whose log
 //! offsets are missing this iteration, are not "ended": their data was only
-//! unavailable, so no staleness marker is sent for them.
+//! unavailable, so no staleness marker is sent for them — nor for the group-
+//! and topic-level series of a group with any unavailable partition (their
+//! aggregate may simply be missing this iteration). Only real disappearance
+//! (group deleted, partition gone) ends a series.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -10,6 +13,7 @@ use std::time::Instant;
 
 use lagring_core::lag;
 use lagring_core::lag_series::{self, IterationFacts, LabelOptions};
+use lagring_core::model::TopicPartition;
 use lagring_core::series::{SeriesBatch, SeriesKey, StalenessTracker};
 
 use super::fetch::FetchOutcome;
@@ -64,6 +68,17 @@ impl Compute {
         let failed_groups: HashSet<&str> = outcome.group_errors.iter().map(|(g, _)| &**g).collect();
         let failed_partitions: HashSet<(&str, String)> =
             outcome.partition_errors.iter().map(|(tp, _)| (&*tp.topic, tp.partition.to_string())).collect();
+        let failed_tps: HashSet<&TopicPartition> = outcome.partition_errors.iter().map(|(tp, _)| tp).collect();
+        // (group, topic) pairs with an unavailable partition: their topic- and
+        // group-level aggregates are incomplete, not ended.
+        let incomplete: HashSet<(&str, &str)> = outcome
+            .observation
+            .groups
+            .iter()
+            .flat_map(|g| {
+                g.committed.keys().filter(|tp| failed_tps.contains(tp)).map(move |tp| (&*g.group, &*tp.topic))
+            })
+            .collect();
         let unavailable = |k: &SeriesKey| {
             let group = k.label("group").unwrap_or_default();
             if failed_groups.contains(group) {
@@ -71,7 +86,8 @@ impl Compute {
             }
             match (k.label("topic"), k.label("partition")) {
                 (Some(topic), Some(p)) => failed_partitions.contains(&(topic, p.to_owned())),
-                _ => false,
+                (Some(topic), None) => incomplete.contains(&(group, topic)),
+                (None, _) => incomplete.iter().any(|(g, _)| *g == group),
             }
         };
         let ended = self.tracker.observe_keeping(&samples, unavailable);

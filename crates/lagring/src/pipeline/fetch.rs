@@ -14,7 +14,13 @@ use lagring_core::filter::NameFilter;
 use lagring_core::model::{ClusterObservation, GroupCommits, TopicPartition};
 use lagring_kafka::{KafkaClient, KafkaError};
 
-use crate::coordination::Selection;
+/// What this node works on in one iteration of one cluster.
+#[derive(Debug, Default)]
+pub struct Selection {
+    pub owned: Vec<Arc<str>>,
+    /// This node emits the per-cluster iteration series.
+    pub owns_cluster_series: bool,
+}
 
 /// Wall time of each Kafka step of one iteration.
 #[derive(Debug, Clone, Copy, Default)]
@@ -42,6 +48,8 @@ pub struct FetchOutcome {
     pub group_errors: Vec<(Arc<str>, KafkaError)>,
     /// Partitions whose log offsets the broker did not return.
     pub partition_errors: Vec<(TopicPartition, KafkaError)>,
+    /// Set when some brokers did not list their groups this iteration.
+    pub partial_listing: Option<KafkaError>,
     pub timings: FetchTimings,
     pub started: Instant,
 }
@@ -73,12 +81,13 @@ pub struct ClusterFetcher {
 
 impl ClusterFetcher {
     /// Lists the cluster's groups and keeps those passing the group filter.
-    pub async fn discover(&self) -> Result<Discovery, FetchError> {
+    /// Brokers that do not answer make the listing partial, not failed.
+    pub async fn discover(&self, deadline: Instant) -> Result<Discovery, FetchError> {
         let started = Instant::now();
-        let listed = self.client.list_groups().await.map_err(FetchError::ListGroups)?;
-        let listed_count = listed.len();
-        let groups = listed.into_iter().map(|g| g.group).filter(|g| self.groups.matches(g)).collect();
-        Ok(Discovery { groups, listed: listed_count, took: started.elapsed() })
+        let list = self.client.list_groups_until(Some(deadline)).await.map_err(FetchError::ListGroups)?;
+        let listed_count = list.groups.len();
+        let groups = list.groups.into_iter().map(|g| g.group).filter(|g| self.groups.matches(g)).collect();
+        Ok(Discovery { groups, listed: listed_count, partial: list.partial, took: started.elapsed() })
     }
 
     /// Fetches committed offsets of the groups `selection` owns, then the log offsets of
@@ -89,11 +98,16 @@ impl ClusterFetcher {
         selection: Selection,
         slot_ms: i64,
         started: Instant,
+        deadline: Instant,
     ) -> Result<FetchOutcome, FetchError> {
         let mut timings = FetchTimings { list_groups: discovery.took, ..FetchTimings::default() };
         let t = Instant::now();
         let requested = selection.owned.len();
-        let results = self.client.committed_offsets(selection.owned, self.max_in_flight).await;
+        // Committed offsets may use half of what is left; metadata and log
+        // offsets share the rest, so a slow coordinator never starves them.
+        let offsets_deadline = t + deadline.saturating_duration_since(t) / 2;
+        let results =
+            self.client.committed_offsets_until(selection.owned, self.max_in_flight, Some(offsets_deadline)).await;
         timings.offset_fetch = t.elapsed();
         let mut groups = Vec::with_capacity(results.len());
         let mut group_errors = Vec::new();
@@ -119,7 +133,8 @@ impl ClusterFetcher {
         let topic_partitions: BTreeMap<Arc<str>, i32> = if read_topics.is_empty() {
             BTreeMap::new()
         } else {
-            let mut all = self.client.topic_partition_counts().await.map_err(FetchError::Metadata)?;
+            let mut all =
+                self.client.topic_partition_counts_until(Some(deadline)).await.map_err(FetchError::Metadata)?;
             all.retain(|topic, _| read_topics.contains(topic));
             all
         };
@@ -133,7 +148,7 @@ impl ClusterFetcher {
         let (offsets, partition_errors) = if partitions.is_empty() {
             (BTreeMap::new(), Vec::new())
         } else {
-            self.client.log_offsets(partitions).await.map_err(FetchError::ListOffsets)?
+            self.client.log_offsets_until(partitions, Some(deadline)).await.map_err(FetchError::ListOffsets)?
         };
         timings.list_offsets = t.elapsed();
 
@@ -149,6 +164,7 @@ impl ClusterFetcher {
             groups_discovered: discovery.listed,
             groups_checked: discovery.groups.len(),
             discovered: discovery.groups.into_iter().collect(),
+            partial_listing: discovery.partial,
             owns_cluster_series: selection.owns_cluster_series,
             group_errors,
             partition_errors,
@@ -159,10 +175,13 @@ impl ClusterFetcher {
 }
 
 /// The groups of one cluster that passed the group filter this iteration.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Discovery {
     pub groups: Vec<Arc<str>>,
     /// Groups the broker listed, before filtering.
     pub listed: usize,
+    /// Set when some brokers did not answer: groups they coordinate may be
+    /// missing from `groups` without having been deleted.
+    pub partial: Option<KafkaError>,
     pub took: Duration,
 }

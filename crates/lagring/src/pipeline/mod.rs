@@ -1,18 +1,28 @@
 //! Wiring of one node: per-cluster fetch → compute tasks, one emit task, the
-//! remote-write worker and the HTTP server, all under one shutdown token.
+//! heartbeat, the remote-write worker and the HTTP server — every one of them
+//! supervised: a critical task that dies before shutdown makes `/healthz` and
+//! `/livez` answer 503 with the reason, and the process drains (bounded) and
+//! exits non-zero instead of running on half-dead.
 //!
-//! Shutdown order: cancel fetch loops → compute and emit drain what is in
-//! their channels and end → the remote-write worker makes a final flush
-//! bounded by `node.shutdown_timeout` → HTTP stops.
+//! Shutdown (SIGTERM) in a fleet: the node marks itself leaving; once peers
+//! have seen that, each cluster emits one last slot and hands its groups over
+//! after it, so peers continue at the very next slot; then the fetch loops
+//! end, compute and emit drain, the node deregisters, the remote-write worker
+//! makes a final flush and HTTP stops. The whole sequence is bounded by
+//! `node.shutdown_timeout` (hand-over gets two thirds of it; what is not
+//! handed over by then is released at once).
 
 mod cluster;
 mod compute;
 mod emit;
 pub mod fetch;
+mod owner;
 mod slots;
+mod supervise;
 mod warn_limiter;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context;
 use lagring_core::filter::NameFilter;
@@ -20,69 +30,101 @@ use lagring_core::lag_series::LabelOptions;
 use lagring_kafka::KafkaClient;
 use lagring_sink::LagCollector;
 use lagring_sink::remote_write::RemoteWriter;
+use lagring_store::{CoordinationStore, MemoryStore, NodeIdentity, RedisStore};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::config::Config;
-use crate::coordination::{ClusterOwnership, CoordinationMetrics, Coordinator};
+use crate::coordination::{CoordinationMetrics, CoordinationTiming, Coordinator};
 use crate::health::Health;
 use crate::http::{self, HttpState};
 use crate::self_metrics::SelfMetrics;
 use cluster::{ClusterTask, FETCH_TO_COMPUTE_CAPACITY};
 use compute::Compute;
 use emit::COMPUTE_TO_EMIT_CAPACITY;
-use lagring_store::{CoordinationStore, MemoryStore, RedisStore};
+use owner::ClusterOwner;
+use supervise::Supervisor;
 
 /// Header naming the sending node on every remote-write request, so an
 /// operator (or a test) can tell which node emitted a series.
 pub const NODE_HEADER: &str = "X-Lagring-Node";
 
-/// Runs the node until `shutdown` is cancelled, then drains and flushes.
+/// Runs the node until `shutdown` is cancelled (then hands over, drains and
+/// flushes), or until a critical task dies (then drains and returns the
+/// reason as an error).
 pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let node_id = cfg.node_id();
+    let node = NodeIdentity::new(cfg.node_id());
+    let span = tracing::info_span!("node", node = %node.id);
+    run_node(cfg, node, shutdown).instrument(span).await
+}
+
+async fn run_node(cfg: Config, node: NodeIdentity, shutdown: CancellationToken) -> anyhow::Result<()> {
     let metrics = SelfMetrics::new().context("register self metrics")?;
-    let collector = LagCollector::new();
+    let collector = LagCollector::with_max_age(cfg.series_max_age());
     let health = Health::new(cfg.clusters.iter().map(|c| c.name.clone()), cfg.node.interval);
     let labels = label_options(&cfg);
+    let supervisor = Supervisor::new(health.clone());
 
     let listener = TcpListener::bind(cfg.http.listen)
         .await
         .with_context(|| format!("http.listen: cannot bind {}", cfg.http.listen))?;
     let http_stop = CancellationToken::new();
     let http_state = HttpState { registry: metrics.registry.clone(), lag: collector.clone(), health: health.clone() };
-    let http_task = tokio::spawn(http::serve(listener, http_state, http_stop.clone()));
-    tracing::info!(node = %node_id, listen = %cfg.http.listen, clusters = cfg.clusters.len(), "lagring node started");
+    let http_task = supervisor.spawn("http server", {
+        let stop = http_stop.clone();
+        async move { http::serve(listener, http_state, stop).await.map_err(|e| format!("http server failed: {e}")) }
+    });
+    tracing::info!(incarnation = %node.incarnation, listen = %cfg.http.listen, clusters = cfg.clusters.len(), "lagring node started");
 
     let writer_stop = CancellationToken::new();
+    let flush_timeout = cfg.node.shutdown_timeout / 3;
     let (remote, writer_task) = match &cfg.remote_write {
         Some(rw) => {
-            let headers = vec![(NODE_HEADER.to_owned(), node_id.clone())];
+            let headers = vec![(NODE_HEADER.to_owned(), node.id.clone())];
             let (handle, worker) = RemoteWriter::new(rw, &metrics.registry, &headers).context("remote_write")?;
-            let task = tokio::spawn(worker.run(writer_stop.clone(), cfg.node.shutdown_timeout));
+            let stop = writer_stop.clone();
+            let task = supervisor.spawn("remote-write worker", async move {
+                worker.run(stop, flush_timeout).await;
+                Ok(())
+            });
             (Some(handle), Some(task))
         }
         None => (None, None),
     };
 
     let store = open_store(&cfg).await?;
+    let timing = CoordinationTiming {
+        node_ttl: cfg.node.node_ttl,
+        heartbeat_interval: cfg.node.heartbeat_interval,
+        lease_ttl: cfg.lease_ttl(),
+        vnodes: cfg.node.virtual_nodes,
+    };
     let coordination_metrics =
         CoordinationMetrics::register(&metrics.registry).context("register coordination metrics")?;
     let coordinator = Coordinator::new(
-        node_id.clone(),
+        node.clone(),
         store,
-        cfg.node.node_ttl,
-        cfg.node.heartbeat_interval,
-        cfg.node.virtual_nodes,
+        timing,
+        cfg.clusters.iter().map(|c| c.name.clone()),
         coordination_metrics,
         health.clone(),
     );
     coordinator.heartbeat_once().await;
     let heartbeat_stop = CancellationToken::new();
-    let heartbeat_task = tokio::spawn(coordinator.clone().heartbeat_loop(heartbeat_stop.clone()));
+    let heartbeat_task = supervisor.spawn("heartbeat", {
+        let (c, stop) = (coordinator.clone(), heartbeat_stop.clone());
+        async move {
+            c.heartbeat_loop(stop).await;
+            Ok(())
+        }
+    });
 
-    let tasks = TaskTracker::new();
+    let fetch_stop = CancellationToken::new();
+    let fetch_tasks = TaskTracker::new();
+    let compute_tasks = TaskTracker::new();
     let (emit_tx, emit_rx) = mpsc::channel(COMPUTE_TO_EMIT_CAPACITY);
     for c in &cfg.clusters {
         let name: Arc<str> = Arc::from(c.name.as_str());
@@ -101,43 +143,78 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
             iteration_timeout: cfg.iteration_timeout(),
             health: health.clone(),
             metrics: metrics.clone(),
+            coordinator: coordinator.clone(),
         };
         let (tx, rx) = mpsc::channel(FETCH_TO_COMPUTE_CAPACITY);
-        let ownership = ClusterOwnership::new(name.clone(), coordinator.clone());
-        tasks.spawn(task.fetch_loop(ownership, tx, shutdown.clone()));
+        let span = tracing::info_span!("cluster", cluster = %name);
+        let owner = ClusterOwner::new(
+            name.clone(),
+            coordinator.clone(),
+            cfg.node.leave_cluster_after_failures,
+            metrics.clone(),
+        );
+        let fetch = task.fetch_loop(owner, tx, fetch_stop.clone()).instrument(span.clone());
+        fetch_tasks.spawn(supervisor.watch("fetch loop", async move {
+            fetch.await;
+            Ok(())
+        }));
         let compute = Compute::new(name, labels.clone(), metrics.clone());
-        tasks.spawn(cluster::compute_loop(compute, rx, emit_tx.clone()));
+        let compute = cluster::compute_loop(compute, rx, emit_tx.clone()).instrument(span);
+        compute_tasks.spawn(supervisor.watch("compute", async move {
+            compute.await;
+            Ok(())
+        }));
     }
     drop(emit_tx);
-    let emit_task = tokio::spawn(emit::emit_loop(emit_rx, collector, remote, metrics.clone()));
-    tasks.close();
+    let emit_task = supervisor.spawn("emit", async move {
+        emit::emit_loop(emit_rx, collector, remote, metrics.clone()).await;
+        Ok(())
+    });
+    fetch_tasks.close();
+    compute_tasks.close();
 
-    shutdown.cancelled().await;
-    tracing::info!(node = %node_id, "shutting down");
-    heartbeat_stop.cancel();
-    if let Err(e) = heartbeat_task.await {
-        tracing::error!(error = %e, "heartbeat task failed");
+    let fatal = tokio::select! {
+        _ = shutdown.cancelled() => None,
+        reason = supervisor.first_death() => Some(reason),
+    };
+    supervisor.stopping();
+    let started = Instant::now();
+    let shutdown_timeout = cfg.node.shutdown_timeout;
+    match &fatal {
+        Some(reason) => tracing::error!(%reason, "a critical task died; draining and exiting"),
+        None => tracing::info!("shutting down"),
     }
-    tasks.wait().await;
-    coordinator.deregister().await;
-    if let Err(e) = emit_task.await {
-        tracing::error!(error = %e, "emit task failed");
-    }
-    writer_stop.cancel();
-    if let Some(task) = writer_task {
-        match task.await {
-            Ok(()) => {}
-            Err(e) => tracing::error!(error = %e, "remote-write worker failed"),
+    if fatal.is_none() && coordinator.has_peers() {
+        coordinator.request_leave();
+        let handover = shutdown_timeout.saturating_mul(2) / 3;
+        tracing::info!(bound_ms = handover.as_millis() as u64, "handing groups over to peers");
+        if tokio::time::timeout(handover, fetch_tasks.wait()).await.is_err() {
+            tracing::warn!("hand-over not finished in time; releasing what is left");
         }
     }
-    http_stop.cancel();
-    match http_task.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "http server failed"),
-        Err(e) => tracing::error!(error = %e, "http task failed"),
+    fetch_stop.cancel();
+    let remaining = || shutdown_timeout.saturating_sub(started.elapsed());
+    if tokio::time::timeout(remaining(), fetch_tasks.wait()).await.is_err() {
+        tracing::warn!("fetch loops did not stop in time");
     }
-    tracing::info!(node = %node_id, "stopped");
-    Ok(())
+    heartbeat_stop.cancel();
+    supervisor.join("heartbeat", heartbeat_task).await;
+    coordinator.deregister().await;
+    if tokio::time::timeout(remaining(), compute_tasks.wait()).await.is_err() {
+        tracing::warn!("compute tasks did not drain in time");
+    }
+    supervisor.join("emit", emit_task).await;
+    writer_stop.cancel();
+    if let Some(task) = writer_task {
+        supervisor.join("remote-write worker", task).await;
+    }
+    http_stop.cancel();
+    supervisor.join("http server", http_task).await;
+    tracing::info!(took_ms = started.elapsed().as_millis() as u64, "stopped");
+    match fatal {
+        Some(reason) => Err(anyhow::anyhow!("{reason}")),
+        None => Ok(()),
+    }
 }
 
 use fetch::ClusterFetcher;

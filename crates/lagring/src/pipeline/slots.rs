@@ -26,6 +26,11 @@ impl Slots {
         (next, Duration::from_millis(next - now_ms))
     }
 
+    /// The slot number of a slot start (`slot_ms / interval`).
+    pub fn index(&self, slot_ms: u64) -> u64 {
+        slot_ms / self.interval_ms
+    }
+
     /// Sleeps until the next slot start and returns it (ms since the epoch).
     pub async fn wait_next(&self) -> u64 {
         let (slot, wait) = self.next_after(now_ms());

@@ -1,0 +1,144 @@
+//! [`MemoryHistoryStore`]: the history store of single-node mode, applying
+//! core's [`OffsetHistory::append`] to histories kept in this process.
+//!
+//! Expiry follows slot time rather than a clock: a history not appended to
+//! for [`HistoryPolicy::expiry_ms`] before the slot being recorded is dropped
+//! when its cluster records that slot, which is when Redis would have let the
+//! key expire.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use lagring_core::history::{HistoryPolicy, OffsetHistory, OffsetPoint};
+use lagring_core::model::TopicPartition;
+
+use super::{CommittedOffset, EndOffset, HistoryPolicies, HistoryStore, Recorded};
+use crate::StoreFuture;
+
+/// Offset histories in this process.
+#[derive(Debug)]
+pub struct MemoryHistoryStore {
+    policies: HistoryPolicies,
+    // Short critical sections only, never across an `.await`.
+    clusters: Mutex<HashMap<String, ClusterHistories>>,
+}
+
+#[derive(Debug, Default)]
+struct ClusterHistories {
+    end: HashMap<TopicPartition, Entry>,
+    committed: HashMap<(Arc<str>, TopicPartition), Entry>,
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    history: OffsetHistory,
+    /// Slot of the last append, ignored or not (what refreshes a Redis key's expiry).
+    last_seen_ms: i64,
+}
+
+impl MemoryHistoryStore {
+    pub fn new(policies: HistoryPolicies) -> Self {
+        Self { policies, clusters: Mutex::new(HashMap::new()) }
+    }
+
+    fn with_cluster<T>(&self, cluster: &str, f: impl FnOnce(&mut ClusterHistories) -> T) -> T {
+        let mut clusters = self.clusters.lock().unwrap_or_else(PoisonError::into_inner);
+        f(clusters.entry(cluster.to_owned()).or_default())
+    }
+}
+
+/// Drops expired entries of `map`, then appends `(key, offset)` at `at_ms`.
+fn record<K: Hash + Eq>(
+    map: &mut HashMap<K, Entry>,
+    policy: &HistoryPolicy,
+    at_ms: i64,
+    points: impl Iterator<Item = (K, i64)>,
+) -> Vec<Recorded> {
+    let oldest_kept = at_ms.saturating_sub(policy.expiry_ms());
+    map.retain(|_, e| e.last_seen_ms > oldest_kept);
+    points
+        .map(|(key, offset)| {
+            let entry = map.entry(key).or_default();
+            entry.last_seen_ms = entry.last_seen_ms.max(at_ms);
+            let outcome = entry.history.append(OffsetPoint::new(offset, at_ms), policy);
+            Recorded { outcome, history: entry.history.clone() }
+        })
+        .collect()
+}
+
+impl HistoryStore for MemoryHistoryStore {
+    fn record_end_offsets<'a>(
+        &'a self,
+        cluster: &'a str,
+        at_ms: i64,
+        offsets: &'a [EndOffset],
+    ) -> StoreFuture<'a, Vec<Recorded>> {
+        let policy = self.policies.end;
+        let points = offsets.iter().map(|o| (o.tp.clone(), o.end));
+        let recorded = self.with_cluster(cluster, |c| record(&mut c.end, &policy, at_ms, points));
+        Box::pin(async move { Ok(recorded) })
+    }
+
+    fn record_committed<'a>(
+        &'a self,
+        cluster: &'a str,
+        at_ms: i64,
+        offsets: &'a [CommittedOffset],
+    ) -> StoreFuture<'a, Vec<Recorded>> {
+        let policy = self.policies.committed;
+        let points = offsets.iter().map(|o| ((o.group.clone(), o.tp.clone()), o.committed));
+        let recorded = self.with_cluster(cluster, |c| record(&mut c.committed, &policy, at_ms, points));
+        Box::pin(async move { Ok(recorded) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lagring_core::history::AppendOutcome;
+
+    use super::*;
+    use crate::history::count_resets;
+
+    fn end(topic: &str, partition: i32, end: i64) -> EndOffset {
+        EndOffset { tp: TopicPartition::new(topic, partition), end }
+    }
+
+    fn points(r: &Recorded) -> Vec<(i64, i64)> {
+        r.history.points().iter().map(|p| (p.offset, p.at_ms)).collect()
+    }
+
+    #[tokio::test]
+    async fn appends_per_slot_idempotently_and_counts_resets() {
+        let store = MemoryHistoryStore::new(HistoryPolicies::default());
+        let batch = [end("t", 0, 10), end("t", 1, 50)];
+        store.record_end_offsets("c", 1_000, &batch).await.unwrap();
+        // A second node records the same slot: nothing changes.
+        let again = store.record_end_offsets("c", 1_000, &[end("t", 0, 11)]).await.unwrap();
+        assert_eq!(again[0].outcome, AppendOutcome::Ignored);
+        assert_eq!(points(&again[0]), [(10, 1_000)]);
+        let next = store.record_end_offsets("c", 2_000, &[end("t", 0, 20), end("t", 1, 5)]).await.unwrap();
+        assert_eq!(points(&next[0]), [(10, 1_000), (20, 2_000)]);
+        assert_eq!(next[1].outcome, AppendOutcome::Reset);
+        assert_eq!(count_resets(&next), 1);
+        // Other clusters and committed histories are separate.
+        let other = store.record_end_offsets("d", 2_000, &[end("t", 0, 99)]).await.unwrap();
+        assert_eq!(points(&other[0]), [(99, 2_000)]);
+        let commit = CommittedOffset { group: "g".into(), tp: TopicPartition::new("t", 0), committed: 7 };
+        let got = store.record_committed("c", 2_000, std::slice::from_ref(&commit)).await.unwrap();
+        assert_eq!(points(&got[0]), [(7, 2_000)]);
+    }
+
+    #[tokio::test]
+    async fn histories_expire_when_no_longer_observed() {
+        let policies = HistoryPolicies { end: HistoryPolicy::new(10, 1_000).unwrap(), ..Default::default() };
+        let store = MemoryHistoryStore::new(policies);
+        store.record_end_offsets("c", 0, &[end("t", 0, 1), end("t", 1, 1)]).await.unwrap();
+        // Partition 1 keeps being observed; partition 0 is not, for 2 s (2 × max age).
+        store.record_end_offsets("c", 1_500, &[end("t", 1, 2)]).await.unwrap();
+        store.record_end_offsets("c", 2_000, &[end("t", 1, 3)]).await.unwrap();
+        let got = store.record_end_offsets("c", 2_500, &[end("t", 0, 5), end("t", 1, 4)]).await.unwrap();
+        assert_eq!(points(&got[0]), [(5, 2_500)]);
+        assert_eq!(points(&got[1]), [(2, 1_500), (3, 2_000), (4, 2_500)]);
+    }
+}

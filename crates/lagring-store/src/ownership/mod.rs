@@ -1,0 +1,31 @@
+//! Ownership in one place: who should fetch and emit which `(cluster, group)`,
+//! and who may.
+//!
+//! - [`placement`]: the keys that are owned (`cluster/group`, and the
+//!   per-cluster key that owns the cluster-wide series).
+//! - [`ring_view`]: the ring of one cluster — live nodes, minus nodes that are
+//!   leaving and nodes that cannot complete that cluster's iterations
+//!   (hashing itself is `lagring_core::ownership::Ring`, pinned by a golden test).
+//! - [`cluster_health`]: when a node leaves and rejoins a cluster's ring.
+//! - [`fence`]: when a node may claim at all (store epoch changes, a
+//!   duplicate node id).
+//! - [`tracker`]: [`ClusterOwnership`], the per-cluster lease bookkeeping
+//!   over the abstract [`crate::CoordinationStore`]: claim for a slot, emit,
+//!   hand over after the slot, ride out store outages on local lease expiry.
+//!
+//! Invariant: a key is emitted for slot `s` only by the process holding its
+//! lease for `s` — claimed (or renewed) for `s` and valid by the holder's own
+//! monotonic clock, which never outlasts the store's expiry. A planned move
+//! hands the lease over after the slot in which the old owner emits last.
+
+pub mod cluster_health;
+pub mod fence;
+pub mod placement;
+pub mod ring_view;
+pub mod tracker;
+
+pub use cluster_health::ClusterHealthGate;
+pub use fence::Fence;
+pub use placement::{cluster_series_key, group_key, group_of_key};
+pub use ring_view::{SelfState, cluster_ring};
+pub use tracker::{ClusterOwnership, NodeView, SyncReport};

@@ -1,0 +1,240 @@
+//! [`ClusterOwnership`]: the lease bookkeeping of one cluster on one node.
+//!
+//! Each iteration (slot `s`), [`ClusterOwnership::sync`]:
+//! 1. builds the cluster's ring (see `ring_view`) and the keys it assigns here;
+//! 2. releases at once the keys it holds that it can no longer emit (the
+//!    group is gone, or this node is off the ring because it cannot reach the
+//!    cluster);
+//! 3. claims — for slot `s` — the assigned keys plus the keys that are moving
+//!    to another node (it still holds those and emits them one last time);
+//! 4. returns the keys to fetch and emit: held and valid by this node's own
+//!    monotonic clock (claim sent + lease ttl, never later than the store's
+//!    own expiry).
+//!
+//! After the slot's fetch, [`ClusterOwnership::finish_slot`] hands the moving
+//! keys over *after* `s`, so their new owner claims them for `s + 1`: a
+//! planned move (join, leave, rolling restart) neither misses nor doubles a
+//! slot. A store outage keeps the last ring and the leases still valid; lease
+//! ttl must exceed the interval so they survive one failed claim.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lagring_core::ownership::DEFAULT_VNODES;
+
+use super::ring_view::{SelfState, cluster_ring};
+use crate::clock::Clock;
+use crate::store::{CoordinationStore, Membership, NodeIdentity};
+
+/// What the node as a whole contributes to one cluster's sync.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeView<'a> {
+    /// The last live set (kept through store outages); `None` before the
+    /// first successful heartbeat.
+    pub membership: Option<&'a Membership>,
+    /// This node's own state for this cluster.
+    pub me: SelfState,
+    /// False while the fence forbids claims (epoch change, duplicate id).
+    pub claims_allowed: bool,
+}
+
+/// What one sync decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Keys to fetch and emit this slot, in candidate order.
+    pub emit: Vec<String>,
+    /// Of `emit`, the keys emitted here for the last time (moving away).
+    pub moving: usize,
+    /// Keys emittable now that were not after the previous sync.
+    pub gained: usize,
+    /// Keys emittable after the previous sync that are not now.
+    pub lost: usize,
+    /// Keys the ring assigns here whose lease another node still holds.
+    pub waiting: usize,
+    /// True when the last lease call failed.
+    pub degraded: bool,
+}
+
+/// Per-cluster ownership state of one node across iterations.
+#[derive(Debug)]
+pub struct ClusterOwnership {
+    node: NodeIdentity,
+    cluster: String,
+    vnodes: u32,
+    lease_ttl: Duration,
+    clock: Arc<dyn Clock>,
+    /// Held leases, valid until this instant by this node's clock.
+    leases: HashMap<String, Instant>,
+    /// Emitted this slot for the last time; handed over by `finish_slot`.
+    moving: Vec<String>,
+    emitting: HashSet<String>,
+    failed: bool,
+}
+
+impl ClusterOwnership {
+    /// Ownership of `cluster` for `node`, whose leases last `lease_ttl`.
+    pub fn new(node: NodeIdentity, cluster: impl Into<String>, lease_ttl: Duration, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            node,
+            cluster: cluster.into(),
+            vnodes: DEFAULT_VNODES,
+            lease_ttl,
+            clock,
+            leases: HashMap::new(),
+            moving: Vec::new(),
+            emitting: HashSet::new(),
+            failed: false,
+        }
+    }
+
+    /// Overrides the virtual nodes per node (default 128).
+    pub fn with_vnodes(mut self, vnodes: u32) -> Self {
+        self.vnodes = vnodes;
+        self
+    }
+
+    /// The cluster this tracks.
+    pub fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
+    /// Leases still valid by this node's clock.
+    pub fn held_leases(&self) -> usize {
+        let now = self.clock.now();
+        self.leases.values().filter(|until| **until > now).count()
+    }
+
+    /// Claims, releases and decides what to emit for `slot` (see module docs).
+    pub async fn sync(
+        &mut self,
+        store: &dyn CoordinationStore,
+        view: NodeView<'_>,
+        candidates: &[String],
+        slot: u64,
+    ) -> SyncReport {
+        self.expire();
+        let assigned: HashSet<&str> = match view.membership {
+            Some(m) => {
+                let ring = cluster_ring(m, &self.cluster, &self.node.id, view.me, self.vnodes);
+                candidates
+                    .iter()
+                    .filter(|k| ring.owner_of_key(k) == Some(self.node.id.as_str()))
+                    .map(String::as_str)
+                    .collect()
+            }
+            None => HashSet::new(),
+        };
+        let candidate_set: HashSet<&str> = candidates.iter().map(String::as_str).collect();
+        let (moving, gone): (Vec<String>, Vec<String>) = self
+            .leases
+            .keys()
+            .filter(|k| !assigned.contains(k.as_str()))
+            .cloned()
+            .partition(|k| view.me.joined && candidate_set.contains(k.as_str()));
+        let mut ok = self.release(store, gone).await;
+
+        let moving_set: HashSet<&str> = moving.iter().map(String::as_str).collect();
+        let wanted: Vec<String> = candidates
+            .iter()
+            .filter(|k| assigned.contains(k.as_str()) || moving_set.contains(k.as_str()))
+            .cloned()
+            .collect();
+        let mut waiting = 0;
+        if view.claims_allowed && !wanted.is_empty() {
+            let sent_at = self.clock.now();
+            match store.claim_leases(&self.node, &wanted, self.lease_ttl, slot).await {
+                Ok(outcome) => {
+                    for key in outcome.held {
+                        self.leases.insert(key, sent_at + self.lease_ttl);
+                    }
+                    for (key, _) in &outcome.held_by_others {
+                        self.leases.remove(key);
+                        waiting += usize::from(assigned.contains(key.as_str()));
+                    }
+                }
+                Err(error) => {
+                    if !self.failed {
+                        tracing::warn!(cluster = %self.cluster, %error, "lease claim failed, emitting unexpired leases only");
+                    }
+                    ok = false;
+                }
+            }
+        }
+        if ok && self.failed {
+            tracing::info!(cluster = %self.cluster, "lease calls recovered");
+        }
+        self.failed = !ok;
+        self.expire();
+        self.moving = moving.into_iter().filter(|k| self.leases.contains_key(k)).collect();
+        let emit: Vec<String> = wanted.into_iter().filter(|k| self.leases.contains_key(k)).collect();
+        self.report(emit, waiting)
+    }
+
+    /// Hands the keys emitted for the last time in `slot` over to their new
+    /// owners, who may claim them from `slot + 1`. Call after the slot's fetch.
+    pub async fn finish_slot(&mut self, store: &dyn CoordinationStore, slot: u64) {
+        let moving = std::mem::take(&mut self.moving);
+        if moving.is_empty() {
+            return;
+        }
+        for key in &moving {
+            self.leases.remove(key);
+            self.emitting.remove(key);
+        }
+        match store.hand_over_leases(&self.node, &moving, slot).await {
+            Ok(marked) => {
+                tracing::debug!(cluster = %self.cluster, keys = moving.len(), marked, slot, "handed leases over")
+            }
+            Err(error) => {
+                tracing::warn!(cluster = %self.cluster, keys = moving.len(), %error, "lease hand-over failed, they expire by ttl");
+            }
+        }
+    }
+
+    /// Releases every lease of this cluster (shutdown without hand-over, or
+    /// after it).
+    pub async fn release_all(&mut self, store: &dyn CoordinationStore) {
+        self.moving.clear();
+        self.emitting.clear();
+        let held: Vec<String> = self.leases.drain().map(|(k, _)| k).collect();
+        self.release(store, held).await;
+    }
+
+    /// Releases `keys` (dropping them locally first); false if the call failed.
+    async fn release(&mut self, store: &dyn CoordinationStore, keys: Vec<String>) -> bool {
+        if keys.is_empty() {
+            return true;
+        }
+        for key in &keys {
+            self.leases.remove(key);
+        }
+        match store.release_leases(&self.node, &keys).await {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::warn!(cluster = %self.cluster, keys = keys.len(), %error, "lease release failed, they expire by ttl");
+                false
+            }
+        }
+    }
+
+    fn expire(&mut self) {
+        let now = self.clock.now();
+        self.leases.retain(|_, until| *until > now);
+    }
+
+    fn report(&mut self, emit: Vec<String>, waiting: usize) -> SyncReport {
+        let now_emitting: HashSet<String> = emit.iter().cloned().collect();
+        let gained = now_emitting.difference(&self.emitting).count();
+        let lost = self.emitting.difference(&now_emitting).count();
+        if gained > 0 || lost > 0 {
+            tracing::info!(cluster = %self.cluster, gained, lost, owned = emit.len(), moving = self.moving.len(), "ownership changed");
+        }
+        self.emitting = now_emitting;
+        SyncReport { emit, moving: self.moving.len(), gained, lost, waiting, degraded: self.failed }
+    }
+}
+
+#[cfg(test)]
+#[path = "tracker_tests.rs"]
+mod tests;

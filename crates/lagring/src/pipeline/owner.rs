@@ -1,0 +1,130 @@
+//! The ownership side of one cluster's fetch loop: which groups this node
+//! fetches and emits each slot, when it hands them over, and whether it is on
+//! the cluster's ring at all. The rules live in `lagring_store::ownership`;
+//! this joins them to the node's [`Coordinator`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use lagring_store::SystemClock;
+use lagring_store::ownership::cluster_health::GateChange;
+use lagring_store::ownership::{
+    ClusterHealthGate, ClusterOwnership, NodeView, cluster_series_key, group_key, group_of_key,
+};
+
+use super::fetch::{Discovery, Selection};
+use crate::coordination::Coordinator;
+use crate::self_metrics::SelfMetrics;
+
+/// Per-cluster ownership across iterations.
+#[derive(Debug)]
+pub struct ClusterOwner {
+    cluster: Arc<str>,
+    coordinator: Arc<Coordinator>,
+    tracker: ClusterOwnership,
+    gate: ClusterHealthGate,
+    metrics: SelfMetrics,
+    /// Groups of the last complete listing, kept through partial ones.
+    last_groups: Vec<Arc<str>>,
+}
+
+impl ClusterOwner {
+    pub fn new(cluster: Arc<str>, coordinator: Arc<Coordinator>, leave_after: u32, metrics: SelfMetrics) -> Self {
+        let timing = coordinator.timing;
+        let tracker =
+            ClusterOwnership::new(coordinator.node.clone(), &*cluster, timing.lease_ttl, Arc::new(SystemClock))
+                .with_vnodes(timing.vnodes);
+        metrics.ring_member.with_label_values(&[&cluster]).set(0);
+        Self {
+            cluster,
+            coordinator,
+            tracker,
+            gate: ClusterHealthGate::new(leave_after),
+            metrics,
+            last_groups: Vec::new(),
+        }
+    }
+
+    /// A partial listing (some brokers silent) keeps the groups of the last
+    /// complete one: missing is not deleted.
+    pub fn merge_partial(&mut self, discovery: &mut Discovery) {
+        if discovery.partial.is_none() {
+            self.last_groups.clone_from(&discovery.groups);
+            return;
+        }
+        self.metrics.partial_listings.with_label_values(&[&self.cluster]).inc();
+        let mut all: BTreeSet<Arc<str>> = discovery.groups.drain(..).collect();
+        all.extend(self.last_groups.iter().cloned());
+        discovery.groups = all.into_iter().collect();
+    }
+
+    /// The groups of the last complete listing (to renew leases through an
+    /// iteration whose listing failed).
+    pub fn last_groups(&self) -> Vec<Arc<str>> {
+        self.last_groups.clone()
+    }
+
+    /// A successful listing proves a newcomer can reach the cluster: it joins
+    /// the ring before claiming (a node that left needs a whole good iteration).
+    pub fn reached(&mut self) {
+        if self.gate.failures() == 0 && !self.gate.joined() {
+            let change = self.gate.record(true);
+            self.apply(change);
+        }
+    }
+
+    /// Records one whole iteration's outcome.
+    pub fn record(&mut self, success: bool) {
+        let change = self.gate.record(success);
+        self.apply(change);
+    }
+
+    fn apply(&self, change: Option<GateChange>) {
+        let Some(change) = change else { return };
+        let joined = change == GateChange::Joined;
+        match change {
+            GateChange::Joined => tracing::info!("joined the cluster's ring"),
+            GateChange::Left => tracing::warn!(
+                failures = self.gate.failures(),
+                "left the cluster's ring after failed iterations; peers take its groups over"
+            ),
+        }
+        self.metrics.ring_member.with_label_values(&[&self.cluster]).set(i64::from(joined));
+        self.coordinator.set_joined(&self.cluster, joined);
+    }
+
+    /// Claims, releases and decides what to fetch and emit for `slot`.
+    pub async fn select(&mut self, groups: &[Arc<str>], slot: u64) -> Selection {
+        let cluster_key = cluster_series_key(&self.cluster);
+        let mut keys: Vec<String> = groups.iter().map(|g| group_key(&self.cluster, g)).collect();
+        keys.push(cluster_key.clone());
+        let (membership, me, claims_allowed) = self.coordinator.view(&self.cluster);
+        let view = NodeView { membership: membership.as_ref(), me, claims_allowed };
+        let report = self.tracker.sync(self.coordinator.store.as_ref(), view, &keys, slot).await;
+        if report.degraded {
+            self.coordinator.metrics.redis_errors.inc();
+        }
+        self.coordinator.metrics.ownership_changes.inc_by((report.gained + report.lost) as u64);
+        let owns_cluster_series = report.emit.contains(&cluster_key);
+        let owned: Vec<Arc<str>> =
+            report.emit.iter().filter_map(|k| group_of_key(&self.cluster, k)).map(Arc::from).collect();
+        self.coordinator.set_owned(&self.cluster, owned.len() as u64);
+        Selection { owned, owns_cluster_series }
+    }
+
+    /// Hands over what moved away, after `slot`'s fetch.
+    pub async fn finish_slot(&mut self, slot: u64) {
+        self.tracker.finish_slot(self.coordinator.store.as_ref(), slot).await;
+    }
+
+    /// True when this node holds no lease of the cluster.
+    pub fn holds_nothing(&self) -> bool {
+        self.tracker.held_leases() == 0
+    }
+
+    /// Releases every lease (shutdown).
+    pub async fn release_all(&mut self) {
+        self.tracker.release_all(self.coordinator.store.as_ref()).await;
+        self.coordinator.set_owned(&self.cluster, 0);
+    }
+}
