@@ -70,7 +70,8 @@ fn names() -> &'static Names {
 /// Builds the samples of one call. Series with the same labels (a partition's
 /// lag and beyond-retention flag; a topic's max and sum; a group's three)
 /// share one label allocation, and each partition number is formatted once.
-struct Builder<'a> {
+/// Also used by [`crate::time_lag_series`].
+pub(crate) struct Builder<'a> {
     names: &'static Names,
     opts: &'a LabelOptions,
     cluster: &'a Arc<str>,
@@ -82,12 +83,12 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn new(opts: &'a LabelOptions, cluster: &'a Arc<str>) -> Self {
+    pub(crate) fn new(opts: &'a LabelOptions, cluster: &'a Arc<str>) -> Self {
         Self { names: names(), opts, cluster, partitions: Vec::new(), scratch: Vec::new(), out: Vec::new() }
     }
 
     /// The constant labels, the cluster label and `labels`, sorted.
-    fn labels(&mut self, labels: &[(&Arc<str>, &Arc<str>)]) -> SortedLabels {
+    pub(crate) fn labels(&mut self, labels: &[(&Arc<str>, &Arc<str>)]) -> SortedLabels {
         self.scratch.clear();
         self.scratch.extend(self.opts.extra.iter().cloned());
         self.scratch.push((self.opts.cluster_label.clone(), self.cluster.clone()));
@@ -95,17 +96,22 @@ impl<'a> Builder<'a> {
         SortedLabels::new(&mut self.scratch)
     }
 
-    fn push(&mut self, name: &Arc<str>, labels: &SortedLabels, value: f64) {
+    pub(crate) fn push(&mut self, name: &Arc<str>, labels: &SortedLabels, value: f64) {
         self.out.push(Sample { key: SeriesKey::with_labels(name.clone(), labels.clone()), value });
     }
 
     /// Partition number `partition` as a shared string.
-    fn partition(&mut self, partition: i32) -> Arc<str> {
+    pub(crate) fn partition(&mut self, partition: i32) -> Arc<str> {
         let Ok(idx) = usize::try_from(partition) else { return Arc::from(partition.to_string()) };
         while self.partitions.len() <= idx {
             self.partitions.push(Arc::from(self.partitions.len().to_string()));
         }
         self.partitions.get(idx).cloned().unwrap_or_else(|| Arc::from(partition.to_string()))
+    }
+
+    /// The samples built so far.
+    pub(crate) fn into_samples(self) -> Vec<Sample> {
+        self.out
     }
 
     fn group(&mut self, g: &GroupLag) {

@@ -8,11 +8,28 @@
 //! - [`lag_series`]: the emitted series for computed lag.
 //! - [`metric_names`]: the emitted lag-series names (kafka-lag-go compatible).
 //! - [`series`]: series identity, samples, staleness markers.
+//!
+//! Time lag flows `history` → `group_time` → `time_lag_series`:
+//! - [`history`]: offset history points and the append rules (idempotent per
+//!   slot, flat runs compressed, reset when the offset goes down, bounded)
+//!   shared by the in-memory and Redis history stores.
+//! - [`time_lag`]: produce time of the committed offset from the end-offset
+//!   history: interpolated, extrapolated (counted) or no data.
+//! - [`rates`]: produce and consume rates, catch-up ETA.
+//! - [`status`]: Burrow-style partition and group status from the histories.
+//! - [`group_time`]: all of the above for one group in one iteration.
+//! - [`time_lag_series`]: the emitted series for them.
 
 pub mod filter;
+pub mod group_time;
+pub mod history;
 pub mod lag;
 pub mod lag_series;
 pub mod metric_names;
 pub mod model;
 pub mod ownership;
+pub mod rates;
 pub mod series;
+pub mod status;
+pub mod time_lag;
+pub mod time_lag_series;

@@ -13,6 +13,17 @@ pub const PARTITIONS_WITHOUT_COMMIT: &str = "kafka_consumer_group_partitions_wit
 pub const LAG_BEYOND_RETENTION: &str = "kafka_consumer_group_lag_beyond_retention";
 pub const TOTAL_GROUPS_CHECKED: &str = "kafka_total_groups_checked";
 pub const ITERATION_TIME_SECONDS: &str = "kafka_iteration_time_seconds";
+pub const PARTITION_LAG_SECONDS: &str = "kafka_consumer_group_lag_in_seconds";
+pub const GROUP_MAX_LAG_SECONDS: &str = "kafka_consumer_group_max_lag_in_seconds";
+pub const GROUP_SUM_LAG_SECONDS: &str = "kafka_consumer_group_sum_lag_in_seconds";
+pub const TOPIC_MAX_LAG_SECONDS: &str = "kafka_consumer_group_topic_max_lag_in_seconds";
+pub const TOPIC_SUM_LAG_SECONDS: &str = "kafka_consumer_group_topic_sum_lag_in_seconds";
+pub const PARTITIONS_TIME_LAG_EXTRAPOLATED: &str = "kafka_consumer_group_partitions_time_lag_extrapolated";
+pub const PARTITIONS_WITHOUT_TIME_LAG: &str = "kafka_consumer_group_partitions_without_time_lag";
+pub const PARTITION_PRODUCE_RATE: &str = "kafka_partition_produce_records_per_second";
+pub const PARTITION_CONSUME_RATE: &str = "kafka_consumer_group_consume_records_per_second";
+pub const CATCH_UP_ETA_SECONDS: &str = "kafka_consumer_group_catch_up_eta_seconds";
+pub const GROUP_STATUS: &str = "kafka_consumer_group_status";
 
 /// Every lag-series name with its help text, in a stable order.
 pub const ALL: &[(&str, &str)] = &[
@@ -25,6 +36,20 @@ pub const ALL: &[(&str, &str)] = &[
     (LAG_BEYOND_RETENTION, "1 when the committed offset is below the log-start offset (messages already deleted)"),
     (TOTAL_GROUPS_CHECKED, "Consumer groups whose lag was computed in the last iteration"),
     (ITERATION_TIME_SECONDS, "Wall time of the last fetch-and-compute iteration of a cluster"),
+    (PARTITION_LAG_SECONDS, "Time lag of a consumer group on one partition: age of the oldest unconsumed message"),
+    (GROUP_MAX_LAG_SECONDS, "Largest partition time lag of a consumer group"),
+    (GROUP_SUM_LAG_SECONDS, "Sum of partition time lags of a consumer group"),
+    (TOPIC_MAX_LAG_SECONDS, "Largest partition time lag of a consumer group on one topic"),
+    (TOPIC_SUM_LAG_SECONDS, "Sum of partition time lags of a consumer group on one topic"),
+    (PARTITIONS_TIME_LAG_EXTRAPOLATED, "Partitions whose time lag was extrapolated past the end-offset history"),
+    (PARTITIONS_WITHOUT_TIME_LAG, "Partitions with an offset lag but too little end-offset history for a time lag"),
+    (PARTITION_PRODUCE_RATE, "Records written to a partition per second, over the rate window"),
+    (
+        PARTITION_CONSUME_RATE,
+        "Records per second by which a consumer group's committed offset advanced on a partition, over the rate window",
+    ),
+    (CATCH_UP_ETA_SECONDS, "Seconds until a consumer group catches up at its current consume and produce rates"),
+    (GROUP_STATUS, "Consumer group status: 0 OK, 1 WARN, 2 REWIND, 3 STALL, 4 STOP"),
 ];
 
 /// Help text for a lag-series name; a generic text for unknown names.
@@ -51,6 +76,17 @@ mod tests {
                 "kafka_consumer_group_lag_beyond_retention",
                 "kafka_total_groups_checked",
                 "kafka_iteration_time_seconds",
+                "kafka_consumer_group_lag_in_seconds",
+                "kafka_consumer_group_max_lag_in_seconds",
+                "kafka_consumer_group_sum_lag_in_seconds",
+                "kafka_consumer_group_topic_max_lag_in_seconds",
+                "kafka_consumer_group_topic_sum_lag_in_seconds",
+                "kafka_consumer_group_partitions_time_lag_extrapolated",
+                "kafka_consumer_group_partitions_without_time_lag",
+                "kafka_partition_produce_records_per_second",
+                "kafka_consumer_group_consume_records_per_second",
+                "kafka_consumer_group_catch_up_eta_seconds",
+                "kafka_consumer_group_status",
             ]
         );
         assert_eq!(help_for(GROUP_MAX_LAG_OFFSETS), "Largest partition offset lag of a consumer group");

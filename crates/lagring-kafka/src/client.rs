@@ -276,11 +276,12 @@ impl KafkaClient {
         outcome
     }
 
-    /// `budget`, shortened so that the worker and the outer wait both end by
-    /// `deadline` (at least a millisecond, so a late call fails fast).
+    /// `budget`, shortened so that the blocking worker stops by `deadline`
+    /// (at least a millisecond, so a late call fails fast). The caller's own
+    /// timeout at `deadline` bounds the wait for a worker that is stuck.
     fn capped(&self, budget: Duration, deadline: Option<Instant>) -> Duration {
         match deadline {
-            Some(d) => budget.min(d.saturating_duration_since(Instant::now()).saturating_sub(OUTER_SLACK)),
+            Some(d) => budget.min(d.saturating_duration_since(Instant::now())),
             None => budget,
         }
         .max(Duration::from_millis(1))

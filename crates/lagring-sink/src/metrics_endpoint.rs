@@ -30,13 +30,16 @@ use crate::SinkError;
 /// values are integers far shorter than this.
 const VALUE_BYTES_ESTIMATE: usize = 24;
 
+/// The latest batch of each cluster and when it arrived.
+type LatestBatches = BTreeMap<Arc<str>, (Arc<SeriesBatch>, Instant)>;
+
 /// Holds the latest batch of every cluster for the `/metrics` scrape; clones
 /// share the same batches.
 #[derive(Clone, Debug, Default)]
 pub struct LagCollector {
     /// std mutex: held only to swap batches or take a snapshot, never across
     /// an `.await`.
-    latest: Arc<Mutex<BTreeMap<Arc<str>, (Arc<SeriesBatch>, Instant)>>>,
+    latest: Arc<Mutex<LatestBatches>>,
     /// Batches older than this are not rendered (`None`: kept until replaced).
     max_age: Option<Duration>,
 }
@@ -100,7 +103,7 @@ impl LagCollector {
         Ok(())
     }
 
-    fn latest(&self) -> MutexGuard<'_, BTreeMap<Arc<str>, (Arc<SeriesBatch>, Instant)>> {
+    fn latest(&self) -> MutexGuard<'_, LatestBatches> {
         self.latest.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

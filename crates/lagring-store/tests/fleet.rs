@@ -3,6 +3,9 @@
 //! each, and a leaving node's keys continued by the others at the very next
 //! slot (no gap, no overlap).
 
+// Test code: a panic with a message is the failure report.
+#![allow(clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -31,11 +31,37 @@ impl LagringNode {
     /// Like [`LagringNode::start`] with `rust_log` as the log filter (a
     /// benchmark logs at `warn`, so logging is not what it measures).
     pub fn start_with_log(bin: &Path, name: &str, config_yaml: &str, rust_log: &str) -> Result<Self> {
+        Self::start_inner(bin, name, config_yaml, rust_log, None)
+    }
+
+    /// Like [`LagringNode::start`], as the unprivileged user `uid` (a test
+    /// can then cut this one process's traffic with an iptables owner match).
+    /// The binary is copied into the node's world-readable temp dir, so the
+    /// user needs no access to the build directory.
+    pub fn start_as_uid(bin: &Path, name: &str, config_yaml: &str, uid: u32) -> Result<Self> {
+        Self::start_inner(bin, name, config_yaml, "info,lagring=debug", Some(uid))
+    }
+
+    fn start_inner(bin: &Path, name: &str, config_yaml: &str, rust_log: &str, uid: Option<u32>) -> Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
         let dir = tempfile::tempdir().context("create node temp dir")?;
         let port = free_port()?;
         let config = dir.path().join("lagring.yaml");
         std::fs::write(&config, config_yaml.replace("{HTTP_LISTEN}", &format!("127.0.0.1:{port}")))?;
-        let mut cmd = Command::new(bin);
+        let mut cmd = match uid {
+            None => Command::new(bin),
+            Some(uid) => {
+                std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+                std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644))?;
+                let copy = dir.path().join("lagring");
+                std::fs::copy(bin, &copy).context("copy the lagring binary")?;
+                std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755))?;
+                let mut cmd = Command::new(copy);
+                cmd.uid(uid).gid(uid);
+                cmd
+            }
+        };
         cmd.arg("run").arg("--config").arg(&config).env("RUST_LOG", rust_log);
         let mut process = ServerProcess::spawn(name, cmd, dir.path())?;
         if let Err(e) = wait_for_tcp(port, Duration::from_secs(30)) {

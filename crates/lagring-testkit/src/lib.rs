@@ -13,6 +13,7 @@ pub mod emissions;
 pub mod kafka_fixtures;
 pub mod lagring_node;
 pub mod metrics_text;
+pub mod netfilter;
 pub mod ports;
 pub mod process;
 pub mod prometheus;

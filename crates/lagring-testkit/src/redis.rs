@@ -77,6 +77,14 @@ impl RedisServer {
         self.spawn()
     }
 
+    /// Deletes every key (`FLUSHALL` through `redis-cli`), as an operator
+    /// mistake or an eviction storm would.
+    pub fn flush_all(&self) -> Result<()> {
+        let out = Command::new("redis-cli").args(["-p", &self.port.to_string(), "FLUSHALL"]).output()?;
+        anyhow::ensure!(out.status.success() && out.stdout.starts_with(b"OK"), "FLUSHALL failed: {out:?}");
+        Ok(())
+    }
+
     /// True while the server process runs.
     pub fn is_running(&mut self) -> bool {
         self.process.as_mut().is_some_and(ServerProcess::is_running)

@@ -27,7 +27,7 @@ fn render(m: &Membership) -> String {
     let mut out = String::new();
     let total: u64 = m.nodes.iter().map(|n| n.status.owned_groups).sum();
     let _ = writeln!(out, "{} live node(s), {} owned group(s)", m.nodes.len(), total);
-    let _ = writeln!(out, "{:<32} {:>14} {:>12}  {}", "NODE", "HEARTBEAT AGE", "OWNED GROUPS", "STATE");
+    let _ = writeln!(out, "{:<32} {:>14} {:>12}  STATE", "NODE", "HEARTBEAT AGE", "OWNED GROUPS");
     for n in &m.nodes {
         let age = format!("{:.1}s", n.heartbeat_age.as_secs_f64());
         let mut state = if n.status.leaving { "leaving".to_owned() } else { "active".to_owned() };

@@ -20,8 +20,9 @@ use super::{CommittedOffset, EndOffset, HistoryPolicies, HistoryStore, Recorded}
 use crate::{RedisConfig, StoreError, StoreFuture};
 
 /// Partitions per script call: 100,000 partitions take 100 round trips, and
-/// one call (about 1,000 × 2 KB read, written and returned) keeps Redis busy
-/// for a few milliseconds at most.
+/// one call keeps Redis busy for about 13 ms when every history is full
+/// (1,000 × 2 KB read, rewritten and returned; measured on redis 7.0), short
+/// enough not to delay heartbeats and leases noticeably.
 pub const HISTORY_BATCH: usize = 1_000;
 
 /// Cap on the reconnect backoff, as for the coordination store.
@@ -95,6 +96,9 @@ impl RedisHistoryStore {
         keys: Vec<String>,
         offsets: Vec<i64>,
     ) -> Result<Vec<Recorded>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut conn = self.conn().await?;
         let mut recorded = Vec::with_capacity(keys.len());
         for (keys, offsets) in keys.chunks(HISTORY_BATCH).zip(offsets.chunks(HISTORY_BATCH)) {
@@ -107,7 +111,7 @@ impl RedisHistoryStore {
                 .arg(&pack(at_ms)[..])
                 .arg(policy.max_points())
                 .arg(policy.max_age_ms())
-                .arg(policy.expiry_ms().max(1))
+                .arg(policy.expiry_ms())
                 .arg(packed);
             self.lua_calls.fetch_add(1, Ordering::Relaxed);
             let reply: Vec<(i64, Vec<u8>)> =

@@ -58,6 +58,11 @@ impl ClusterTask {
             let result = result.unwrap_or(Err(FetchError::Timeout(self.iteration_timeout)));
             owner.finish_slot(slot).await;
             owner.record(result.is_ok());
+            if let Err(FetchError::ListGroups(_) | FetchError::Timeout(_)) = &result {
+                // The cluster could not be listed: keep what is held (renewed
+                // for this slot) while still on the ring, release it once off.
+                owner.select(&owner.last_groups(), slot).await;
+            }
             self.record_requests();
             match result {
                 Ok(outcome) => {
@@ -86,16 +91,7 @@ impl ClusterTask {
         started: Instant,
         deadline: Instant,
     ) -> Result<FetchOutcome, FetchError> {
-        let mut discovery = match self.fetcher.discover(deadline).await {
-            Ok(d) => d,
-            Err(e) => {
-                // Keep (or, once off the ring, release) what is held while the
-                // cluster cannot be listed.
-                owner.record(false);
-                owner.select(&owner.last_groups(), slot).await;
-                return Err(e);
-            }
-        };
+        let mut discovery = self.fetcher.discover(deadline).await?;
         owner.merge_partial(&mut discovery);
         owner.reached();
         let selection = owner.select(&discovery.groups, slot).await;

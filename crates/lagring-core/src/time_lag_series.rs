@@ -1,0 +1,202 @@
+//! Turns time lag, rates, catch-up ETA and status into the series lagring
+//! emits (names in [`crate::metric_names`]), with the same label choices
+//! ([`LabelOptions`]) and sample model as the offset-lag series.
+//!
+//! Per group (labels: cluster, group; plus topic and partition where named):
+//! - `kafka_consumer_group_lag_in_seconds` per partition with a time lag
+//!   (caught up, interpolated or extrapolated; none without enough history),
+//!   and its max and sum per topic and per group, emitted when the group has
+//!   at least one such value.
+//! - `kafka_consumer_group_partitions_time_lag_extrapolated` and
+//!   `kafka_consumer_group_partitions_without_time_lag`: counts, emitted
+//!   (even at 0) for every group with an offset-lag sample.
+//! - `kafka_consumer_group_consume_records_per_second` per partition with a
+//!   consume rate.
+//! - `kafka_consumer_group_catch_up_eta_seconds` while the ETA exists.
+//! - `kafka_consumer_group_status`: one series per group whose value is the
+//!   status code ([`Status::code`]). A numeric value keeps the series identity
+//!   the same across status changes: no series starts or ends (and no
+//!   staleness marker is sent) when a group goes from OK to WARN and back,
+//!   alerts read `>= 2`, and `max_over_time` shows the worst status of a
+//!   period. A `status` label would start a new series on every change and
+//!   leave gaps in both.
+//!
+//! Per partition (labels: cluster, topic, partition):
+//! - `kafka_partition_produce_records_per_second`. It has no group label, so
+//!   the caller decides which one node emits it for a partition.
+
+use std::sync::{Arc, OnceLock};
+
+use crate::group_time::GroupTimeLag;
+use crate::lag_series::{Builder, LabelOptions};
+use crate::metric_names as m;
+use crate::model::TopicPartition;
+use crate::series::Sample;
+
+/// Metric and label names as shared strings, built once per process.
+struct Names {
+    partition_lag: Arc<str>,
+    topic_max_lag: Arc<str>,
+    topic_sum_lag: Arc<str>,
+    group_max_lag: Arc<str>,
+    group_sum_lag: Arc<str>,
+    extrapolated: Arc<str>,
+    without_time_lag: Arc<str>,
+    consume_rate: Arc<str>,
+    produce_rate: Arc<str>,
+    eta: Arc<str>,
+    status: Arc<str>,
+    group: Arc<str>,
+    topic: Arc<str>,
+    partition: Arc<str>,
+}
+
+fn names() -> &'static Names {
+    static NAMES: OnceLock<Names> = OnceLock::new();
+    NAMES.get_or_init(|| Names {
+        partition_lag: Arc::from(m::PARTITION_LAG_SECONDS),
+        topic_max_lag: Arc::from(m::TOPIC_MAX_LAG_SECONDS),
+        topic_sum_lag: Arc::from(m::TOPIC_SUM_LAG_SECONDS),
+        group_max_lag: Arc::from(m::GROUP_MAX_LAG_SECONDS),
+        group_sum_lag: Arc::from(m::GROUP_SUM_LAG_SECONDS),
+        extrapolated: Arc::from(m::PARTITIONS_TIME_LAG_EXTRAPOLATED),
+        without_time_lag: Arc::from(m::PARTITIONS_WITHOUT_TIME_LAG),
+        consume_rate: Arc::from(m::PARTITION_CONSUME_RATE),
+        produce_rate: Arc::from(m::PARTITION_PRODUCE_RATE),
+        eta: Arc::from(m::CATCH_UP_ETA_SECONDS),
+        status: Arc::from(m::GROUP_STATUS),
+        group: Arc::from("group"),
+        topic: Arc::from("topic"),
+        partition: Arc::from("partition"),
+    })
+}
+
+/// Time-lag, consume-rate, ETA and status series of every group in `groups`.
+pub fn time_lag_samples(cluster: &Arc<str>, groups: &[GroupTimeLag], opts: &LabelOptions) -> Vec<Sample> {
+    let n = names();
+    let mut b = Builder::new(opts, cluster);
+    for g in groups {
+        for p in &g.partitions {
+            let (seconds, consume) = (p.time_lag.seconds(), p.consume_per_s);
+            if seconds.is_none() && consume.is_none() {
+                continue;
+            }
+            let partition = b.partition(p.tp.partition);
+            let labels = b.labels(&[(&n.group, &g.group), (&n.topic, &p.tp.topic), (&n.partition, &partition)]);
+            if let Some(seconds) = seconds {
+                b.push(&n.partition_lag, &labels, seconds);
+            }
+            if let Some(rate) = consume {
+                b.push(&n.consume_rate, &labels, rate);
+            }
+        }
+        for t in &g.topics {
+            let labels = b.labels(&[(&n.group, &g.group), (&n.topic, &t.topic)]);
+            b.push(&n.topic_max_lag, &labels, t.max_seconds);
+            b.push(&n.topic_sum_lag, &labels, t.sum_seconds);
+        }
+        if g.partitions.is_empty() {
+            continue;
+        }
+        let labels = b.labels(&[(&n.group, &g.group)]);
+        if let (Some(max), Some(sum)) = (g.max_seconds, g.sum_seconds) {
+            b.push(&n.group_max_lag, &labels, max);
+            b.push(&n.group_sum_lag, &labels, sum);
+        }
+        b.push(&n.extrapolated, &labels, f64::from(g.extrapolated));
+        b.push(&n.without_time_lag, &labels, f64::from(g.without_time_lag));
+        if let Some(eta) = g.catch_up_eta_seconds {
+            b.push(&n.eta, &labels, eta);
+        }
+        if let Some(status) = g.status {
+            b.push(&n.status, &labels, f64::from(status.code()));
+        }
+    }
+    b.into_samples()
+}
+
+/// `kafka_partition_produce_records_per_second` for each `(partition, rate)`.
+pub fn produce_rate_samples(cluster: &Arc<str>, rates: &[(TopicPartition, f64)], opts: &LabelOptions) -> Vec<Sample> {
+    let n = names();
+    let mut b = Builder::new(opts, cluster);
+    for (tp, rate) in rates {
+        let partition = b.partition(tp.partition);
+        let labels = b.labels(&[(&n.topic, &tp.topic), (&n.partition, &partition)]);
+        b.push(&n.produce_rate, &labels, *rate);
+    }
+    b.into_samples()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group_time::{PartitionTimeLag, TopicTimeLag};
+    use crate::status::Status;
+    use crate::time_lag::TimeLag;
+
+    fn render(s: &Sample) -> String {
+        let labels: Vec<String> = s.key.labels().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{}{{{}}} {}", s.key.name(), labels.join(","), s.value)
+    }
+
+    fn partition(topic: &str, p: i32, time_lag: TimeLag, consume: Option<f64>) -> PartitionTimeLag {
+        PartitionTimeLag { tp: TopicPartition::new(topic, p), time_lag, consume_per_s: consume, status: None }
+    }
+
+    #[test]
+    fn series_names_labels_and_values_are_exact() {
+        let groups = [
+            GroupTimeLag {
+                group: "billing".into(),
+                partitions: vec![
+                    partition("orders", 0, TimeLag::Interpolated(12.5), Some(40.0)),
+                    partition("orders", 1, TimeLag::Extrapolated(4000.0), None),
+                    partition("orders", 2, TimeLag::NoData, None),
+                ],
+                topics: vec![TopicTimeLag { topic: "orders".into(), max_seconds: 4000.0, sum_seconds: 4012.5 }],
+                max_seconds: Some(4000.0),
+                sum_seconds: Some(4012.5),
+                extrapolated: 1,
+                without_time_lag: 1,
+                catch_up_eta_seconds: Some(300.0),
+                status: Some(Status::Stall),
+            },
+            GroupTimeLag {
+                group: "idle".into(),
+                partitions: vec![partition("t", 0, TimeLag::NoData, None)],
+                topics: Vec::new(),
+                max_seconds: None,
+                sum_seconds: None,
+                extrapolated: 0,
+                without_time_lag: 1,
+                catch_up_eta_seconds: None,
+                status: None,
+            },
+        ];
+        let opts = LabelOptions { cluster_label: "cluster".into(), extra: vec![("env".into(), "test".into())] };
+        let got: Vec<String> = time_lag_samples(&"prod".into(), &groups, &opts).iter().map(render).collect();
+        let g = "cluster=prod,env=test,group=billing";
+        assert_eq!(
+            got,
+            vec![
+                format!("kafka_consumer_group_lag_in_seconds{{{g},partition=0,topic=orders}} 12.5"),
+                format!("kafka_consumer_group_consume_records_per_second{{{g},partition=0,topic=orders}} 40"),
+                format!("kafka_consumer_group_lag_in_seconds{{{g},partition=1,topic=orders}} 4000"),
+                format!("kafka_consumer_group_topic_max_lag_in_seconds{{{g},topic=orders}} 4000"),
+                format!("kafka_consumer_group_topic_sum_lag_in_seconds{{{g},topic=orders}} 4012.5"),
+                format!("kafka_consumer_group_max_lag_in_seconds{{{g}}} 4000"),
+                format!("kafka_consumer_group_sum_lag_in_seconds{{{g}}} 4012.5"),
+                format!("kafka_consumer_group_partitions_time_lag_extrapolated{{{g}}} 1"),
+                format!("kafka_consumer_group_partitions_without_time_lag{{{g}}} 1"),
+                format!("kafka_consumer_group_catch_up_eta_seconds{{{g}}} 300"),
+                format!("kafka_consumer_group_status{{{g}}} 3"),
+                "kafka_consumer_group_partitions_time_lag_extrapolated{cluster=prod,env=test,group=idle} 0".to_owned(),
+                "kafka_consumer_group_partitions_without_time_lag{cluster=prod,env=test,group=idle} 1".to_owned(),
+            ]
+        );
+        let rates = [(TopicPartition::new("orders", 3), 7.5)];
+        let got: Vec<String> =
+            produce_rate_samples(&"prod".into(), &rates, &LabelOptions::default()).iter().map(render).collect();
+        assert_eq!(got, ["kafka_partition_produce_records_per_second{clustername=prod,partition=3,topic=orders} 7.5"]);
+    }
+}

@@ -1,0 +1,70 @@
+//! Partial partition with real processes: one node of three loses its route
+//! to the Kafka cluster (an iptables owner-match rule rejects its TCP to the
+//! broker port; it runs as its own user) while Redis stays reachable. It must
+//! leave the cluster's ring after `leave_cluster_after_failures` failed
+//! iterations so the others emit every group again — no group left dark, no
+//! duplicate — report the cluster unhealthy, and rejoin once the route is back.
+
+// Test code: a panic with a message is the failure report.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+mod common;
+
+use anyhow::{Result, ensure};
+use common::{Fleet, TIMEOUT};
+use lagring_testkit::metrics_text::select;
+use lagring_testkit::netfilter::OwnerPortBlock;
+use lagring_testkit::ports::wait_for;
+
+/// `nobody`: the cut-off node runs as this user, so the rule hits only it.
+const CUT_OFF_UID: u32 = 65534;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_from_kafka_but_not_redis_hands_its_groups_to_peers_and_rejoins() -> Result<()> {
+    let mut fleet = Fleet::start(2).await?;
+    fleet.add_node_as_uid("node-2", CUT_OFF_UID)?;
+    let from = fleet.wait_stable(2, 0).await?;
+    let owned: Vec<String> =
+        fleet.emissions().owners_at(from).into_iter().filter(|(_, n)| n == "node-2").map(|(g, _)| g).collect();
+    ensure!(!owned.is_empty(), "node-2 owns nothing\n{}", fleet.logs());
+
+    let mut block = OwnerPortBlock::install(CUT_OFF_UID, fleet.broker.port())?;
+    let cut_slot = fleet.now_slot();
+    let back = wait_for("peers emit node-2's groups", TIMEOUT, || async {
+        let em = fleet.emissions();
+        Ok(em.first_complete_slot(&owned, cut_slot + 1))
+    })
+    .await
+    .map_err(|e| e.context(fleet.logs()))?;
+    // Bound: leave after 2 failed iterations, publish within a heartbeat,
+    // peers claim at their next slot (released, not handed over), +1 slack.
+    let t = fleet.timing;
+    let bound = 2 + 1 + (t.heartbeat_ms + t.interval_ms - 1) / t.interval_ms + 1;
+    println!("partial partition: node-2's groups back after {} slots (bound {bound})", back - cut_slot);
+    assert!(back - cut_slot <= bound, "took {} slots, bound {bound}\n{}", back - cut_slot, fleet.logs());
+
+    let node2 = &fleet.nodes.iter().find(|(n, _)| n == "node-2").expect("node-2").1;
+    let (status, body) = node2.get("/healthz").await?;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("\"local\""), "names the cluster: {body}");
+    let m = node2.metrics().await?;
+    assert_eq!(select(&m, "lagring_cluster_ring_member", &[("cluster", "local")]).first().map(|s| s.value), Some(0.0));
+    let (live, _) = node2.get("/livez").await?;
+    assert_eq!(live, 200, "a cluster it cannot reach does not make the node dead");
+
+    block.remove()?;
+    let healed = fleet.now_slot();
+    wait_for("node-2 to rejoin and emit again", TIMEOUT, || async {
+        let em = fleet.emissions();
+        let emits =
+            em.by_group.values().flat_map(|m| m.iter()).any(|(s, n)| *s > healed && n.contains(&"node-2".to_owned()));
+        Ok(emits.then_some(()))
+    })
+    .await
+    .map_err(|e| e.context(fleet.logs()))?;
+    fleet.wait_stable(2, healed).await?;
+    fleet.assert_no_duplicates();
+    let (gap, group) = fleet.emissions().longest_gap(&fleet.groups, from, fleet.now_slot() - 2);
+    assert!(gap as i64 <= bound, "{group:?} dark for {gap} slots");
+    Ok(())
+}
