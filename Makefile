@@ -2,26 +2,45 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: setup test lint unit demo demo-stop bench fmt
+.PHONY: setup test test-deploy lint unit demo demo-stop demo-status bench fmt image base-image
 
 ## Install what is missing (Debian packages, the cached tansu broker).
 setup:
 	@bash scripts/setup.sh
 
-## Lint and run every test against real servers (tansu, redis-server, prometheus).
+## Lint and run every test against real servers (tansu, redis-server, prometheus),
+## then test deploy/ for real (image, container fleet, manifests, alerts, dashboard).
 test: setup lint
 	$(CARGO) test --workspace --locked
+	@bash scripts/test-deploy.sh
+
+## Only the deploy/ tests (scripts/test-deploy.sh; `bash scripts/test-deploy.sh fleet` for one part).
+test-deploy:
+	@bash scripts/test-deploy.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 ## Start a local broker, Redis, Prometheus and a lagring fleet; prints where to look.
-demo: setup
+## First run: starts on the simulator at once while the tansu broker builds in the background.
+demo:
 	@bash scripts/demo.sh start
 
 demo-stop:
 	@bash scripts/demo.sh stop
+
+## Is the demo running; how far is the background tansu build.
+demo-status:
+	@bash scripts/demo.sh status
+
+## Container image lagring:<version> from deploy/docker/Dockerfile (release binary built on the host).
+image:
+	@bash scripts/image.sh
+
+## The local Debian base image the Dockerfile builds from (debootstrap + docker import, cached).
+base-image:
+	@bash scripts/base-image.sh
 
 ## Benchmarks against the cluster simulator (not part of `make test`).
 bench: setup

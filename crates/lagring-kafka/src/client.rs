@@ -149,9 +149,14 @@ impl KafkaClient {
     /// The groups of every broker that answered by `deadline`; fails only if
     /// the listing failed as a whole. A partial listing says so.
     pub async fn list_groups_until(&self, deadline: Option<Instant>) -> Result<GroupList, KafkaError> {
+        // Admin operations keep librdkafka's full timeout (longer than
+        // `socket.timeout.ms`, see `client_properties`); only the worker's wait
+        // is cut at the deadline (librdkafka holds its own reference to the
+        // reply queue).
+        let budget = self.capped(self.inner.request_timeout + WORKER_SLACK, deadline);
         let timeout = self.inner.request_timeout;
         let outcome = self
-            .blocking(Api::ListGroups, timeout + WORKER_SLACK, deadline, move |admin, deadline| {
+            .blocking(Api::ListGroups, budget, None, move |admin, deadline| {
                 ffi::list_groups(admin, timeout, deadline)
             })
             .await
@@ -199,8 +204,8 @@ impl KafkaClient {
         }
         let max_in_flight = max_in_flight.max(1);
         let waves = u32::try_from(groups.len().div_ceil(max_in_flight)).unwrap_or(u32::MAX);
+        let budget = self.capped(self.inner.request_timeout.saturating_mul(waves) + WORKER_SLACK, deadline);
         let timeout = self.inner.request_timeout;
-        let budget = self.capped(timeout.saturating_mul(waves) + WORKER_SLACK, deadline);
         let shared = Arc::new(groups.clone());
         let outcome = self
             .blocking(Api::OffsetFetch, budget, None, move |admin, deadline| {
@@ -254,7 +259,7 @@ impl KafkaClient {
         deadline: Option<Instant>,
     ) -> Result<BTreeMap<Arc<str>, i32>, KafkaError> {
         let budget = self.capped(self.inner.request_timeout + WORKER_SLACK, deadline);
-        let timeout = budget.saturating_sub(WORKER_SLACK).max(Duration::from_millis(1));
+        let timeout = budget.min(self.inner.request_timeout);
         let inner = self.inner.clone();
         let outcome = self
             .blocking(Api::Metadata, budget, None, move |admin, _deadline| {

@@ -148,6 +148,12 @@ pub fn client_properties(conn: &KafkaConnection) -> BTreeMap<String, String> {
     set("bootstrap.servers", &conn.bootstrap_servers);
     set("client.id", "lagring");
     set("isolation.level", conn.isolation.as_librdkafka());
+    // Broker requests must fail before the admin operation that sent them
+    // times out: librdkafka 2.12 aborts the process when a broker response
+    // (or its timeout) arrives for an admin operation that already timed out
+    // (`rd_kafka_enq_once_del_source_return` assertion, librdkafka #4605).
+    // Admin operations use `request_timeout`, so sockets time out at half.
+    set("socket.timeout.ms", &socket_timeout_ms(conn.request_timeout).to_string());
     let protocol = match (&conn.sasl, &conn.tls) {
         (None, None) => "plaintext",
         (None, Some(_)) => "ssl",
@@ -181,6 +187,12 @@ pub fn client_properties(conn: &KafkaConnection) -> BTreeMap<String, String> {
         props.insert(k.clone(), v.clone());
     }
     props
+}
+
+/// `socket.timeout.ms` for a given admin request timeout: half of it, within
+/// librdkafka's bounds (10 ms – 300 s).
+pub(crate) fn socket_timeout_ms(request_timeout: std::time::Duration) -> u64 {
+    u64::try_from(request_timeout.as_millis() / 2).unwrap_or(u64::MAX).clamp(10, 300_000)
 }
 
 #[cfg(test)]

@@ -12,8 +12,13 @@ fn sasl(mechanism: SaslMechanism) -> Sasl {
     Sasl { mechanism, username: "alice".into(), password: "s3cret".into() }
 }
 
-const PLAIN_BASE: &[(&str, &str)] =
-    &[("bootstrap.servers", "b1:9092,b2:9092"), ("client.id", "lagring"), ("isolation.level", "read_uncommitted")];
+/// `socket.timeout.ms` is half the 30 s default request timeout.
+const PLAIN_BASE: &[(&str, &str)] = &[
+    ("bootstrap.servers", "b1:9092,b2:9092"),
+    ("client.id", "lagring"),
+    ("isolation.level", "read_uncommitted"),
+    ("socket.timeout.ms", "15000"),
+];
 
 #[test]
 fn plaintext_defaults() {
@@ -27,7 +32,14 @@ fn read_committed_isolation() {
     let conn = KafkaConnection { isolation: Isolation::ReadCommitted, ..base() };
     let got = client_properties(&conn);
     assert_eq!(got.get("isolation.level").map(String::as_str), Some("read_committed"));
-    assert_eq!(got.len(), 4);
+    assert_eq!(got.len(), 5);
+}
+
+#[test]
+fn sockets_time_out_before_admin_requests() {
+    assert_eq!(socket_timeout_ms(std::time::Duration::from_secs(10)), 5_000);
+    assert_eq!(socket_timeout_ms(std::time::Duration::from_millis(4)), 10, "librdkafka's minimum");
+    assert_eq!(socket_timeout_ms(std::time::Duration::from_secs(3_600)), 300_000, "librdkafka's maximum");
 }
 
 #[test]

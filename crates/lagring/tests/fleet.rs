@@ -116,7 +116,7 @@ async fn sigterm_hands_groups_over_with_no_gap() -> Result<()> {
     let to = fleet.now_slot() - 2;
     let em = fleet.emissions();
     for g in &fleet.groups {
-        assert!(em.owner_at(g, to).is_some_and(|n| n != "node-2"), "{g} not taken over by {to}");
+        assert!(em.owner_at(g, to).is_some_and(|n| n != "node-2"), "{g} not taken over by {to}\n{}", fleet.logs());
     }
     let (gap, group) = em.longest_gap(&fleet.groups, from, to);
     assert_eq!(gap, 0, "{group:?} missed a slot after SIGTERM at slot {term_slot}\n{}", fleet.logs());

@@ -198,9 +198,10 @@ impl KafkaClient {
             Vec::new()
         } else {
             self.count(Api::ListOffsets, call_count, 0);
+            let budget = self.capped(self.inner.request_timeout + WORKER_SLACK, deadline);
             let (timeout, isolation) = (self.inner.request_timeout, self.inner.isolation);
             let outcome = self
-                .blocking(Api::ListOffsets, timeout + WORKER_SLACK, deadline, move |admin, deadline| {
+                .blocking(Api::ListOffsets, budget, None, move |admin, deadline| {
                     ffi::list_offsets(admin, &calls, isolation, timeout, deadline)
                 })
                 .await
