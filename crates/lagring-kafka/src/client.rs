@@ -156,9 +156,7 @@ impl KafkaClient {
         let budget = self.capped(self.inner.request_timeout + WORKER_SLACK, deadline);
         let timeout = self.inner.request_timeout;
         let outcome = self
-            .blocking(Api::ListGroups, budget, None, move |admin, deadline| {
-                ffi::list_groups(admin, timeout, deadline)
-            })
+            .blocking(Api::ListGroups, budget, None, move |admin, deadline| ffi::list_groups(admin, timeout, deadline))
             .await
             .and_then(|r| r.map_err(|error| self.request_error(Api::ListGroups, error)));
         self.count(Api::ListGroups, 1, u64::from(outcome.as_ref().map_or(true, |(_, errors)| !errors.is_empty())));

@@ -68,6 +68,9 @@ impl KafkaError {
             KafkaError::Request { error, .. }
             | KafkaError::Group { error, .. }
             | KafkaError::Partition { error, .. } => error.code == TIMED_OUT,
+            KafkaError::Metadata { source, .. } => {
+                source.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::OperationTimedOut)
+            }
             _ => false,
         }
     }
