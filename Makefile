@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: setup test test-deploy lint unit demo demo-stop demo-status bench fmt image base-image
+.PHONY: setup test test-deploy lint unit demo demo-stop demo-status bench soak fmt image base-image
 
 ## Install what is missing (Debian packages, the cached tansu broker).
 setup:
@@ -41,6 +41,11 @@ image:
 ## The local Debian base image the Dockerfile builds from (debootstrap + docker import, cached).
 base-image:
 	@bash scripts/base-image.sh
+
+## 10-minute chaos run of a real 3-node fleet (kill -9, SIGTERM, Redis restarts, receiver
+## outages, a hung broker); `make test` runs the same test for 2 minutes.
+soak: setup
+	LAGRING_SOAK_SECS=600 $(CARGO) test -p lagring --test fleet_chaos -- --nocapture
 
 ## Benchmarks against the cluster simulator (not part of `make test`).
 bench: setup

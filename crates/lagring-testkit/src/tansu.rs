@@ -61,6 +61,11 @@ impl TansuBroker {
     }
 
     /// `host:port` for `bootstrap.servers`.
+    /// Process id while running (a test can SIGSTOP it: a broker that hangs).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
