@@ -24,7 +24,7 @@ use crate::slots::{now_ms, sleep_until_ms};
 
 /// Pipeline stages reported per iteration (`iteration` is their whole).
 pub const STAGES: &[&str] =
-    &["list_groups", "offset_fetch", "metadata", "list_offsets", "compute", "emit", "iteration"];
+    &["list_groups", "offset_fetch", "metadata", "list_offsets", "compute", "history", "time_lag", "emit", "iteration"];
 
 /// Where in a slot the checkpoint is taken.
 const CHECKPOINT_AT: f64 = 0.6;

@@ -5,6 +5,8 @@
 //!   synchronisation).
 //! - [`process`]: a child-process guard that kills the server on drop and keeps
 //!   its log for failure messages.
+//! - [`timed_records`]: records with known timestamps, commits from one
+//!   client, and record timestamps read back, for time-lag tests.
 //!
 //! This crate is test support and never linked into the service, so it uses
 //! `anyhow` and may fail loudly.
@@ -20,3 +22,4 @@ pub mod prometheus;
 pub mod receiver;
 pub mod redis;
 pub mod tansu;
+pub mod timed_records;

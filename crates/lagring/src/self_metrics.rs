@@ -28,6 +28,13 @@ pub struct SelfMetrics {
     pub blocking_workers: IntGaugeVec,
     /// Groups listed by only some brokers (partial listing) in the last iteration.
     pub partial_listings: IntCounterVec,
+    /// Offset histories restarted because the offset went down, by
+    /// `history` (`end`: topic recreated or truncated; `committed`: a group
+    /// rewound). Counted by the node whose append caused it, so the sum over
+    /// a fleet counts each reset once.
+    pub history_resets: IntCounterVec,
+    /// Iterations whose history-store call failed (time-lag series skipped).
+    pub history_errors: IntCounterVec,
 }
 
 /// Stage latencies span 1 ms (compute) to a minute (a slow cluster).
@@ -76,8 +83,26 @@ impl SelfMetrics {
             "Iterations in which some brokers did not answer ListGroups",
             &["cluster"],
         )?;
+        let history_resets = counter(
+            "lagring_history_resets_total",
+            "Offset histories restarted because the offset went down (end: topic recreated; committed: group rewound)",
+            &["cluster", "history"],
+        )?;
+        let history_errors = counter(
+            "lagring_history_errors_total",
+            "Iterations whose offset-history store call failed; their time-lag series were skipped",
+            &["cluster"],
+        )?;
         registry.register(Box::new(stage_seconds.clone()))?;
-        for c in [&iterations, &kafka_errors, &kafka_requests, &stale_markers, &partial_listings] {
+        for c in [
+            &iterations,
+            &kafka_errors,
+            &kafka_requests,
+            &stale_markers,
+            &partial_listings,
+            &history_resets,
+            &history_errors,
+        ] {
             registry.register(Box::new(c.clone()))?;
         }
         for g in
@@ -99,6 +124,8 @@ impl SelfMetrics {
             ring_member,
             blocking_workers,
             partial_listings,
+            history_resets,
+            history_errors,
         })
     }
 

@@ -28,6 +28,16 @@ async fn a_node_cut_off_from_kafka_but_not_redis_hands_its_groups_to_peers_and_r
         fleet.emissions().owners_at(from).into_iter().filter(|(_, n)| n == "node-2").map(|(g, _)| g).collect();
     ensure!(!owned.is_empty(), "node-2 owns nothing\n{}", fleet.logs());
 
+    // Cut between iterations: librdkafka 2.12 can abort the process when
+    // admin requests in flight at the very moment of the cut time out later
+    // (librdkafka #4605, see docs/operations.md); that bug is not what this
+    // test is about.
+    let t = fleet.timing;
+    wait_for("the middle of a slot", TIMEOUT, || async {
+        let into_slot = common::now_ms() % t.interval_ms;
+        Ok((into_slot >= t.interval_ms * 2 / 5 && into_slot < t.interval_ms * 3 / 5).then_some(()))
+    })
+    .await?;
     let mut block = OwnerPortBlock::install(CUT_OFF_UID, fleet.broker.port())?;
     let cut_slot = fleet.now_slot();
     let back = wait_for("peers emit node-2's groups", TIMEOUT, || async {
@@ -38,7 +48,6 @@ async fn a_node_cut_off_from_kafka_but_not_redis_hands_its_groups_to_peers_and_r
     .map_err(|e| e.context(fleet.logs()))?;
     // Bound: leave after 2 failed iterations, publish within a heartbeat,
     // peers claim at their next slot (released, not handed over), +1 slack.
-    let t = fleet.timing;
     let bound = 2 + 1 + (t.heartbeat_ms + t.interval_ms - 1) / t.interval_ms + 1;
     println!("partial partition: node-2's groups back after {} slots (bound {bound})", back - cut_slot);
     assert!(back - cut_slot <= bound, "took {} slots, bound {bound}\n{}", back - cut_slot, fleet.logs());
@@ -54,14 +63,24 @@ async fn a_node_cut_off_from_kafka_but_not_redis_hands_its_groups_to_peers_and_r
 
     block.remove()?;
     let healed = fleet.now_slot();
-    wait_for("node-2 to rejoin and emit again", TIMEOUT, || async {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        if !fleet.node("node-2").is_running() {
+            // librdkafka 2.12 may abort the process once admin requests that
+            // were in flight to the cut-off broker time out (librdkafka #4605;
+            // see docs/operations.md). The fleet has already covered its
+            // groups; the platform restarts it, as Kubernetes would.
+            println!("node-2 aborted inside librdkafka after the cut; restarting it");
+            fleet.forget("node-2");
+            fleet.add_node_as_uid("node-2", CUT_OFF_UID)?;
+        }
         let em = fleet.emissions();
-        let emits =
-            em.by_group.values().flat_map(|m| m.iter()).any(|(s, n)| *s > healed && n.contains(&"node-2".to_owned()));
-        Ok(emits.then_some(()))
-    })
-    .await
-    .map_err(|e| e.context(fleet.logs()))?;
+        if em.by_group.values().flat_map(|m| m.iter()).any(|(s, n)| *s > healed && n.contains(&"node-2".to_owned())) {
+            break;
+        }
+        ensure!(std::time::Instant::now() < deadline, "node-2 did not rejoin\n{}", fleet.logs());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     fleet.wait_stable(2, healed).await?;
     fleet.assert_no_duplicates();
     let (gap, group) = fleet.emissions().longest_gap(&fleet.groups, from, fleet.now_slot() - 2);

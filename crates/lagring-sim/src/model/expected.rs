@@ -85,6 +85,7 @@ groups:
   - { name: rew, topics: [a], behaviour: { rewinds: { at: 5s, by: 70 } } }
   - { name: empty, topics: [a], members: 0, never_committed: { a: [1] } }
   - { name: gone, topics: [a], deleted_at: 2s }
+  - { name: slow, topics: [a], behaviour: { consumes_fraction: 0.25 } }
 "#;
         let model = Model::new(Scenario::from_yaml(yaml).unwrap(), 0);
         let e = model.expected_at(Duration::from_secs(10));
@@ -98,6 +99,8 @@ groups:
         assert_eq!(e.groups["empty"].committed[&("a".to_string(), 1)], None);
         assert_eq!(e.groups["gone"].state, "Dead");
         assert_eq!(e.lag("stall", "a", 0, false), Some(90));
+        // 100 produced since t = 0, a quarter consumed.
+        assert_eq!(e.groups["slow"].committed[&a0], Some(125));
         let before = model.expected_at(Duration::from_secs(4));
         assert_eq!(before.groups["rew"].committed[&a0], Some(140));
     }

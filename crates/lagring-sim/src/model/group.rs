@@ -89,6 +89,10 @@ impl GroupModel {
             Behaviour::Stalls(at) | Behaviour::StopsCommitting(at) => hw(t_ms.min(duration_ms(*at))),
             Behaviour::Rewinds(r) if t_ms < duration_ms(r.at) => hw(t_ms),
             Behaviour::Rewinds(r) => hw(t_ms).saturating_sub(r.by),
+            Behaviour::ConsumesFraction(f) => {
+                let produced = hw(t_ms).saturating_sub(hw(0));
+                hw(0) + (produced as f64 * f.clamp(0.0, 1.0)).floor() as u64
+            }
         };
         Some(to_i64(offset))
     }

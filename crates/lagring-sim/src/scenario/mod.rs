@@ -149,6 +149,10 @@ pub enum Behaviour {
     StopsCommitting(#[serde(with = "humantime_serde")] Duration),
     /// Keeps up until `at`, then committed = hw(t) − by.
     Rewinds(Rewind),
+    /// Consumes this fraction (0 to 1) of what is produced after t = 0:
+    /// committed = hw(0) + ⌊fraction × (hw(t) − hw(0))⌋, so it keeps moving
+    /// while its lag grows with production (a slow consumer).
+    ConsumesFraction(f64),
 }
 
 /// A rewind at a point in time.
@@ -241,6 +245,11 @@ impl Scenario {
             if !group_names.insert(group.name.as_str()) {
                 return invalid(format!("groups[{i}].name: duplicate group {}", group.name));
             }
+            if let Behaviour::ConsumesFraction(f) = group.behaviour
+                && !(0.0..=1.0).contains(&f)
+            {
+                return invalid(format!("groups[{i}].behaviour.consumes_fraction: must be in [0, 1]"));
+            }
             for topic in group.topics.iter().chain(group.never_committed.keys()) {
                 if !names.contains(topic.as_str()) {
                     return invalid(format!("groups[{i}].topics: unknown topic {topic}"));
@@ -292,13 +301,14 @@ groups:
   - { name: g3, topics: [b], behaviour: { stalls: 0s }, members: 0 }
   - { name: g4, topics: [c], behaviour: { rewinds: { at: 5s, by: 10 } }, deleted_at: 30s }
   - { name: g5, topics: [a], never_committed: { a: [1] }, behaviour: { stops_committing: 2s } }
+  - { name: g6, topics: [b], behaviour: { consumes_fraction: 0.5 } }
 faults:
   latency: { ListOffsets: 20ms }
   errors: [ { api: OffsetFetch, code: 15, fraction: 0.5 } ]
   broker_down: [ { broker: 1, from: 1s, until: 2s } ]
 "#;
         let scenario = Scenario::from_yaml(yaml).unwrap();
-        assert_eq!(scenario.groups.len(), 5);
+        assert_eq!(scenario.groups.len(), 6);
         assert!(matches!(scenario.topics[1].produce, Produce::Bursts(_)));
         assert!(matches!(scenario.groups[3].behaviour, Behaviour::Rewinds(_)));
     }

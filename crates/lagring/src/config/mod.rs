@@ -3,11 +3,13 @@
 
 mod env_subst;
 mod model;
+mod time_lag;
 mod validate;
 
 use std::path::Path;
 
 pub use model::*;
+pub use time_lag::{HistoryConfig, TimeLagConfig, TimeLagSettings};
 
 /// Why a config could not be used; the binary exits with code 2 for all.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +85,12 @@ impl Config {
     /// Lease ttl: configured, else `interval + node_ttl`.
     pub fn lease_ttl(&self) -> std::time::Duration {
         self.node.lease_ttl.unwrap_or(self.node.interval + self.node.node_ttl)
+    }
+
+    /// Offset-history bounds and time-lag windows, defaults resolved for
+    /// `node.interval`; errors name the key (a validated config has none).
+    pub fn time_lag_settings(&self) -> Result<TimeLagSettings, Vec<String>> {
+        self.time_lag.resolve(self.node.interval)
     }
 
     /// Age after which a cluster's last batch leaves `/metrics`: configured,

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::time_lag::TimeLagConfig;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -24,6 +26,9 @@ pub struct Config {
     pub remote_write: Option<lagring_sink::remote_write::RemoteWriteConfig>,
     #[serde(default)]
     pub prometheus: PrometheusConfig,
+    /// Offset histories, rate and status windows of time lag.
+    #[serde(default)]
+    pub time_lag: TimeLagConfig,
     #[serde(default)]
     pub http: HttpConfig,
     #[serde(default)]

@@ -70,3 +70,41 @@ fn all_problems_are_reported_at_once_with_paths() {
         ]
     );
 }
+
+#[test]
+fn time_lag_section_parses_and_resolves() {
+    let cfg = parse(
+        "node: { interval: 2s }\nclusters: [{ name: a, brokers: ['b:1'] }]\n\
+         time_lag:\n  end_history: { max_points: 200, max_age: 2h }\n  committed_history: { max_age: 15m }\n\
+         \x20 rate_window: 1m\n  status_window: 15m\n",
+    )
+    .unwrap();
+    let s = cfg.time_lag_settings().unwrap();
+    assert_eq!((s.histories.end.max_points(), s.histories.end.max_age_ms()), (200, 7_200_000));
+    // 15 min at 2 s needs 451 points; the default grows to hold them.
+    assert_eq!((s.histories.committed.max_points(), s.histories.committed.max_age_ms()), (451, 900_000));
+    assert_eq!((s.policy.rate_window_ms, s.policy.status.window_ms), (60_000, 900_000));
+}
+
+#[test]
+fn time_lag_problems_name_their_keys() {
+    let err = parse(
+        "clusters: [{ name: a, brokers: ['b:1'] }]\n\
+         time_lag: { status_window: 20s, committed_history: { max_age: 4m } }\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err.lines().collect::<Vec<_>>(),
+        vec![
+            "time_lag.status_window: must be at least 2 × node.interval (60s), the rules compare observations",
+            "time_lag.committed_history.max_age: must be at least time_lag.status_window and time_lag.rate_window",
+        ]
+    );
+    let err = parse("clusters: [{ name: a, brokers: ['b:1'] }]\ntime_lag: { rate_windw: 1m }\n").unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("time_lag.rate_windw: ") && msg.contains("unknown field `rate_windw`"), "{msg}");
+    let err =
+        parse("clusters: [{ name: a, brokers: ['b:1'] }]\ntime_lag: { end_history: { max_age: soon } }\n").unwrap_err();
+    assert!(err.to_string().starts_with("time_lag.end_history.max_age: "), "{err}");
+}

@@ -28,6 +28,9 @@ pub fn validate(cfg: &Config) -> Vec<String> {
         cluster(c, &path, &mut errs);
     }
     prometheus(cfg, &mut errs);
+    if let Err(problems) = cfg.time_lag_settings() {
+        errs.extend(problems);
+    }
     if let Some(rw) = &cfg.remote_write
         && let Err(e) = rw.validate()
     {

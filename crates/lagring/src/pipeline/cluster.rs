@@ -49,7 +49,9 @@ impl ClusterTask {
             };
             let slot = slots.index(slot_ms);
             let started = Instant::now();
-            let deadline = started + self.iteration_timeout;
+            // Kafka work ends a tenth early, so compute and emit still fit in
+            // the iteration and the next slot is not missed.
+            let deadline = started + self.iteration_timeout.mul_f64(0.9);
             let iteration = self.iterate(&mut owner, slot, slot_ms, started, deadline);
             let result = tokio::select! {
                 _ = stop.cancelled() => break,
@@ -57,8 +59,8 @@ impl ClusterTask {
             };
             let result = result.unwrap_or(Err(FetchError::Timeout(self.iteration_timeout)));
             owner.finish_slot(slot).await;
-            owner.record(result.is_ok());
-            if let Err(FetchError::ListGroups(_) | FetchError::Timeout(_)) = &result {
+            owner.record(result.as_ref().is_ok_and(FetchOutcome::reached_cluster));
+            if let Err(FetchError::Metadata(_) | FetchError::Timeout(_)) = &result {
                 // The cluster could not be listed: keep what is held (renewed
                 // for this slot) while still on the ring, release it once off.
                 owner.select(&owner.last_groups(), slot).await;
@@ -92,8 +94,11 @@ impl ClusterTask {
         deadline: Instant,
     ) -> Result<FetchOutcome, FetchError> {
         let mut discovery = self.fetcher.discover(deadline).await?;
+        let reached = discovery.partial.is_none() || discovery.listed > 0;
         owner.merge_partial(&mut discovery);
-        owner.reached();
+        if reached {
+            owner.reached();
+        }
         let selection = owner.select(&discovery.groups, slot).await;
         let slot_ms = i64::try_from(slot_ms).unwrap_or(i64::MAX);
         self.fetcher.fetch_owned(discovery, selection, slot_ms, started, deadline).await
@@ -129,14 +134,18 @@ impl ClusterTask {
         } else if o.partial_listing.is_none() && o.partition_errors.is_empty() && warn.clear() {
             tracing::info!("cluster recovered");
         }
-        self.health.success(c);
+        match &o.partial_listing {
+            Some(partial) if !o.reached_cluster() => {
+                self.health.failure(c, format!("no broker answered ListGroups: {partial}"));
+            }
+            _ => self.health.success(c),
+        }
     }
 
     fn record_failure(&self, e: &FetchError, took: Duration, warn: &mut WarnLimiter) {
         let c = &*self.fetcher.cluster;
         let (result, api) = match e {
             FetchError::Timeout(_) => ("timeout", None),
-            FetchError::ListGroups(_) => ("error", Some("list_groups")),
             FetchError::Metadata(_) => ("error", Some("metadata")),
             FetchError::ListOffsets(_) => ("error", Some("list_offsets")),
             FetchError::AllGroupsFailed(..) => ("error", Some("offset_fetch")),
@@ -178,7 +187,7 @@ impl ClusterTask {
 pub async fn compute_loop(mut compute: Compute, mut rx: mpsc::Receiver<FetchOutcome>, tx: mpsc::Sender<SeriesBatch>) {
     let cluster: Arc<str> = compute.cluster.clone();
     while let Some(outcome) = rx.recv().await {
-        let batch = compute.run(&outcome);
+        let batch = compute.run(&outcome).await;
         let took = outcome.started.elapsed();
         compute.metrics.stage(&cluster, "iteration", took);
         tracing::debug!(

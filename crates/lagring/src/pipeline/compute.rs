@@ -1,22 +1,27 @@
-//! The compute stage of one cluster: lag math, series, staleness.
+//! The compute stage of one cluster: lag math, time lag (the [`time_lag`]
+//! step, which goes through the offset-history store), series, staleness.
 //!
 //! Series of a group whose OffsetFetch failed, or of a partition whose log
 //! offsets are missing this iteration, are not "ended": their data was only
 //! unavailable, so no staleness marker is sent for them — nor for the group-
 //! and topic-level series of a group with any unavailable partition (their
 //! aggregate may simply be missing this iteration). Only real disappearance
-//! (group deleted, partition gone) ends a series.
+//! (group deleted, partition gone) ends a series; missing time-lag series
+//! follow [`time_lag::Gaps`].
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use lagring_core::lag;
+use lagring_core::group_time::TimeLagPolicy;
 use lagring_core::lag_series::{self, IterationFacts, LabelOptions};
 use lagring_core::model::TopicPartition;
 use lagring_core::series::{SeriesBatch, SeriesKey, StalenessTracker};
+use lagring_core::{lag, metric_names};
+use lagring_store::HistoryStore;
 
 use super::fetch::FetchOutcome;
+use super::time_lag::{self, TimeLagStage};
 use crate::self_metrics::SelfMetrics;
 
 /// Per-cluster compute state kept across iterations.
@@ -26,36 +31,56 @@ pub struct Compute {
     pub labels: LabelOptions,
     pub metrics: SelfMetrics,
     tracker: StalenessTracker,
+    time_lag: TimeLagStage,
+    /// Groups fetched (or tried) and cluster-series ownership of the last
+    /// iteration: while they stay the same nothing can have moved away, and
+    /// the scan over every tracked series in `forget_moved` is skipped.
+    last_ownership: Option<(HashSet<Arc<str>>, bool)>,
 }
 
 impl Compute {
-    pub fn new(cluster: Arc<str>, labels: LabelOptions, metrics: SelfMetrics) -> Self {
-        Self { cluster, labels, metrics, tracker: StalenessTracker::default() }
+    pub fn new(
+        cluster: Arc<str>,
+        labels: LabelOptions,
+        metrics: SelfMetrics,
+        history: Arc<dyn HistoryStore>,
+        policy: TimeLagPolicy,
+    ) -> Self {
+        let time_lag = TimeLagStage::new(cluster.clone(), history, policy, labels.clone(), metrics.clone());
+        Self { cluster, labels, metrics, tracker: StalenessTracker::default(), time_lag, last_ownership: None }
     }
 
     /// Series of groups (and the per-cluster series) that another node owns
     /// now are forgotten without a staleness marker: they moved, the new
     /// owner continues them with identical labels.
     fn forget_moved(&mut self, outcome: &FetchOutcome) {
-        let owned: HashSet<&str> = outcome
+        let owned: HashSet<Arc<str>> = outcome
             .observation
             .groups
             .iter()
-            .map(|g| &*g.group)
-            .chain(outcome.group_errors.iter().map(|(g, _)| &**g))
+            .map(|g| g.group.clone())
+            .chain(outcome.group_errors.iter().map(|(g, _)| g.clone()))
             .collect();
         let owns_cluster_series = outcome.owns_cluster_series;
+        let ownership = (owned, owns_cluster_series);
+        if self.last_ownership.as_ref() == Some(&ownership) {
+            return;
+        }
+        let owned = &ownership.0;
         self.tracker.forget(|k| match k.label("group") {
             Some(group) => outcome.discovered.contains(group) && !owned.contains(group),
             None => !owns_cluster_series,
         });
+        self.last_ownership = Some(ownership);
     }
 
     /// Turns one fetch outcome into the batch of series to emit.
-    pub fn run(&mut self, outcome: &FetchOutcome) -> SeriesBatch {
+    pub async fn run(&mut self, outcome: &FetchOutcome) -> SeriesBatch {
         let t = Instant::now();
         let computed = lag::compute(&outcome.observation);
+        let time_lag = self.time_lag.run(outcome, &computed).await;
         let mut samples = lag_series::group_samples(&computed, &self.labels);
+        samples.extend(time_lag.group_samples);
         if outcome.owns_cluster_series {
             let facts = IterationFacts {
                 groups_checked: outcome.groups_checked,
@@ -79,6 +104,10 @@ impl Compute {
                 g.committed.keys().filter(|tp| failed_tps.contains(tp)).map(move |tp| (&*g.group, &*tp.topic))
             })
             .collect();
+        // Aggregates over a group or topic with an unavailable partition would
+        // silently cover only the partitions that answered: they are skipped
+        // this iteration (and not ended, see `unavailable`).
+        samples.retain(|sample| !incomplete_aggregate(&sample.key, &incomplete));
         let unavailable = |k: &SeriesKey| {
             let group = k.label("group").unwrap_or_default();
             if failed_groups.contains(group) {
@@ -90,14 +119,68 @@ impl Compute {
                 (None, _) => incomplete.iter().any(|(g, _)| *g == group),
             }
         };
-        let ended = self.tracker.observe_keeping(&samples, unavailable);
+        let gaps = time_lag::Gaps::new(time_lag.complete, &computed);
+        let ended = self.tracker.observe_keeping(&samples, |k| unavailable(k) || gaps.keeps(k));
+        // Never tracked: produce rates end without a marker (see time_lag).
+        samples.extend(time_lag.produce_rates);
 
         let without_offsets: u32 = computed.groups.iter().map(|g| g.partitions_without_offsets).sum();
         let cluster = &*self.cluster;
         self.metrics.partitions_without_offsets.with_label_values(&[cluster]).set(i64::from(without_offsets));
         self.metrics.series.with_label_values(&[cluster]).set(i64::try_from(samples.len()).unwrap_or(i64::MAX));
         self.metrics.stale_markers.with_label_values(&[cluster]).inc_by(ended.len() as u64);
-        self.metrics.stage(cluster, "compute", t.elapsed());
+        self.metrics.stage(cluster, "compute", t.elapsed().saturating_sub(time_lag.took));
         SeriesBatch { cluster: self.cluster.clone(), timestamp_ms: outcome.observation.observed_at_ms, samples, ended }
+    }
+}
+
+/// The group- and topic-level lag aggregates (offsets and seconds).
+const AGGREGATES: &[&str] = &[
+    metric_names::GROUP_MAX_LAG_OFFSETS,
+    metric_names::GROUP_SUM_LAG_OFFSETS,
+    metric_names::TOPIC_MAX_LAG_OFFSETS,
+    metric_names::TOPIC_SUM_LAG_OFFSETS,
+    metric_names::GROUP_MAX_LAG_SECONDS,
+    metric_names::GROUP_SUM_LAG_SECONDS,
+    metric_names::TOPIC_MAX_LAG_SECONDS,
+    metric_names::TOPIC_SUM_LAG_SECONDS,
+];
+
+/// True for an aggregate of a (group, topic) — or, without a topic label, of
+/// a group — that has a partition whose offsets are missing this iteration.
+fn incomplete_aggregate(key: &SeriesKey, incomplete: &HashSet<(&str, &str)>) -> bool {
+    if incomplete.is_empty() || !AGGREGATES.contains(&key.name()) {
+        return false;
+    }
+    let Some(group) = key.label("group") else { return false };
+    match key.label("topic") {
+        Some(topic) => incomplete.contains(&(group, topic)),
+        None => incomplete.iter().any(|(g, _)| *g == group),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str, labels: &[(&str, &str)]) -> SeriesKey {
+        SeriesKey::new(name, labels.iter().map(|(k, v)| (Arc::from(*k), Arc::from(*v))).collect())
+    }
+
+    #[test]
+    fn only_aggregates_over_an_unavailable_partition_are_skipped() {
+        let incomplete: HashSet<(&str, &str)> = [("billing", "orders")].into_iter().collect();
+        let group_sum = key(metric_names::GROUP_SUM_LAG_OFFSETS, &[("group", "billing")]);
+        let topic_max = key(metric_names::TOPIC_MAX_LAG_SECONDS, &[("group", "billing"), ("topic", "orders")]);
+        let other_topic = key(metric_names::TOPIC_SUM_LAG_OFFSETS, &[("group", "billing"), ("topic", "payments")]);
+        let partition =
+            key(metric_names::PARTITION_LAG_OFFSETS, &[("group", "billing"), ("topic", "orders"), ("partition", "0")]);
+        let other_group = key(metric_names::GROUP_MAX_LAG_OFFSETS, &[("group", "audit")]);
+        assert!(incomplete_aggregate(&group_sum, &incomplete));
+        assert!(incomplete_aggregate(&topic_max, &incomplete));
+        assert!(!incomplete_aggregate(&other_topic, &incomplete), "a complete topic of the group stays");
+        assert!(!incomplete_aggregate(&partition, &incomplete), "partition series are not aggregates");
+        assert!(!incomplete_aggregate(&other_group, &incomplete));
+        assert!(!incomplete_aggregate(&group_sum, &HashSet::new()));
     }
 }

@@ -6,12 +6,13 @@
 //! End offsets are fetched once per partition per iteration however many
 //! groups read it, in ListOffsets requests that librdkafka batches per leader.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lagring_core::filter::NameFilter;
 use lagring_core::model::{ClusterObservation, GroupCommits, TopicPartition};
+use lagring_core::status::Members;
 use lagring_kafka::{KafkaClient, KafkaError};
 
 /// What this node works on in one iteration of one cluster.
@@ -44,6 +45,9 @@ pub struct FetchOutcome {
     pub discovered: HashSet<Arc<str>>,
     /// This node emits the per-cluster iteration series this iteration.
     pub owns_cluster_series: bool,
+    /// Whether each listed group has active members (its ListGroups state),
+    /// for the STOP/STALL status rule; a group missing here is `Unknown`.
+    pub members: HashMap<Arc<str>, Members>,
     /// Groups dropped because OffsetFetch failed for them.
     pub group_errors: Vec<(Arc<str>, KafkaError)>,
     /// Partitions whose log offsets the broker did not return.
@@ -54,11 +58,20 @@ pub struct FetchOutcome {
     pub started: Instant,
 }
 
+impl FetchOutcome {
+    /// True when this iteration shows the cluster is reachable from this
+    /// node: the listing was complete, some brokers listed groups, or some
+    /// group's offsets were fetched. A listing that failed with nothing else
+    /// fetched is a failed iteration for the ring-membership gate even though
+    /// the groups of the last listing were kept.
+    pub fn reached_cluster(&self) -> bool {
+        self.partial_listing.is_none() || self.groups_discovered > 0 || !self.observation.groups.is_empty()
+    }
+}
+
 /// Why a whole iteration of a cluster failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("list groups: {0}")]
-    ListGroups(#[source] KafkaError),
     #[error("metadata: {0}")]
     Metadata(#[source] KafkaError),
     #[error("list offsets: {0}")]
@@ -69,6 +82,9 @@ pub enum FetchError {
     Timeout(Duration),
 }
 
+/// Metadata failures in a row that the last good metadata covers for.
+pub const METADATA_FAILURES_TOLERATED: u32 = 2;
+
 /// Fetches one cluster; cheap to share between iterations.
 #[derive(Debug)]
 pub struct ClusterFetcher {
@@ -77,17 +93,74 @@ pub struct ClusterFetcher {
     pub groups: NameFilter,
     pub topics: NameFilter,
     pub max_in_flight: usize,
+    /// Last good partition counts and the failures since. std mutex: held
+    /// for a clone, never across an `.await`.
+    pub last_metadata: std::sync::Mutex<(BTreeMap<Arc<str>, i32>, u32)>,
 }
 
 impl ClusterFetcher {
     /// Lists the cluster's groups and keeps those passing the group filter.
     /// Brokers that do not answer make the listing partial, not failed.
+    ///
+    /// Metadata comes first, within a quarter of the time left: a metadata
+    /// request that times out on a broker that never answers falls back to the
+    /// last metadata (for up to [`METADATA_FAILURES_TOLERATED`] iterations in
+    /// a row), while a cluster none of whose brokers answers fails here,
+    /// before any admin request is sent. (librdkafka 2.12 can abort the
+    /// process when admin requests to an unreachable broker time out,
+    /// librdkafka #4605, so lagring sends none to a cluster it cannot reach.)
+    /// The listing gets another quarter, so a silent broker never leaves the
+    /// owned groups' offsets without time.
     pub async fn discover(&self, deadline: Instant) -> Result<Discovery, FetchError> {
+        let t = Instant::now();
+        let quarter = |from: Instant| from + deadline.saturating_duration_since(from) / 4;
+        let topic_partitions = self.metadata(quarter(t)).await?;
+        let metadata_took = t.elapsed();
         let started = Instant::now();
-        let list = self.client.list_groups_until(Some(deadline)).await.map_err(FetchError::ListGroups)?;
+        let list_deadline = started + deadline.saturating_duration_since(t) / 4;
+        // A listing that fails as a whole (a broker that never answers holds
+        // the whole ListConsumerGroups call) is a partial listing of nothing:
+        // the groups of the last complete listing are kept and fetched.
+        let list = match self.client.list_groups_until(Some(list_deadline)).await {
+            Ok(list) => list,
+            Err(e) => lagring_kafka::GroupList { groups: Vec::new(), partial: Some(e) },
+        };
         let listed_count = list.groups.len();
-        let groups = list.groups.into_iter().map(|g| g.group).filter(|g| self.groups.matches(g)).collect();
-        Ok(Discovery { groups, listed: listed_count, partial: list.partial, took: started.elapsed() })
+        let kept: Vec<_> = list.groups.into_iter().filter(|g| self.groups.matches(&g.group)).collect();
+        let members = kept.iter().map(|g| (g.group.clone(), Members::from_group_state(&g.state))).collect();
+        let groups = kept.into_iter().map(|g| g.group).collect();
+        Ok(Discovery {
+            groups,
+            members,
+            listed: listed_count,
+            partial: list.partial,
+            took: started.elapsed(),
+            topic_partitions,
+            metadata_took,
+        })
+    }
+
+    /// Partition counts (and, inside the client, leaders) from fresh
+    /// metadata, or from the last good metadata while failures are few.
+    async fn metadata(&self, deadline: Instant) -> Result<BTreeMap<Arc<str>, i32>, FetchError> {
+        match self.client.topic_partition_counts_until(Some(deadline)).await {
+            Ok(counts) => {
+                let mut last = self.last_metadata.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                *last = (counts.clone(), 0);
+                Ok(counts)
+            }
+            Err(e) => {
+                let mut last = self.last_metadata.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                last.1 += 1;
+                // Only a timeout (a broker that does not answer) is covered: a
+                // transport failure means the cluster is unreachable from here.
+                if e.is_timeout() && last.1 <= METADATA_FAILURES_TOLERATED && !last.0.is_empty() {
+                    tracing::debug!(error = %e, failures = last.1, "metadata failed, using the last metadata");
+                    return Ok(last.0.clone());
+                }
+                Err(FetchError::Metadata(e))
+            }
+        }
     }
 
     /// Fetches committed offsets of the groups `selection` owns, then the log offsets of
@@ -103,9 +176,9 @@ impl ClusterFetcher {
         let mut timings = FetchTimings { list_groups: discovery.took, ..FetchTimings::default() };
         let t = Instant::now();
         let requested = selection.owned.len();
-        // Committed offsets may use half of what is left; metadata and log
-        // offsets share the rest, so a slow coordinator never starves them.
-        let offsets_deadline = t + deadline.saturating_duration_since(t) / 2;
+        // Committed offsets may use two thirds of what is left; metadata and
+        // log offsets share the rest, so a slow coordinator never starves them.
+        let offsets_deadline = t + deadline.saturating_duration_since(t) * 2 / 3;
         let results =
             self.client.committed_offsets_until(selection.owned, self.max_in_flight, Some(offsets_deadline)).await;
         timings.offset_fetch = t.elapsed();
@@ -129,16 +202,9 @@ impl ClusterFetcher {
 
         let read_topics: BTreeSet<Arc<str>> =
             groups.iter().flat_map(|g| g.committed.keys().map(|tp| tp.topic.clone())).collect();
-        let t = Instant::now();
-        let topic_partitions: BTreeMap<Arc<str>, i32> = if read_topics.is_empty() {
-            BTreeMap::new()
-        } else {
-            let mut all =
-                self.client.topic_partition_counts_until(Some(deadline)).await.map_err(FetchError::Metadata)?;
-            all.retain(|topic, _| read_topics.contains(topic));
-            all
-        };
-        timings.metadata = t.elapsed();
+        let mut topic_partitions = discovery.topic_partitions;
+        topic_partitions.retain(|topic, _| read_topics.contains(topic));
+        timings.metadata = discovery.metadata_took;
 
         let partitions: Vec<TopicPartition> = topic_partitions
             .iter()
@@ -166,6 +232,7 @@ impl ClusterFetcher {
             discovered: discovery.groups.into_iter().collect(),
             partial_listing: discovery.partial,
             owns_cluster_series: selection.owns_cluster_series,
+            members: discovery.members,
             group_errors,
             partition_errors,
             timings,
@@ -178,10 +245,15 @@ impl ClusterFetcher {
 #[derive(Debug)]
 pub struct Discovery {
     pub groups: Vec<Arc<str>>,
+    /// Members of each group in `groups` as ListGroups reported them.
+    pub members: HashMap<Arc<str>, Members>,
     /// Groups the broker listed, before filtering.
     pub listed: usize,
     /// Set when some brokers did not answer: groups they coordinate may be
     /// missing from `groups` without having been deleted.
     pub partial: Option<KafkaError>,
     pub took: Duration,
+    /// Partition count of every topic (metadata fetched before listing).
+    pub topic_partitions: BTreeMap<Arc<str>, i32>,
+    pub metadata_took: Duration,
 }

@@ -19,6 +19,7 @@ pub mod fetch;
 mod owner;
 mod slots;
 mod supervise;
+mod time_lag;
 mod warn_limiter;
 
 use std::sync::Arc;
@@ -30,7 +31,7 @@ use lagring_core::lag_series::LabelOptions;
 use lagring_kafka::KafkaClient;
 use lagring_sink::LagCollector;
 use lagring_sink::remote_write::RemoteWriter;
-use lagring_store::{CoordinationStore, MemoryStore, NodeIdentity, RedisStore};
+use lagring_store::{CoordinationStore, MemoryStore, NodeIdentity, RedisStore, open_history_store};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -96,6 +97,8 @@ async fn run_node(cfg: Config, node: NodeIdentity, shutdown: CancellationToken) 
     };
 
     let store = open_store(&cfg).await?;
+    let time_lag = cfg.time_lag_settings().map_err(|problems| anyhow::anyhow!(problems.join("; ")))?;
+    let history = open_history_store(cfg.redis.as_ref(), time_lag.histories).context("redis")?;
     let timing = CoordinationTiming {
         node_ttl: cfg.node.node_ttl,
         heartbeat_interval: cfg.node.heartbeat_interval,
@@ -136,6 +139,7 @@ async fn run_node(cfg: Config, node: NodeIdentity, shutdown: CancellationToken) 
             groups: NameFilter::new(&c.groups.allow, &c.groups.deny).context("groups filter")?,
             topics: NameFilter::new(&c.topics.allow, &c.topics.deny).context("topics filter")?,
             max_in_flight: c.max_in_flight_offset_fetches,
+            last_metadata: std::sync::Mutex::default(),
         };
         let task = ClusterTask {
             fetcher,
@@ -158,7 +162,7 @@ async fn run_node(cfg: Config, node: NodeIdentity, shutdown: CancellationToken) 
             fetch.await;
             Ok(())
         }));
-        let compute = Compute::new(name, labels.clone(), metrics.clone());
+        let compute = Compute::new(name, labels.clone(), metrics.clone(), history.clone(), time_lag.policy);
         let compute = cluster::compute_loop(compute, rx, emit_tx.clone()).instrument(span);
         compute_tasks.spawn(supervisor.watch("compute", async move {
             compute.await;

@@ -52,6 +52,8 @@ pub struct Fleet {
     pub nodes: Vec<(String, LagringNode)>,
     pub groups: Vec<String>,
     pub timing: Timing,
+    /// Extra top-level config sections every node gets (e.g. `time_lag:`).
+    pub extra_config: String,
 }
 
 pub fn now_ms() -> i64 {
@@ -64,6 +66,12 @@ impl Fleet {
     }
 
     pub async fn start_with(nodes: usize, timing: Timing) -> Result<Self> {
+        Self::start_with_config(nodes, timing, "").await
+    }
+
+    /// Like [`Fleet::start_with`], adding `extra_config` (whole top-level
+    /// YAML sections) to every node's config.
+    pub async fn start_with_config(nodes: usize, timing: Timing, extra_config: &str) -> Result<Self> {
         let broker = TansuBroker::start()?;
         let bs = broker.bootstrap();
         create_topic(&bs, "t", 2).await?;
@@ -75,7 +83,8 @@ impl Fleet {
         }
         let redis = RedisServer::start()?;
         let receiver = RecordingReceiver::start().await?;
-        let mut fleet = Self { broker, redis, receiver, nodes: Vec::new(), groups, timing };
+        let extra_config = extra_config.to_owned();
+        let mut fleet = Self { broker, redis, receiver, nodes: Vec::new(), groups, timing, extra_config };
         for i in 0..nodes {
             fleet.add_node(&format!("node-{i}"))?;
         }
@@ -91,15 +100,16 @@ impl Fleet {
         format!(
             "node: {{ id: {id}, interval: {}ms, heartbeat_interval: {}ms, node_ttl: {}ms, shutdown_timeout: 30s }}\n\
              redis: {{ url: '{}' }}\n\
-             clusters: [{{ name: local, brokers: ['{}'], request_timeout: 2s }}]\n\
+             clusters: [{{ name: local, brokers: ['{}'], request_timeout: 1s }}]\n\
              remote_write: {{ url: '{}', min_backoff: 50ms, max_backoff: 500ms }}\n\
-             http: {{ listen: '{{HTTP_LISTEN}}' }}\n",
+             http: {{ listen: '{{HTTP_LISTEN}}' }}\n{}",
             t.interval_ms,
             t.heartbeat_ms,
             t.node_ttl_ms,
             self.redis.url(),
             self.broker.bootstrap(),
-            self.receiver.url()
+            self.receiver.url(),
+            self.extra_config
         )
     }
 

@@ -1,0 +1,261 @@
+//! The time-lag step of a cluster's compute stage: append this slot's
+//! offsets to the shared offset histories, then compute time lag, rates,
+//! catch-up ETA and status from them (`lagring_core::group_time`) and turn
+//! them into series.
+//!
+//! Per iteration, at the slot timestamp (`observed_at_ms`, the same on every
+//! node): the end offsets of every partition fetched go into the end-offset
+//! histories in one store call, then the committed offsets of the owned
+//! groups in calls of [`COMMITTED_PER_CALL`] partitions; each call returns the
+//! histories after the append, and the groups of a call are computed before
+//! the next one. The Redis store turns a call into one script round trip per
+//! `HISTORY_BATCH` partitions, so round trips grow with the partitions
+//! observed, never with the number of calls made here.
+//!
+//! A history-store failure never fails the iteration: the offset series are
+//! emitted as usual, the time-lag series are skipped (counted in
+//! `lagring_history_errors_total`, warned about at most once a minute) and
+//! their previous series are kept without a staleness marker ([`Gaps`]).
+//!
+//! **Who emits `kafka_partition_produce_records_per_second`.** It has no
+//! group label, yet several nodes may fetch the same partition (their groups
+//! read it). Exactly one of them appended the slot's end offset: the store
+//! ignores every later append of the same slot. That node emits the rate, the
+//! others do not, so each partition has one sample per slot whichever nodes
+//! fetched it, and its value is computed from the shared history after that
+//! first append, identical whichever node wins. The winner may change from
+//! slot to slot; the series identity does not. Because no node can tell
+//! whether another node still fetches a partition, produce-rate series are
+//! never ended with a staleness marker: they stop.
+
+mod gaps;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lagring_core::group_time::{GroupTimeLag, Histories, TimeLagPolicy, group_time_lag};
+use lagring_core::history::{AppendOutcome, OffsetHistory};
+use lagring_core::lag::{ClusterLag, GroupLag};
+use lagring_core::lag_series::LabelOptions;
+use lagring_core::model::TopicPartition;
+use lagring_core::rates::rate_per_second;
+use lagring_core::series::Sample;
+use lagring_core::status::Members;
+use lagring_core::time_lag_series::{produce_rate_samples, time_lag_samples};
+use lagring_store::history::HISTORY_BATCH;
+use lagring_store::{CommittedOffset, EndOffset, HistoryStore, Recorded, StoreError};
+
+pub use gaps::Gaps;
+
+use super::fetch::FetchOutcome;
+use super::warn_limiter::WarnLimiter;
+use crate::self_metrics::SelfMetrics;
+
+/// Committed offsets per store call: ten of the Redis store's script batches.
+/// A call's histories are held only while its groups are computed, which
+/// bounds that memory (10,000 histories, about 10 MB at the default bounds)
+/// at any number of groups, and costs no round trip.
+pub const COMMITTED_PER_CALL: usize = 10 * HISTORY_BATCH;
+
+/// A failing history store is logged at most this often.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// Per-cluster time-lag state kept across iterations.
+#[derive(Debug)]
+pub struct TimeLagStage {
+    cluster: Arc<str>,
+    store: Arc<dyn HistoryStore>,
+    policy: TimeLagPolicy,
+    labels: LabelOptions,
+    metrics: SelfMetrics,
+    warn: WarnLimiter,
+}
+
+/// The time-lag series of one iteration.
+#[derive(Debug, Default)]
+pub struct TimeLagSeries {
+    /// Per-group series (time lag, consume rate, ETA, status): tracked for
+    /// staleness with the offset series.
+    pub group_samples: Vec<Sample>,
+    /// Produce rates of the partitions whose slot this node recorded first.
+    pub produce_rates: Vec<Sample>,
+    /// False when the history store failed and nothing was computed.
+    pub complete: bool,
+    /// Wall time of the whole step, store round trips included.
+    pub took: Duration,
+}
+
+impl TimeLagStage {
+    pub fn new(
+        cluster: Arc<str>,
+        store: Arc<dyn HistoryStore>,
+        policy: TimeLagPolicy,
+        labels: LabelOptions,
+        metrics: SelfMetrics,
+    ) -> Self {
+        Self { cluster, store, policy, labels, metrics, warn: WarnLimiter::new(WARN_EVERY) }
+    }
+
+    /// Records `outcome`'s offsets and computes the time-lag series of the
+    /// groups in `lag` (computed from the same outcome).
+    pub async fn run(&mut self, outcome: &FetchOutcome, lag: &ClusterLag) -> TimeLagSeries {
+        let started = Instant::now();
+        let mut history_time = Duration::ZERO;
+        let result = self.record_and_compute(outcome, lag, &mut history_time).await;
+        let cluster = &*self.cluster;
+        let mut series = match result {
+            Ok(series) => {
+                if self.warn.clear() {
+                    tracing::info!("offset-history store recovered");
+                }
+                series
+            }
+            Err(error) => {
+                self.metrics.history_errors.with_label_values(&[cluster]).inc();
+                if let Some(suppressed) = self.warn.check(&error.to_string(), Instant::now()) {
+                    tracing::warn!(%error, suppressed, "offset-history store failed; time-lag series skipped this iteration");
+                }
+                TimeLagSeries::default()
+            }
+        };
+        series.took = started.elapsed();
+        self.metrics.stage(cluster, "history", history_time);
+        self.metrics.stage(cluster, "time_lag", series.took.saturating_sub(history_time));
+        series
+    }
+
+    async fn record_and_compute(
+        &self,
+        outcome: &FetchOutcome,
+        lag: &ClusterLag,
+        history_time: &mut Duration,
+    ) -> Result<TimeLagSeries, StoreError> {
+        let cluster = &*self.cluster;
+        let at_ms = outcome.observation.observed_at_ms;
+        let ends: Vec<EndOffset> =
+            outcome.observation.offsets.iter().map(|(tp, o)| EndOffset { tp: tp.clone(), end: o.end }).collect();
+        let t = Instant::now();
+        let end_recorded = self.store.record_end_offsets(cluster, at_ms, &ends).await?;
+        *history_time += t.elapsed();
+        same_length("record_end_offsets", ends.len(), end_recorded.len())?;
+        self.count_resets("end", &end_recorded);
+        let end = EndHistories { ends: &ends, recorded: &end_recorded };
+
+        let mut groups: Vec<GroupTimeLag> = Vec::with_capacity(lag.groups.len());
+        for chunk in chunks(&lag.groups, COMMITTED_PER_CALL) {
+            let commits: Vec<CommittedOffset> = chunk
+                .iter()
+                .flat_map(|g| {
+                    g.partitions.iter().map(|p| CommittedOffset {
+                        group: g.group.clone(),
+                        tp: p.tp.clone(),
+                        committed: p.committed,
+                    })
+                })
+                .collect();
+            let t = Instant::now();
+            let recorded = self.store.record_committed(cluster, at_ms, &commits).await?;
+            *history_time += t.elapsed();
+            same_length("record_committed", commits.len(), recorded.len())?;
+            self.count_resets("committed", &recorded);
+            let mut rest = recorded.as_slice();
+            for g in chunk.iter().filter(|g| !g.partitions.is_empty()) {
+                let Some((committed, tail)) = rest.split_at_checked(g.partitions.len()) else { break };
+                rest = tail;
+                let members = outcome.members.get(&g.group).copied().unwrap_or(Members::Unknown);
+                let histories = GroupHistories { end: &end, group: g, committed };
+                groups.push(group_time_lag(g, at_ms, members, &histories, &self.policy));
+            }
+        }
+
+        let rates = self.produce_rates(&end);
+        Ok(TimeLagSeries {
+            group_samples: time_lag_samples(&self.cluster, &groups, &self.labels),
+            produce_rates: produce_rate_samples(&self.cluster, &rates, &self.labels),
+            complete: true,
+            took: Duration::ZERO,
+        })
+    }
+
+    /// Produce rates of the partitions whose slot this node appended (see the
+    /// module docs for why only those).
+    fn produce_rates(&self, end: &EndHistories<'_>) -> Vec<(TopicPartition, f64)> {
+        end.ends
+            .iter()
+            .zip(end.recorded)
+            .filter(|(_, r)| r.outcome != AppendOutcome::Ignored)
+            .filter_map(|(e, r)| Some((e.tp.clone(), rate_per_second(&r.history, self.policy.rate_window_ms)?)))
+            .collect()
+    }
+
+    fn count_resets(&self, history: &str, recorded: &[Recorded]) {
+        let resets = lagring_store::history::count_resets(recorded);
+        if resets > 0 {
+            self.metrics.history_resets.with_label_values(&[&self.cluster, history]).inc_by(resets as u64);
+        }
+    }
+}
+
+/// Consecutive groups with about `max_partitions` partitions in all (a
+/// bigger group is a run of its own).
+fn chunks(groups: &[GroupLag], max_partitions: usize) -> impl Iterator<Item = &[GroupLag]> {
+    let mut rest = groups;
+    std::iter::from_fn(move || {
+        let (mut taken, mut partitions) = (0usize, 0usize);
+        for g in rest {
+            if taken > 0 && partitions + g.partitions.len() > max_partitions {
+                break;
+            }
+            taken += 1;
+            partitions += g.partitions.len();
+        }
+        let (chunk, tail) = rest.split_at_checked(taken)?;
+        rest = tail;
+        (!chunk.is_empty()).then_some(chunk)
+    })
+}
+
+fn same_length(op: &'static str, sent: usize, got: usize) -> Result<(), StoreError> {
+    if sent == got {
+        return Ok(());
+    }
+    Err(StoreError::Protocol { op, detail: format!("{got} histories for {sent} offsets") })
+}
+
+/// The end-offset histories of this iteration, sorted by partition (in the
+/// order of the observation's offsets map).
+struct EndHistories<'a> {
+    ends: &'a [EndOffset],
+    recorded: &'a [Recorded],
+}
+
+impl EndHistories<'_> {
+    fn get(&self, tp: &TopicPartition) -> Option<&OffsetHistory> {
+        let i = self.ends.binary_search_by(|e| e.tp.cmp(tp)).ok()?;
+        self.recorded.get(i).map(|r| &r.history)
+    }
+}
+
+/// The histories one group's computation reads: `committed[i]` belongs to
+/// `group.partitions[i]` (sorted by partition).
+struct GroupHistories<'a> {
+    end: &'a EndHistories<'a>,
+    group: &'a GroupLag,
+    committed: &'a [Recorded],
+}
+
+impl Histories for GroupHistories<'_> {
+    fn end(&self, tp: &TopicPartition) -> Option<&OffsetHistory> {
+        self.end.get(tp)
+    }
+
+    fn committed(&self, group: &str, tp: &TopicPartition) -> Option<&OffsetHistory> {
+        if group != &*self.group.group {
+            return None;
+        }
+        let i = self.group.partitions.binary_search_by(|p| p.tp.cmp(tp)).ok()?;
+        self.committed.get(i).map(|r| &r.history)
+    }
+}
