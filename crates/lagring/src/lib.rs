@@ -10,7 +10,9 @@
 //!   compute task, one emit task, all supervised.
 //! - [`http`], [`health`], [`self_metrics`]: what operators look at.
 //! - [`ring`]: `lagring ring`, the operator's view of the fleet.
+//! - [`cli`]: `lagring check` (one iteration, printed) and `lagring migrate`.
 
+pub mod cli;
 pub mod config;
 pub mod coordination;
 pub mod health;

@@ -1,7 +1,9 @@
-//! The lagring binary: `lagring run`, `lagring validate`, `lagring ring`.
+//! The lagring binary: `lagring run`, `lagring validate`, `lagring ring`,
+//! `lagring check`, `lagring migrate`.
 //! Everything but argument parsing, logging set-up and exit codes lives in
 //! the library (`lib.rs`), so the node is tested in process too.
 
+use lagring::cli::{check, migrate};
 use lagring::{config, pipeline, ring};
 
 use std::path::PathBuf;
@@ -36,6 +38,34 @@ enum Command {
         #[arg(long, short, env = "LAGRING_CONFIG")]
         config: PathBuf,
     },
+    /// One iteration per cluster, printed per group (0 all clusters answered,
+    /// 1 a cluster failed, 2 invalid config).
+    Check {
+        #[arg(long, short, env = "LAGRING_CONFIG")]
+        config: PathBuf,
+        /// Only this cluster (by name).
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Only groups matching this regex (unanchored).
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long, value_enum, default_value_t = check::Output::Table)]
+        output: check::Output,
+    },
+    /// Convert another tool's config into a lagring config (stdout); keys
+    /// with no equivalent are named on stderr.
+    #[command(subcommand)]
+    Migrate(MigrateFrom),
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrateFrom {
+    /// A kafka-lag-go config file.
+    #[command(name = "kafka-lag-go")]
+    KafkaLagGo {
+        /// Path to the kafka-lag-go YAML config.
+        config: PathBuf,
+    },
 }
 
 /// Exit code for any configuration error.
@@ -64,6 +94,14 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Check { config, cluster, group, output } => {
+            let cfg = match config::load(&config) {
+                Ok(cfg) => cfg,
+                Err(e) => return config_error(&config, &e),
+            };
+            run_check(&cfg, check::CheckOptions { cluster, group }, output)
+        }
+        Command::Migrate(MigrateFrom::KafkaLagGo { config }) => run_migrate(&config),
         Command::Run { config } => {
             let cfg = match config::load(&config) {
                 Ok(cfg) => cfg,
@@ -88,6 +126,69 @@ fn config_error(path: &std::path::Path, e: &config::ConfigError) -> ExitCode {
         eprintln!("  {line}");
     }
     ExitCode::from(EXIT_CONFIG)
+}
+
+fn run_check(cfg: &config::Config, opts: check::CheckOptions, output: check::Output) -> ExitCode {
+    let reports = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(check::check(cfg, &opts)),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let reports = match reports {
+        Ok(reports) => reports,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    for r in &reports {
+        if let Some(e) = &r.error {
+            eprintln!("error: cluster {}: {e}", r.cluster);
+        }
+        for w in &r.warnings {
+            eprintln!("warning: cluster {}: {w}", r.cluster);
+        }
+    }
+    match output {
+        check::Output::Table => print!("{}", check::render_table(&reports)),
+        check::Output::Json => match check::render_json(&reports) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("error: cannot encode json: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    }
+    if reports.iter().any(|r| r.error.is_some() || !r.warnings.is_empty()) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn run_migrate(path: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", path.display());
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match migrate::kafka_lag_go(&text) {
+        Ok(m) => {
+            print!("{}", m.yaml);
+            for note in &m.notes {
+                eprintln!("{note}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", path.display());
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
 }
 
 fn init_tracing(log: &config::LogConfig) {
