@@ -1,22 +1,18 @@
 //! [`RedisHistoryStore`]: the history store of a fleet, one Lua call per
 //! [`HISTORY_BATCH`] partitions over its own reconnecting connection.
 //!
-//! The connection is made on first use and rebuilt in the background like the
-//! coordination store's, with the same connect and command timeouts, so a
-//! node that starts while Redis is down keeps computing offset lag and only
-//! misses time lag until Redis is back.
+//! The connection is a [`LazyConnection`] like the coordination store's (its
+//! own, with the same timeouts), so a node that starts while Redis is down
+//! keeps computing offset lag and only misses time lag until Redis is back.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use lagring_core::history::{AppendOutcome, HistoryPolicy};
-use redis::Client;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::OnceCell;
 
 use super::encoding::{decode, pack};
 use super::scripts::{HistoryKeys, append_script};
 use super::{CommittedOffset, EndOffset, HistoryPolicies, HistoryStore, Recorded};
+use crate::redis_store::LazyConnection;
 use crate::{RedisConfig, StoreError, StoreFuture};
 
 /// Partitions per script call: 100,000 partitions take 100 round trips, and
@@ -25,21 +21,10 @@ use crate::{RedisConfig, StoreError, StoreFuture};
 /// enough not to delay heartbeats and leases noticeably.
 pub const HISTORY_BATCH: usize = 1_000;
 
-/// Cap on the reconnect backoff, as for the coordination store.
-const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
-
-/// Connection attempts per reconnect: fail fast during an outage.
-const RECONNECT_ATTEMPTS: usize = 2;
-
 /// Offset histories in Redis.
 #[derive(Debug)]
 pub struct RedisHistoryStore {
-    client: Client,
-    manager_config: ConnectionManagerConfig,
-    conn: OnceCell<ConnectionManager>,
-    addr: String,
-    /// Bound on one round trip including any reconnect it waits for.
-    round_trip_timeout: Duration,
+    conn: LazyConnection,
     keys: HistoryKeys,
     append: redis::Script,
     policies: HistoryPolicies,
@@ -49,18 +34,8 @@ pub struct RedisHistoryStore {
 impl RedisHistoryStore {
     /// Validates the config and prepares the client; connects on first use.
     pub fn new(config: &RedisConfig, policies: HistoryPolicies) -> Result<Self, StoreError> {
-        let client = config.client()?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.connect_timeout))
-            .set_response_timeout(Some(config.command_timeout))
-            .set_max_delay(MAX_RECONNECT_DELAY)
-            .set_number_of_retries(RECONNECT_ATTEMPTS);
         Ok(Self {
-            client,
-            manager_config,
-            conn: OnceCell::new(),
-            addr: config.display_url(),
-            round_trip_timeout: config.connect_timeout + config.command_timeout,
+            conn: LazyConnection::new(config)?,
             keys: HistoryKeys::new(&config.namespace),
             append: append_script(),
             policies,
@@ -71,20 +46,6 @@ impl RedisHistoryStore {
     /// Script calls made so far (each one a round trip).
     pub fn lua_calls(&self) -> u64 {
         self.lua_calls.load(Ordering::Relaxed)
-    }
-
-    async fn conn(&self) -> Result<ConnectionManager, StoreError> {
-        let manager = self
-            .conn
-            .get_or_try_init(|| async {
-                let connect = self.client.get_connection_manager_with_config(self.manager_config.clone());
-                match tokio::time::timeout(self.round_trip_timeout, connect).await {
-                    Ok(manager) => manager.map_err(|source| StoreError::Connect { addr: self.addr.clone(), source }),
-                    Err(_) => Err(StoreError::Timeout { op: "connect", after: self.round_trip_timeout }),
-                }
-            })
-            .await?;
-        Ok(manager.clone())
     }
 
     /// Appends `offsets[i]` to the history at `keys[i]`, chunk by chunk.
@@ -99,7 +60,7 @@ impl RedisHistoryStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn.get().await?;
         let mut recorded = Vec::with_capacity(keys.len());
         for (keys, offsets) in keys.chunks(HISTORY_BATCH).zip(offsets.chunks(HISTORY_BATCH)) {
             let mut invocation = self.append.prepare_invoke();
@@ -114,11 +75,7 @@ impl RedisHistoryStore {
                 .arg(policy.expiry_ms())
                 .arg(packed);
             self.lua_calls.fetch_add(1, Ordering::Relaxed);
-            let reply: Vec<(i64, Vec<u8>)> =
-                match tokio::time::timeout(self.round_trip_timeout, invocation.invoke_async(&mut conn)).await {
-                    Ok(reply) => reply.map_err(StoreError::redis(op))?,
-                    Err(_) => return Err(StoreError::Timeout { op, after: self.round_trip_timeout }),
-                };
+            let reply: Vec<(i64, Vec<u8>)> = self.conn.bounded(op, invocation.invoke_async(&mut conn)).await?;
             if reply.len() != keys.len() {
                 let detail = format!("{} histories for {} keys", reply.len(), keys.len());
                 return Err(StoreError::Protocol { op, detail });

@@ -1,14 +1,18 @@
 //! The Redis coordination store of a fleet.
 //!
 //! - [`config`]: the `redis:` config section and the client it builds.
+//! - `connection`: the lazy, reconnecting, bounded connection both Redis
+//!   stores use.
 //! - `scripts`: key layout and the Lua scripts (one round trip per operation).
 //! - `service`: [`RedisStore`], the connection and the calls.
 
 pub mod config;
+mod connection;
 mod scripts;
 mod service;
 
 pub use config::{RedisConfig, RedisTlsConfig};
+pub(crate) use connection::LazyConnection;
 pub use service::{LEASE_BATCH, RedisStore};
 
 /// Installs aws-lc-rs as the process-wide rustls `CryptoProvider` unless one

@@ -1,9 +1,6 @@
 //! [`RedisStore`]: every store operation as a `redis::Script` call (or a
-//! plain `MGET`) over a reconnecting `ConnectionManager`.
-//!
-//! The connection is made lazily on first use, so a node that starts while
-//! Redis is down comes up degraded instead of crash-looping; after that the
-//! manager reconnects in the background with exponential backoff. Lease
+//! plain `MGET`) over a [`LazyConnection`] (made on first use, reconnecting,
+//! every round trip bounded). Lease
 //! operations are chunked into [`LEASE_BATCH`] keys per script call, and every
 //! script call is counted ([`RedisStore::lua_calls`]) so tests can prove the
 //! batching.
@@ -11,12 +8,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, FromRedisValue, Script};
-use tokio::sync::OnceCell;
+use redis::{FromRedisValue, Script};
 
-use super::RedisConfig;
 use super::scripts::{Keys, Scripts};
+use super::{LazyConnection, RedisConfig};
 use crate::StoreError;
 use crate::store::{
     ClaimOutcome, CoordinationStore, Epoch, HeartbeatOutcome, Membership, NodeIdentity, NodeInfo, NodeStatus,
@@ -27,23 +22,10 @@ use crate::store::{
 /// trips, small enough that one script does not block Redis for long.
 pub const LEASE_BATCH: usize = 1_000;
 
-/// Cap on the reconnect backoff, so a restarted Redis is found within seconds.
-const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
-
-/// Connection attempts per reconnect. Callers wait for the whole sequence,
-/// so it stays short: during an outage calls must fail fast (the tracker then
-/// rides on its leases) and the next call starts a fresh reconnect anyway.
-const RECONNECT_ATTEMPTS: usize = 2;
-
 /// Membership and leases in Redis.
 #[derive(Debug)]
 pub struct RedisStore {
-    client: Client,
-    manager_config: ConnectionManagerConfig,
-    conn: OnceCell<ConnectionManager>,
-    addr: String,
-    /// Bound on one round trip including any reconnect it waits for.
-    round_trip_timeout: Duration,
+    conn: LazyConnection,
     keys: Keys,
     scripts: Scripts,
     lua_calls: AtomicU64,
@@ -60,18 +42,8 @@ type LiveReply = (i64, (String, i64), String, Vec<LiveRow>);
 impl RedisStore {
     /// Validates the config and prepares the client; connects on first use.
     pub fn new(config: &RedisConfig) -> Result<Self, StoreError> {
-        let client = config.client()?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.connect_timeout))
-            .set_response_timeout(Some(config.command_timeout))
-            .set_max_delay(MAX_RECONNECT_DELAY)
-            .set_number_of_retries(RECONNECT_ATTEMPTS);
         Ok(Self {
-            client,
-            manager_config,
-            conn: OnceCell::new(),
-            addr: config.display_url(),
-            round_trip_timeout: config.connect_timeout + config.command_timeout,
+            conn: LazyConnection::new(config)?,
             keys: Keys::new(&config.namespace),
             scripts: Scripts::new(),
             lua_calls: AtomicU64::new(0),
@@ -81,27 +53,13 @@ impl RedisStore {
     /// Like [`RedisStore::new`], then connects at once (fails if Redis is down).
     pub async fn connect(config: &RedisConfig) -> Result<Self, StoreError> {
         let store = Self::new(config)?;
-        store.conn().await?;
+        store.conn.get().await?;
         Ok(store)
     }
 
     /// Script calls made so far (each one a round trip).
     pub fn lua_calls(&self) -> u64 {
         self.lua_calls.load(Ordering::Relaxed)
-    }
-
-    async fn conn(&self) -> Result<ConnectionManager, StoreError> {
-        let manager = self
-            .conn
-            .get_or_try_init(|| async {
-                let connect = self.client.get_connection_manager_with_config(self.manager_config.clone());
-                match tokio::time::timeout(self.round_trip_timeout, connect).await {
-                    Ok(manager) => manager.map_err(|source| StoreError::Connect { addr: self.addr.clone(), source }),
-                    Err(_) => Err(StoreError::Timeout { op: "connect", after: self.round_trip_timeout }),
-                }
-            })
-            .await?;
-        Ok(manager.clone())
     }
 
     async fn run<T: FromRedisValue>(
@@ -111,7 +69,7 @@ impl RedisStore {
         keys: &[String],
         args: &[String],
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn.get().await?;
         let mut invocation = script.prepare_invoke();
         for key in keys {
             invocation.key(key);
@@ -120,18 +78,7 @@ impl RedisStore {
             invocation.arg(arg);
         }
         self.lua_calls.fetch_add(1, Ordering::Relaxed);
-        self.bounded(op, invocation.invoke_async(&mut conn)).await
-    }
-
-    async fn bounded<T>(
-        &self,
-        op: &'static str,
-        call: impl std::future::Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.round_trip_timeout, call).await {
-            Ok(reply) => reply.map_err(StoreError::redis(op)),
-            Err(_) => Err(StoreError::Timeout { op, after: self.round_trip_timeout }),
-        }
+        self.conn.bounded(op, invocation.invoke_async(&mut conn)).await
     }
 
     async fn live_set(
@@ -220,12 +167,12 @@ impl RedisStore {
     }
 
     async fn holders(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn.get().await?;
         let mut holders = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(LEASE_BATCH) {
             let lease_keys: Vec<String> = chunk.iter().map(|k| self.keys.lease(k)).collect();
             let mget = redis::cmd("MGET").arg(&lease_keys).clone();
-            let part: Vec<Option<String>> = self.bounded("lease_holders", mget.query_async(&mut conn)).await?;
+            let part: Vec<Option<String>> = self.conn.bounded("lease_holders", mget.query_async(&mut conn)).await?;
             holders.extend(part);
         }
         Ok(holders)
