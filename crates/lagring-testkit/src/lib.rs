@@ -21,5 +21,6 @@ pub mod process;
 pub mod prometheus;
 pub mod receiver;
 pub mod redis;
+pub mod redis_ha;
 pub mod tansu;
 pub mod timed_records;

@@ -24,15 +24,25 @@ pub struct RedisServer {
     port: u16,
     dir: TempDir,
     tls: bool,
+    /// Extra `redis-server` arguments (replication, cluster mode), kept across restarts.
+    extra_args: Vec<String>,
     process: Option<ServerProcess>,
 }
 
 impl RedisServer {
     /// Starts redis-server on a free port and waits until it answers PING.
     pub fn start() -> Result<Self> {
+        Self::start_with_args(&[])
+    }
+
+    /// Like [`RedisServer::start`] with extra `redis-server` arguments
+    /// (`--replicaof ...`, `--cluster-enabled yes`, ...), kept across
+    /// restarts; so is the directory (a cluster node keeps its `nodes.conf`).
+    pub fn start_with_args(args: &[&str]) -> Result<Self> {
         let dir = tempfile::tempdir().context("create redis temp dir")?;
         let port = free_port()?;
-        let mut server = Self { port, dir, tls: false, process: None };
+        let extra_args = args.iter().map(|a| (*a).to_owned()).collect();
+        let mut server = Self { port, dir, tls: false, extra_args, process: None };
         server.spawn()?;
         Ok(server)
     }
@@ -43,7 +53,7 @@ impl RedisServer {
         let dir = tempfile::tempdir().context("create redis temp dir")?;
         make_certificates(dir.path())?;
         let port = free_port()?;
-        let mut server = Self { port, dir, tls: true, process: None };
+        let mut server = Self { port, dir, tls: true, extra_args: Vec::new(), process: None };
         server.spawn()?;
         Ok(server)
     }
@@ -51,6 +61,11 @@ impl RedisServer {
     /// PEM file of the CA that signed a TLS server's certificate.
     pub fn ca_file(&self) -> PathBuf {
         self.dir.path().join("ca.crt")
+    }
+
+    /// Its directory (config, logs, a cluster node's `nodes.conf`).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The port it listens on (stable across restarts).
@@ -80,9 +95,14 @@ impl RedisServer {
     /// Deletes every key (`FLUSHALL` through `redis-cli`), as an operator
     /// mistake or an eviction storm would.
     pub fn flush_all(&self) -> Result<()> {
-        let out = Command::new("redis-cli").args(["-p", &self.port.to_string(), "FLUSHALL"]).output()?;
-        anyhow::ensure!(out.status.success() && out.stdout.starts_with(b"OK"), "FLUSHALL failed: {out:?}");
+        let out = self.cli(&["FLUSHALL"])?;
+        anyhow::ensure!(out.starts_with("OK"), "FLUSHALL failed: {out}");
         Ok(())
+    }
+
+    /// Runs `redis-cli -p <port> <args>` and returns its stdout.
+    pub fn cli(&self, args: &[&str]) -> Result<String> {
+        redis_cli(self.port, args)
     }
 
     /// True while the server process runs.
@@ -99,6 +119,7 @@ impl RedisServer {
         } else {
             cmd.args(["--port", &port]);
         }
+        cmd.args(&self.extra_args);
         cmd.current_dir(self.dir.path()).args([
             "--bind",
             "127.0.0.1",
@@ -171,6 +192,17 @@ fn make_certificates(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs `redis-cli -p <port> <args>`; fails if the command cannot run.
+pub fn redis_cli(port: u16, args: &[&str]) -> Result<String> {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .with_context(|| format!("run redis-cli -p {port} {args:?}"))?;
+    anyhow::ensure!(out.status.success(), "redis-cli -p {port} {args:?} failed: {out:?}");
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Sends an inline PING and expects `+PONG`.

@@ -13,19 +13,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
-use common::{Fleet, TIMEOUT, Timing};
+use common::{Fleet, TIMEOUT, Timing, data_loss_gap_bound};
 use lagring_testkit::lagring_node::LagringNode;
 use lagring_testkit::metrics_text::select;
 use lagring_testkit::ports::wait_for;
-
-/// Worst gap, in slots, after Redis lost its data: the old leases lapse at
-/// most one interval after the last claim, claims resume `lease_ttl + 2
-/// heartbeats` after a node sees the new epoch (≤ outage + 1 heartbeat), and
-/// the next slot starts within one interval: 2 intervals + outage + 3
-/// heartbeats, rounded up, plus one slot for the restart itself.
-fn data_loss_gap_bound(t: Timing, outage_ms: i64) -> i64 {
-    2 + (outage_ms + 3 * t.heartbeat_ms + t.interval_ms - 1) / t.interval_ms + 1
-}
 
 async fn lose_redis_data(fleet: &mut Fleet, how: &str) -> Result<i64> {
     let started = Instant::now();

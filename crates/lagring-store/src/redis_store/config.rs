@@ -1,5 +1,7 @@
 //! `redis:` section of the config: serde shape, validation that names the key
-//! path, and the `redis::Client` it builds (TLS, ACL user, database).
+//! path, and the client it builds (TLS, ACL user, database) for each
+//! deployment [`RedisMode`]: one server, a Sentinel-managed master, or a
+//! Redis Cluster.
 
 use std::fmt;
 use std::time::Duration;
@@ -9,12 +11,62 @@ use serde::Deserialize;
 
 use crate::StoreError;
 
+/// Which kind of Redis deployment the config points at.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisMode {
+    /// One server (or a load-balanced address) at `url`.
+    #[default]
+    Standalone,
+    /// A master found through the Sentinels in `nodes`, named `sentinel.master_name`;
+    /// after a failover the next round trip asks the Sentinels again.
+    Sentinel,
+    /// A Redis Cluster reached through the seed nodes in `nodes`. All keys share
+    /// one hash tag (the namespace), so one shard carries them.
+    Cluster,
+}
+
+/// `redis.sentinel`: how to find the master through the Sentinels.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentinelConfig {
+    /// The name the Sentinels monitor the master under (`sentinel monitor <name> ...`).
+    #[serde(default)]
+    pub master_name: String,
+    /// ACL user for the Sentinels themselves (the data node uses `redis.username`).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password of the Sentinels themselves (the data node uses `redis.password`).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for SentinelConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SentinelConfig")
+            .field("master_name", &self.master_name)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
 /// How to reach Redis and where lagring's keys live in it.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://host:port[/db]` or `rediss://host:port[/db]` (TLS).
+    /// `standalone` (default), `sentinel` or `cluster`.
+    #[serde(default)]
+    pub mode: RedisMode,
+    /// Standalone: `redis://host:port[/db]` or `rediss://host:port[/db]` (TLS).
+    #[serde(default)]
     pub url: String,
+    /// Sentinel mode: the Sentinels; cluster mode: seed nodes. Each `redis://host:port`.
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// Sentinel mode: the monitored master's name and the Sentinels' own credentials.
+    #[serde(default)]
+    pub sentinel: SentinelConfig,
     /// ACL user (overrides one in the url).
     #[serde(default)]
     pub username: Option<String>,
@@ -65,7 +117,10 @@ fn default_command_timeout() -> Duration {
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
+            .field("mode", &self.mode)
             .field("url", &redact_url(&self.url))
+            .field("nodes", &self.nodes.iter().map(|n| redact_url(n)).collect::<Vec<_>>())
+            .field("sentinel", &self.sentinel)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("db", &self.db)
@@ -89,7 +144,10 @@ impl RedisConfig {
     /// A config for `url` with every other field at its default.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
+            mode: RedisMode::Standalone,
             url: url.into(),
+            nodes: Vec::new(),
+            sentinel: SentinelConfig::default(),
             username: None,
             password: None,
             db: None,
@@ -100,10 +158,26 @@ impl RedisConfig {
         }
     }
 
+    /// A config for Sentinel mode: the master `master_name` found through `sentinels`.
+    pub fn sentinel(sentinels: Vec<String>, master_name: impl Into<String>) -> Self {
+        let mut config = Self::new("");
+        config.mode = RedisMode::Sentinel;
+        config.nodes = sentinels;
+        config.sentinel.master_name = master_name.into();
+        config
+    }
+
+    /// A config for cluster mode with these seed nodes.
+    pub fn cluster(seed_nodes: Vec<String>) -> Self {
+        let mut config = Self::new("");
+        config.mode = RedisMode::Cluster;
+        config.nodes = seed_nodes;
+        config
+    }
+
     /// Checks every field; errors name the key path (`redis.url: ...`).
     pub fn validate(&self) -> Result<(), StoreError> {
-        let tls = self.is_tls()?;
-        self.url.as_str().into_connection_info().map_err(|e| StoreError::config("redis.url", e.to_string()))?;
+        let tls = self.validate_addresses()?;
         if self.namespace.is_empty() {
             return Err(StoreError::config("redis.namespace", "must not be empty"));
         }
@@ -128,25 +202,66 @@ impl RedisConfig {
         Ok(())
     }
 
-    fn is_tls(&self) -> Result<bool, StoreError> {
-        match self.url.split_once("://") {
-            Some(("redis", _)) => Ok(false),
-            Some(("rediss", _)) => Ok(true),
-            _ => Err(StoreError::config(
-                "redis.url",
-                format!("must start with redis:// or rediss://, got {:?}", redact_url(&self.url)),
-            )),
+    /// Checks `url`/`nodes`/`sentinel` against the mode; true when TLS is on.
+    fn validate_addresses(&self) -> Result<bool, StoreError> {
+        match self.mode {
+            RedisMode::Standalone => {
+                if !self.nodes.is_empty() {
+                    return Err(StoreError::config("redis.nodes", "only for mode sentinel or cluster; use redis.url"));
+                }
+                parse_url("redis.url", &self.url)
+            }
+            RedisMode::Sentinel | RedisMode::Cluster => {
+                let mode = if self.mode == RedisMode::Sentinel { "sentinel" } else { "cluster" };
+                if !self.url.is_empty() {
+                    return Err(StoreError::config("redis.url", format!("not used in mode {mode}; list redis.nodes")));
+                }
+                if self.nodes.is_empty() {
+                    return Err(StoreError::config("redis.nodes", format!("mode {mode} needs at least one node")));
+                }
+                for (i, node) in self.nodes.iter().enumerate() {
+                    if parse_url(&format!("redis.nodes[{i}]"), node)? {
+                        return Err(StoreError::config(
+                            &format!("redis.nodes[{i}]"),
+                            format!("rediss:// is not supported in mode {mode} yet; use mode standalone for TLS"),
+                        ));
+                    }
+                }
+                if self.mode == RedisMode::Sentinel && self.sentinel.master_name.is_empty() {
+                    return Err(StoreError::config(
+                        "redis.sentinel.master_name",
+                        "mode sentinel needs the master's name",
+                    ));
+                }
+                if self.mode == RedisMode::Cluster && self.db.is_some_and(|db| db != 0) {
+                    return Err(StoreError::config("redis.db", "Redis Cluster has only database 0"));
+                }
+                Ok(false)
+            }
         }
     }
 
-    /// The url for logs, without credentials.
+    /// Where the store connects, for logs, without credentials.
     pub fn display_url(&self) -> String {
-        redact_url(&self.url)
+        match self.mode {
+            RedisMode::Standalone => redact_url(&self.url),
+            RedisMode::Sentinel => format!(
+                "sentinel master {:?} via {}",
+                self.sentinel.master_name,
+                self.nodes.iter().map(|n| redact_url(n)).collect::<Vec<_>>().join(",")
+            ),
+            RedisMode::Cluster => {
+                format!("cluster via {}", self.nodes.iter().map(|n| redact_url(n)).collect::<Vec<_>>().join(","))
+            }
+        }
     }
 
-    /// Validates and builds the client (no connection is made yet).
+    /// Validates and builds the standalone client (no connection is made yet).
     pub fn client(&self) -> Result<Client, StoreError> {
         self.validate()?;
+        if self.mode != RedisMode::Standalone {
+            return Err(StoreError::config("redis.mode", "a single client exists only in mode standalone"));
+        }
         let info = self.connection_info()?;
         let Some(ca_file) = &self.tls.ca_file else {
             return Client::open(info).map_err(|e| StoreError::config("redis.url", e.to_string()));
@@ -177,6 +292,22 @@ impl RedisConfig {
         }
         Ok(info.set_redis_settings(settings))
     }
+}
+
+/// Parses one address of key `path`; true for `rediss://`.
+fn parse_url(path: &str, url: &str) -> Result<bool, StoreError> {
+    let tls = match url.split_once("://") {
+        Some(("redis", _)) => false,
+        Some(("rediss", _)) => true,
+        _ => {
+            return Err(StoreError::config(
+                path,
+                format!("must start with redis:// or rediss://, got {:?}", redact_url(url)),
+            ));
+        }
+    };
+    url.into_connection_info().map_err(|e| StoreError::config(path, e.to_string()))?;
+    Ok(tls)
 }
 
 #[cfg(test)]
@@ -220,6 +351,33 @@ mod tests {
             let err = parse(yaml).validate().unwrap_err().to_string();
             assert!(err.starts_with(want), "{yaml:?}: {err}");
         }
+    }
+
+    #[test]
+    fn sentinel_and_cluster_modes_are_validated_with_key_paths() {
+        let ok = parse("mode: sentinel\nnodes: [redis://s1:26379, redis://s2:26379]\nsentinel: {master_name: m}\n");
+        ok.validate().unwrap();
+        assert_eq!(ok.mode, RedisMode::Sentinel);
+        assert_eq!(ok.display_url(), "sentinel master \"m\" via redis://s1:26379,redis://s2:26379");
+        let ok = parse("mode: cluster\nnodes: ['redis://:pw@n1:7000']\n");
+        ok.validate().unwrap();
+        assert_eq!(ok.display_url(), "cluster via redis://<redacted>@n1:7000");
+        let cases = [
+            ("mode: sentinel\nnodes: [redis://s:1]\n", "redis.sentinel.master_name: mode sentinel needs"),
+            ("mode: sentinel\nsentinel: {master_name: m}\n", "redis.nodes: mode sentinel needs at least one"),
+            ("mode: cluster\nurl: redis://h\nnodes: [redis://n:1]\n", "redis.url: not used in mode cluster"),
+            ("mode: cluster\nnodes: [redis://n:1, http://n:2]\n", "redis.nodes[1]: must start with redis://"),
+            ("mode: cluster\nnodes: [rediss://n:1]\n", "redis.nodes[0]: rediss:// is not supported in mode cluster"),
+            ("mode: cluster\nnodes: [redis://n:1]\ndb: 2\n", "redis.db: Redis Cluster has only database 0"),
+            ("url: redis://h\nnodes: [redis://n:1]\n", "redis.nodes: only for mode sentinel or cluster"),
+            ("url: ''\n", "redis.url: must start with redis://"),
+        ];
+        for (yaml, want) in cases {
+            let err = parse(yaml).validate().unwrap_err().to_string();
+            assert!(err.starts_with(want), "{yaml:?}: {err}");
+        }
+        let err = serde_norway::from_str::<RedisConfig>("mode: replicated\n").unwrap_err().to_string();
+        assert!(err.contains("unknown variant `replicated`"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! - [`config`]: the `redis:` config section and the client it builds.
 //! - `connection`: the lazy, reconnecting, bounded connection both Redis
 //!   stores use.
+//! - `target`: what that connection connects to in each [`RedisMode`]
+//!   (standalone, Sentinel, Cluster).
 //! - `scripts`: key layout and the Lua scripts (one round trip per operation).
 //! - `service`: [`RedisStore`], the connection and the calls.
 
@@ -10,8 +12,9 @@ pub mod config;
 mod connection;
 mod scripts;
 mod service;
+mod target;
 
-pub use config::{RedisConfig, RedisTlsConfig};
+pub use config::{RedisConfig, RedisMode, RedisTlsConfig, SentinelConfig};
 pub(crate) use connection::LazyConnection;
 pub use service::{LEASE_BATCH, RedisStore};
 

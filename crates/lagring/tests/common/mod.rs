@@ -54,6 +54,19 @@ pub struct Fleet {
     pub timing: Timing,
     /// Extra top-level config sections every node gets (e.g. `time_lag:`).
     pub extra_config: String,
+    /// The nodes' `redis:` section (flow YAML) instead of `{ url: <redis> }`,
+    /// for Sentinel and Cluster runs.
+    pub redis_section: Option<String>,
+}
+
+/// Worst gap, in slots, after Redis lost its data (restart, flush, failover):
+/// the old leases lapse at most one interval after the last claim, claims
+/// resume `lease_ttl + 2 heartbeats` after a node sees the new epoch
+/// (≤ outage + 1 heartbeat), and the next slot starts within one interval:
+/// 2 intervals + outage + 3 heartbeats, rounded up, plus one slot for the
+/// outage itself.
+pub fn data_loss_gap_bound(t: Timing, outage_ms: i64) -> i64 {
+    2 + (outage_ms + 3 * t.heartbeat_ms + t.interval_ms - 1) / t.interval_ms + 1
 }
 
 pub fn now_ms() -> i64 {
@@ -72,6 +85,22 @@ impl Fleet {
     /// Like [`Fleet::start_with`], adding `extra_config` (whole top-level
     /// YAML sections) to every node's config.
     pub async fn start_with_config(nodes: usize, timing: Timing, extra_config: &str) -> Result<Self> {
+        Self::start_full(nodes, timing, extra_config, None).await
+    }
+
+    /// Like [`Fleet::start_with`], the nodes coordinating through the Redis
+    /// deployment `redis_section` describes (the standalone server still
+    /// runs, unused).
+    pub async fn start_with_redis(nodes: usize, timing: Timing, redis_section: String) -> Result<Self> {
+        Self::start_full(nodes, timing, "", Some(redis_section)).await
+    }
+
+    async fn start_full(
+        nodes: usize,
+        timing: Timing,
+        extra_config: &str,
+        redis_section: Option<String>,
+    ) -> Result<Self> {
         let broker = TansuBroker::start()?;
         let bs = broker.bootstrap();
         create_topic(&bs, "t", 2).await?;
@@ -84,7 +113,8 @@ impl Fleet {
         let redis = RedisServer::start()?;
         let receiver = RecordingReceiver::start().await?;
         let extra_config = extra_config.to_owned();
-        let mut fleet = Self { broker, redis, receiver, nodes: Vec::new(), groups, timing, extra_config };
+        let mut fleet =
+            Self { broker, redis, receiver, nodes: Vec::new(), groups, timing, extra_config, redis_section };
         for i in 0..nodes {
             fleet.add_node(&format!("node-{i}"))?;
         }
@@ -99,14 +129,14 @@ impl Fleet {
         let t = self.timing;
         format!(
             "node: {{ id: {id}, interval: {}ms, heartbeat_interval: {}ms, node_ttl: {}ms, shutdown_timeout: 30s }}\n\
-             redis: {{ url: '{}' }}\n\
+             redis: {}\n\
              clusters: [{{ name: local, brokers: ['{}'], request_timeout: 1s }}]\n\
              remote_write: {{ url: '{}', min_backoff: 50ms, max_backoff: 500ms }}\n\
              http: {{ listen: '{{HTTP_LISTEN}}' }}\n{}",
             t.interval_ms,
             t.heartbeat_ms,
             t.node_ttl_ms,
-            self.redis.url(),
+            self.redis_section.clone().unwrap_or_else(|| format!("{{ url: '{}' }}", self.redis.url())),
             self.broker.bootstrap(),
             self.receiver.url(),
             self.extra_config
