@@ -1,4 +1,5 @@
-//! [`KafkaClient`]: the async face of the adapter.
+//! [`RdkafkaClient`]: the librdkafka backend of [`KafkaClient`], and the types both backends
+//! answer with.
 //!
 //! Every call runs its blocking librdkafka work in `spawn_blocking`, bounded
 //! three ways: librdkafka's request timeout (the connection's
@@ -9,7 +10,7 @@
 //! The `*_until` calls take the caller's deadline (the end of the iteration):
 //! no worker budget ever runs past it, so a slow broker never makes an
 //! iteration overrun and no blocking worker outlives its iteration.
-//! [`KafkaClient::blocking_in_flight`] counts the workers still running.
+//! [`RdkafkaClient::blocking_in_flight`] counts the workers still running.
 
 mod offsets;
 
@@ -23,11 +24,13 @@ use lagring_core::model::{Offset, TopicPartition};
 use rdkafka::ClientConfig;
 use tracing::debug;
 
+use crate::commits::{TopicInterner, commit_map, group_error};
 use crate::config::{Isolation, KafkaConnection, client_properties};
 use crate::error::{BrokerError, KafkaError};
 use crate::ffi::{self, Admin};
 use crate::stats::{Api, Counters, RequestStats};
 
+pub use crate::kafka_client::KafkaClient;
 pub use offsets::OffsetSpec;
 
 /// How much later than librdkafka's own timeout the blocking worker gives up.
@@ -46,10 +49,10 @@ pub struct GroupListing {
     pub is_simple: bool,
 }
 
-/// A client of one cluster. Cheap to clone: all clones share one librdkafka
-/// handle and one set of counters.
+/// The librdkafka client of one cluster. Cheap to clone: all clones share one
+/// librdkafka handle and one set of counters.
 #[derive(Clone)]
-pub struct KafkaClient {
+pub(crate) struct RdkafkaClient {
     inner: Arc<Inner>,
 }
 
@@ -84,9 +87,9 @@ pub struct GroupList {
     pub partial: Option<KafkaError>,
 }
 
-impl fmt::Debug for KafkaClient {
+impl fmt::Debug for RdkafkaClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KafkaClient")
+        f.debug_struct("RdkafkaClient")
             .field("cluster", &self.inner.cluster)
             .field("request_timeout", &self.inner.request_timeout)
             .field("isolation", &self.inner.isolation)
@@ -94,10 +97,10 @@ impl fmt::Debug for KafkaClient {
     }
 }
 
-impl KafkaClient {
+impl RdkafkaClient {
     /// Creates the client. Does not contact the cluster (librdkafka connects
     /// in the background), so it fails only on invalid configuration.
-    pub fn connect(cluster: &str, conn: &KafkaConnection) -> Result<Self, KafkaError> {
+    pub(crate) fn connect(cluster: &str, conn: &KafkaConnection) -> Result<Self, KafkaError> {
         let cluster: Arc<str> = Arc::from(cluster);
         let mut config = ClientConfig::new();
         for (key, value) in client_properties(conn) {
@@ -121,34 +124,19 @@ impl KafkaClient {
         Ok(Self { inner: Arc::new(inner) })
     }
 
-    /// The cluster name errors and logs carry.
-    pub fn cluster(&self) -> &Arc<str> {
-        &self.inner.cluster
-    }
-
     /// Request counters since the client was created.
-    pub fn stats(&self) -> RequestStats {
+    pub(crate) fn stats(&self) -> RequestStats {
         self.inner.counters.snapshot()
     }
 
     /// Blocking librdkafka workers running now (each bounded by its deadline).
-    pub fn blocking_in_flight(&self) -> i64 {
+    pub(crate) fn blocking_in_flight(&self) -> i64 {
         self.inner.blocking_in_flight.load(Ordering::Relaxed)
-    }
-
-    /// All consumer groups on all brokers. Fails if any broker did not answer,
-    /// so a partial listing is never mistaken for groups having disappeared.
-    pub async fn list_groups(&self) -> Result<Vec<GroupListing>, KafkaError> {
-        let list = self.list_groups_until(None).await?;
-        match list.partial {
-            None => Ok(list.groups),
-            Some(e) => Err(e),
-        }
     }
 
     /// The groups of every broker that answered by `deadline`; fails only if
     /// the listing failed as a whole. A partial listing says so.
-    pub async fn list_groups_until(&self, deadline: Option<Instant>) -> Result<GroupList, KafkaError> {
+    pub(crate) async fn list_groups_until(&self, deadline: Option<Instant>) -> Result<GroupList, KafkaError> {
         // Admin operations keep librdkafka's full timeout (longer than
         // `socket.timeout.ms`, see `client_properties`); only the worker's wait
         // is cut at the deadline (librdkafka holds its own reference to the
@@ -176,20 +164,10 @@ impl KafkaClient {
     }
 
     /// Committed offsets of each group (duplicates answered once), with up to
-    /// `max_in_flight` requests outstanding. Partitions without a commit are
-    /// left out of a group's map.
-    pub async fn committed_offsets(
-        &self,
-        groups: Vec<Arc<str>>,
-        max_in_flight: usize,
-    ) -> Vec<(Arc<str>, Result<BTreeMap<TopicPartition, Offset>, KafkaError>)> {
-        self.committed_offsets_until(groups, max_in_flight, None).await
-    }
-
-    /// Like [`KafkaClient::committed_offsets`], with every answer due by
+    /// `max_in_flight` requests outstanding and every answer due by
     /// `deadline`: groups without one by then fail with a timeout, the others
-    /// are kept.
-    pub async fn committed_offsets_until(
+    /// are kept. Partitions without a commit are left out of a group's map.
+    pub(crate) async fn committed_offsets_until(
         &self,
         groups: Vec<Arc<str>>,
         max_in_flight: usize,
@@ -244,15 +222,11 @@ impl KafkaClient {
         results
     }
 
-    /// Partition count of every topic in the cluster metadata. Topics the
-    /// metadata reports an error for are left out. Also remembers each
-    /// partition's leader, by which later ListOffsets calls are split.
-    pub async fn topic_partition_counts(&self) -> Result<BTreeMap<Arc<str>, i32>, KafkaError> {
-        self.topic_partition_counts_until(None).await
-    }
-
-    /// Like [`KafkaClient::topic_partition_counts`], due by `deadline`.
-    pub async fn topic_partition_counts_until(
+    /// Partition count of every topic in the cluster metadata, due by
+    /// `deadline`. Topics the metadata reports an error for are left out. Also
+    /// remembers each partition's leader, by which later ListOffsets calls are
+    /// split.
+    pub(crate) async fn topic_partition_counts_until(
         &self,
         deadline: Option<Instant>,
     ) -> Result<BTreeMap<Arc<str>, i32>, KafkaError> {
@@ -335,85 +309,9 @@ impl KafkaClient {
     }
 }
 
-fn group_error(cluster: &Arc<str>, group: &Arc<str>, error: BrokerError) -> KafkaError {
-    KafkaError::Group { cluster: cluster.clone(), group: group.clone(), error }
-}
-
-/// Turns one group's raw commits into the model map: "no commit" (any
-/// negative offset) is left out, a partition error fails the group.
-fn commit_map(
-    cluster: &Arc<str>,
-    group: &Arc<str>,
-    entries: Vec<ffi::RawCommit>,
-    topics: &mut TopicInterner,
-) -> Result<BTreeMap<TopicPartition, Offset>, KafkaError> {
-    let mut map = BTreeMap::new();
-    for (topic, partition, outcome) in entries {
-        let tp = TopicPartition { topic: topics.intern(topic), partition };
-        match outcome {
-            Ok(offset) if offset >= 0 => {
-                map.insert(tp, offset);
-            }
-            Ok(_) => {}
-            Err(e) => {
-                let error = BrokerError { code: e.code, message: format!("partition {tp}: {}", e.message) };
-                return Err(group_error(cluster, group, error));
-            }
-        }
-    }
-    Ok(map)
-}
-
-/// Shares one `Arc<str>` per topic name across all groups of one call.
-#[derive(Default)]
-struct TopicInterner {
-    names: BTreeSet<Arc<str>>,
-}
-
-impl TopicInterner {
-    fn intern(&mut self, name: String) -> Arc<str> {
-        if let Some(existing) = self.names.get(name.as_str()) {
-            return existing.clone();
-        }
-        let name: Arc<str> = Arc::from(name);
-        self.names.insert(name.clone());
-        name
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ok(topic: &str, partition: i32, offset: i64) -> ffi::RawCommit {
-        (topic.to_owned(), partition, Ok(offset))
-    }
-
-    #[test]
-    fn commit_map_drops_no_commit_and_shares_topic_names() {
-        let cluster: Arc<str> = Arc::from("c");
-        let mut topics = TopicInterner::default();
-        let a = commit_map(
-            &cluster,
-            &Arc::from("a"),
-            vec![ok("t", 0, 5), ok("t", 1, -1), ok("t", 2, -1001), ok("u", 0, 0)],
-            &mut topics,
-        )
-        .unwrap();
-        assert_eq!(a, BTreeMap::from([(TopicPartition::new("t", 0), 5), (TopicPartition::new("u", 0), 0)]));
-        let b = commit_map(&cluster, &Arc::from("b"), vec![ok("t", 0, 9)], &mut topics).unwrap();
-        let (ta, tb) = (&a.keys().next().unwrap().topic, &b.keys().next().unwrap().topic);
-        assert!(Arc::ptr_eq(ta, tb));
-    }
-
-    #[test]
-    fn commit_map_fails_the_group_on_a_partition_error() {
-        let cluster: Arc<str> = Arc::from("c");
-        let entries = vec![ok("t", 0, 5), ("t".to_owned(), 1, Err(BrokerError { code: 88, message: "boom".into() }))];
-        let err = commit_map(&cluster, &Arc::from("g"), entries, &mut TopicInterner::default()).unwrap_err();
-        assert_eq!(err.to_string(), "cluster c: offset fetch for group g failed: partition t/1: boom (code 88)");
-        assert!(!err.is_timeout());
-    }
 
     #[test]
     fn timeout_errors_are_recognised() {

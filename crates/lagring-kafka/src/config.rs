@@ -138,6 +138,45 @@ impl Isolation {
     }
 }
 
+/// Which client speaks to the cluster.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientKind {
+    /// librdkafka admin calls: one FindCoordinator and one OffsetFetch per group.
+    #[default]
+    Librdkafka,
+    /// The native Kafka protocol client: batched coordinator lookups and
+    /// offset fetches; plaintext only for now.
+    Native(NativeOptions),
+}
+
+/// Batch sizes of the native client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NativeOptions {
+    /// Groups per OffsetFetch v8+ request (KIP-709). Default 500: one request
+    /// per coordinator up to 500 groups, a response of some 150 kB at 10
+    /// partitions per group.
+    pub groups_per_offset_fetch: usize,
+    /// Coordinator keys per FindCoordinator v4+ request (KIP-699). Default
+    /// 1,000 (a response of some 40 kB).
+    pub groups_per_find_coordinator: usize,
+}
+
+impl Default for NativeOptions {
+    fn default() -> Self {
+        Self { groups_per_offset_fetch: 500, groups_per_find_coordinator: 1_000 }
+    }
+}
+
+impl NativeOptions {
+    /// The same options with every batch size at least one.
+    pub(crate) fn normalised(self) -> Self {
+        Self {
+            groups_per_offset_fetch: self.groups_per_offset_fetch.max(1),
+            groups_per_find_coordinator: self.groups_per_find_coordinator.max(1),
+        }
+    }
+}
+
 /// The librdkafka properties for `conn`; `extra_properties` win over mapped
 /// ones.
 pub fn client_properties(conn: &KafkaConnection) -> BTreeMap<String, String> {

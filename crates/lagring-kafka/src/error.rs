@@ -23,6 +23,13 @@ impl std::fmt::Display for BrokerError {
 
 /// librdkafka's code for a request that ran out of time.
 pub(crate) const TIMED_OUT: i32 = -185;
+/// librdkafka's code for a broker connection failure (also used by the native
+/// client).
+pub(crate) const TRANSPORT: i32 = -195;
+/// librdkafka's code for a malformed response.
+pub(crate) const BAD_MSG: i32 = -199;
+/// librdkafka's code for a feature the broker does not support.
+pub(crate) const UNSUPPORTED_FEATURE: i32 = -165;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
@@ -32,6 +39,8 @@ pub enum KafkaError {
         #[source]
         source: rdkafka::error::KafkaError,
     },
+    #[error("cluster {cluster}: invalid client configuration: {what}")]
+    Unsupported { cluster: Arc<str>, what: String },
     #[error("cluster {cluster}: {api} request failed: {error}")]
     Request { cluster: Arc<str>, api: &'static str, error: BrokerError },
     #[error("cluster {cluster}: {api} request timed out after {after:?}")]

@@ -1,15 +1,21 @@
 //! Kafka adapter for lagring: which consumer groups exist, what they
 //! committed, and where each partition's log starts and ends.
 //!
-//! The adapter is deliberately thin: it turns librdkafka admin results into
+//! The adapter is deliberately thin: it turns Kafka answers into
 //! `lagring-core` model types and errors with context, and nothing else (no
-//! lag math, no filtering, no caching).
+//! lag math, no filtering). Two clients answer the same calls: librdkafka
+//! admin calls, and a native Kafka protocol client with batched requests.
 //!
+//! - [`kafka_client`]: [`KafkaClient`], the async API, dispatching to the
+//!   client chosen by [`ClientKind`].
 //! - [`config`]: connection settings and their pure mapping to librdkafka
 //!   properties ([`client_properties`]).
-//! - [`client`]: [`KafkaClient`], the async API. Every blocking librdkafka call
-//!   runs in `spawn_blocking` under an outer `tokio::time::timeout`, on top of
-//!   librdkafka's own per-request timeout.
+//! - [`client`]: the librdkafka client and the answer types. Every blocking
+//!   librdkafka call runs in `spawn_blocking` under an outer
+//!   `tokio::time::timeout`, on top of librdkafka's own per-request timeout.
+//! - `native`: the native client on tokio and `kafka-protocol` (FindCoordinator
+//!   v4 and OffsetFetch v8 batches); see docs/native-client.md.
+//! - `commits`: committed-offset entries to model maps, shared by both.
 //! - [`ffi`]: the admin APIs the safe `rdkafka` API lacks (ListConsumerGroups,
 //!   ListConsumerGroupOffsets, ListOffsets). The only module with `unsafe`;
 //!   every raw handle is owned by an RAII guard.
@@ -18,12 +24,16 @@
 //! - [`stats`]: [`RequestStats`], request and error counters for self metrics.
 
 pub mod client;
+mod commits;
 pub mod config;
 pub mod error;
 mod ffi;
+pub mod kafka_client;
+mod native;
 pub mod stats;
 
-pub use client::{GroupList, GroupListing, KafkaClient, OffsetSpec};
-pub use config::{Isolation, KafkaConnection, Sasl, SaslMechanism, Tls, client_properties};
+pub use client::{GroupList, GroupListing, OffsetSpec};
+pub use config::{ClientKind, Isolation, KafkaConnection, NativeOptions, Sasl, SaslMechanism, Tls, client_properties};
 pub use error::KafkaError;
+pub use kafka_client::KafkaClient;
 pub use stats::{ApiCounts, RequestStats};

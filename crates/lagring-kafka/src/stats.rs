@@ -2,9 +2,12 @@
 //! `lagring_*` self metrics.
 //!
 //! Counters are cumulative since the client was created; the metrics layer
-//! exports them as counters. A "request" is one admin call handed to
-//! librdkafka (librdkafka may split a ListOffsets call into one wire request
-//! per partition leader). An "error" is a call that failed as a whole; partial
+//! exports them as counters. For the librdkafka client a "request" is one admin
+//! call handed to librdkafka (librdkafka may split a ListOffsets call into one
+//! wire request per partition leader; OffsetFetch counts one per group, and the
+//! FindCoordinator and ApiVersions requests librdkafka makes are not seen).
+//! For the native client a "request" is one wire request, every API counted.
+//! An "error" is a request that failed as a whole; partial per-group or
 //! per-partition failures are returned to the caller, not counted here.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +20,10 @@ pub struct RequestStats {
     pub offset_fetch: ApiCounts,
     pub list_offsets: ApiCounts,
     pub metadata: ApiCounts,
+    /// Native client only (librdkafka's own lookups are not seen).
+    pub find_coordinator: ApiCounts,
+    /// Native client only: one per connection handshake.
+    pub api_versions: ApiCounts,
 }
 
 /// Requests issued and requests failed for one API.
@@ -33,6 +40,9 @@ pub(crate) enum Api {
     OffsetFetch,
     ListOffsets,
     Metadata,
+    FindCoordinator,
+    /// ApiVersions.
+    Versions,
 }
 
 impl Api {
@@ -42,6 +52,8 @@ impl Api {
             Api::OffsetFetch => "offset fetch",
             Api::ListOffsets => "list offsets",
             Api::Metadata => "metadata",
+            Api::FindCoordinator => "find coordinator",
+            Api::Versions => "api versions",
         }
     }
 }
@@ -65,6 +77,8 @@ pub(crate) struct Counters {
     offset_fetch: AtomicCounts,
     list_offsets: AtomicCounts,
     metadata: AtomicCounts,
+    find_coordinator: AtomicCounts,
+    api_versions: AtomicCounts,
 }
 
 impl Counters {
@@ -74,6 +88,8 @@ impl Counters {
             Api::OffsetFetch => &self.offset_fetch,
             Api::ListOffsets => &self.list_offsets,
             Api::Metadata => &self.metadata,
+            Api::FindCoordinator => &self.find_coordinator,
+            Api::Versions => &self.api_versions,
         }
     }
 
@@ -91,6 +107,8 @@ impl Counters {
             offset_fetch: self.offset_fetch.snapshot(),
             list_offsets: self.list_offsets.snapshot(),
             metadata: self.metadata.snapshot(),
+            find_coordinator: self.find_coordinator.snapshot(),
+            api_versions: self.api_versions.snapshot(),
         }
     }
 }

@@ -5,12 +5,15 @@
 //! tansu reports every group's state as "Unknown" and cannot serve
 //! DescribeGroups (see `lagring_testkit::tansu`); neither is used here.
 
+// Integration-test crate: the shared helper outside #[test] fns panics on failure by design.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lagring_core::model::{PartitionOffsets, TopicPartition};
-use lagring_kafka::{ApiCounts, KafkaClient, KafkaConnection, OffsetSpec};
+use lagring_kafka::{ApiCounts, ClientKind, KafkaClient, KafkaConnection, NativeOptions, OffsetSpec, RequestStats};
 use lagring_testkit::kafka_fixtures::{commit, create_topic, produce};
 use lagring_testkit::ports::free_port;
 use lagring_testkit::tansu::TansuBroker;
@@ -43,13 +46,39 @@ async fn seed(bootstrap: &str) -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_exact_groups_commits_and_offsets_from_tansu() {
+    let stats = exact_from_tansu(ClientKind::Librdkafka).await;
+    assert_eq!(stats.list_groups, ApiCounts { requests: 1, errors: 0 });
+    assert_eq!(stats.offset_fetch, ApiCounts { requests: 3, errors: 0 });
+    assert_eq!(stats.list_offsets, ApiCounts { requests: 3, errors: 0 });
+    assert_eq!(stats.metadata, ApiCounts { requests: 1, errors: 0 });
+}
+
+/// The same exact values through the native client. The request counts are
+/// its own: every wire request, including the Metadata it needs before the
+/// first ListGroups and the first ListOffsets (leaders).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_client_reads_the_same_exact_values_from_tansu() {
+    let stats = exact_from_tansu(ClientKind::Native(NativeOptions::default())).await;
+    assert_eq!(stats.list_groups, ApiCounts { requests: 1, errors: 0 });
+    // tansu 0.6 serves FindCoordinator v4+ and OffsetFetch v8+: the three
+    // groups (one asked twice) cost one batched request each.
+    assert_eq!(stats.find_coordinator, ApiCounts { requests: 1, errors: 0 });
+    assert_eq!(stats.offset_fetch, ApiCounts { requests: 1, errors: 0 });
+    assert_eq!(stats.list_offsets, ApiCounts { requests: 3, errors: 0 });
+    assert_eq!(stats.metadata, ApiCounts { requests: 3, errors: 0 });
+    assert_eq!(stats.api_versions, ApiCounts { requests: 1, errors: 0 });
+}
+
+/// Seeds a fresh tansu, checks groups, commits, log offsets and partition
+/// counts exactly with a client of `kind`, and returns its request counts.
+async fn exact_from_tansu(kind: ClientKind) -> RequestStats {
     let broker = TansuBroker::start().unwrap();
     let bootstrap = broker.bootstrap();
     seed(&bootstrap).await.unwrap_or_else(|e| panic!("seed: {e:#}\n{}", broker.log_tail(3000)));
 
     let mut conn = KafkaConnection::plaintext(&bootstrap);
     conn.request_timeout = Duration::from_secs(10);
-    let client = KafkaClient::connect("tansu", &conn).unwrap();
+    let client = KafkaClient::connect_with("tansu", &conn, kind).unwrap();
 
     let groups = client.list_groups().await.unwrap();
     let names: Vec<&str> = groups.iter().map(|g| &*g.group).collect();
@@ -90,12 +119,7 @@ async fn reads_exact_groups_commits_and_offsets_from_tansu() {
     // tansu lists no internal topics, so the map is exactly ours.
     let counts = client.topic_partition_counts().await.unwrap();
     assert_eq!(counts, BTreeMap::from([(Arc::from("orders"), 3), (Arc::from("payments"), 2)]));
-
-    let stats = client.stats();
-    assert_eq!(stats.list_groups, ApiCounts { requests: 1, errors: 0 });
-    assert_eq!(stats.offset_fetch, ApiCounts { requests: 3, errors: 0 });
-    assert_eq!(stats.list_offsets, ApiCounts { requests: 3, errors: 0 });
-    assert_eq!(stats.metadata, ApiCounts { requests: 1, errors: 0 });
+    client.stats()
 }
 
 /// librdkafka answers a partition without a leader with a per-partition error

@@ -12,8 +12,11 @@
 //! - [`server`]: listeners per broker, connection loops, fault application; [`SimHandle`].
 //! - [`faults`], [`counters`], [`stats`]: latency/error/outage injection, request counters per
 //!   broker and API, and a JSON stats endpoint for benchmarks.
+//! - [`controls`]: faults a test switches while clients are connected (a silent broker, a moved
+//!   coordinator, API versions capped like an older broker), through [`SimHandle`].
 
 pub mod clock;
+pub mod controls;
 pub mod counters;
 pub mod error;
 pub mod faults;

@@ -8,6 +8,10 @@
 //! expected lag is exact. Expectations come from the simulator's own model
 //! (`expected_now()`), and each test also pins the hand-computed numbers so a
 //! formula change in the simulator cannot silently make both sides agree.
+//!
+//! Every cluster entry exists twice, once per Kafka client: `<name>` on
+//! librdkafka and `<name>-native` on the native protocol client; both must
+//! show exactly the expected lags.
 
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
@@ -53,9 +57,14 @@ impl Bed {
         let brokers: Vec<String> = sim.broker_addrs().iter().map(|a| format!("'{a}'")).collect();
         let mut config = String::from("node: { id: sim-test, interval: 1s }\nclusters:\n");
         for (name, isolation) in clusters {
-            config.push_str(&format!("  - name: {name}\n    brokers: [{}]\n", brokers.join(", ")));
-            if *isolation == Isolation::ReadCommitted {
-                config.push_str("    isolation: read_committed\n");
+            for (suffix, client) in [("", "librdkafka"), ("-native", "native")] {
+                config.push_str(&format!(
+                    "  - name: {name}{suffix}\n    client: {client}\n    brokers: [{}]\n",
+                    brokers.join(", ")
+                ));
+                if *isolation == Isolation::ReadCommitted {
+                    config.push_str("    isolation: read_committed\n");
+                }
             }
         }
         config.push_str("http: { listen: '{HTTP_LISTEN}' }\n");
@@ -79,12 +88,14 @@ impl Bed {
     }
 
     /// Waits until the node's `/metrics` shows exactly `expected` partition
-    /// lags for `cluster`, and returns that scrape.
+    /// lags for `cluster` through both clients, and returns that scrape.
     async fn wait_for_lags(&self, cluster: &str, expected: &PartitionLags) -> Result<Vec<TextSample>> {
         wait_for(&format!("exact lag of cluster {cluster} on /metrics"), TIMEOUT, || async {
             let m = self.node.metrics().await?;
-            let got = partition_lags(&m, cluster);
-            anyhow::ensure!(&got == expected, "last seen: {got:?}\nexpected: {expected:?}");
+            for name in [cluster.to_owned(), format!("{cluster}-native")] {
+                let got = partition_lags(&m, &name);
+                anyhow::ensure!(&got == expected, "{name}: last seen: {got:?}\nexpected: {expected:?}");
+            }
             Ok(Some(m))
         })
         .await

@@ -1,5 +1,5 @@
-//! Log offsets: [`KafkaClient::list_offsets`] for one spec and
-//! [`KafkaClient::log_offsets`] for earliest and latest together.
+//! Log offsets through librdkafka: [`RdkafkaClient::fetch_offsets`], behind
+//! `KafkaClient::list_offsets` and `KafkaClient::log_offsets`.
 //!
 //! Partitions are deduplicated and split into one ListOffsets admin call per
 //! spec and partition leader, each of at most [`MAX_PARTITIONS_PER_CALL`]
@@ -13,8 +13,8 @@
 //! bounds it further. On the wire this is still one request per leader per
 //! spec while no leader has more than the chunk.
 //!
-//! Leaders come from the metadata of the last [`KafkaClient::topic_partition_counts`]
-//! call (the fetch stage calls it right before [`KafkaClient::log_offsets`]),
+//! Leaders come from the metadata of the last `topic_partition_counts` call (the
+//! fetch stage calls it right before `log_offsets`),
 //! so splitting costs no extra Metadata request. The map only decides how
 //! partitions are grouped: librdkafka still looks up the current leader of
 //! every partition itself, so a stale or missing entry costs speed, never
@@ -27,10 +27,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::CString;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use lagring_core::model::{Offset, PartitionOffsets, TopicPartition};
-use tracing::debug;
+use lagring_core::model::{Offset, TopicPartition};
 
-use super::{KafkaClient, WORKER_SLACK};
+use super::{RdkafkaClient, WORKER_SLACK};
 use crate::error::KafkaError;
 use crate::ffi::{self, RawCall, RawSpec};
 use crate::stats::Api;
@@ -121,57 +120,11 @@ fn split_by_leader(partitions: Vec<(&TopicPartition, CString)>, leaders: &Leader
     chunks
 }
 
-impl KafkaClient {
-    /// The `spec` offset of each partition. The outer error means the request
-    /// failed as a whole; otherwise every requested partition has an entry.
-    pub async fn list_offsets(
-        &self,
-        partitions: Vec<TopicPartition>,
-        spec: OffsetSpec,
-    ) -> Result<BTreeMap<TopicPartition, Result<Offset, KafkaError>>, KafkaError> {
-        let mut per_spec = self.fetch_offsets(partitions, &[spec], None).await?;
-        Ok(per_spec.pop().unwrap_or_default())
-    }
-
-    /// Earliest and latest offset of each partition, fetched concurrently.
-    /// Partitions for which either failed are returned as errors.
-    pub async fn log_offsets(
-        &self,
-        partitions: Vec<TopicPartition>,
-    ) -> Result<(BTreeMap<TopicPartition, PartitionOffsets>, Vec<(TopicPartition, KafkaError)>), KafkaError> {
-        self.log_offsets_until(partitions, None).await
-    }
-
-    /// Like [`KafkaClient::log_offsets`], due by `deadline`. A leader that
-    /// fails or does not answer costs only the partitions it leads.
-    pub async fn log_offsets_until(
-        &self,
-        partitions: Vec<TopicPartition>,
-        deadline: Option<std::time::Instant>,
-    ) -> Result<(BTreeMap<TopicPartition, PartitionOffsets>, Vec<(TopicPartition, KafkaError)>), KafkaError> {
-        let specs = [OffsetSpec::Earliest, OffsetSpec::Latest];
-        let mut per_spec = self.fetch_offsets(partitions, &specs, deadline).await?;
-        let latest = per_spec.pop().unwrap_or_default();
-        let mut earliest = per_spec.pop().unwrap_or_default();
-        let mut offsets = BTreeMap::new();
-        let mut errors = Vec::new();
-        for (tp, end) in latest {
-            let start = earliest.remove(&tp).unwrap_or_else(|| Err(self.missing(&tp)));
-            match (start, end) {
-                (Ok(start), Ok(end)) => {
-                    offsets.insert(tp, PartitionOffsets { start, end });
-                }
-                (Err(e), _) | (_, Err(e)) => errors.push((tp, e)),
-            }
-        }
-        debug!(cluster = %self.inner.cluster, partitions = offsets.len(), failed = errors.len(), "fetched log offsets");
-        Ok((offsets, errors))
-    }
-
+impl RdkafkaClient {
     /// One ListOffsets call per spec and leader chunk, all in one blocking
     /// worker. Returns one map per spec, each with an entry for every
     /// requested partition.
-    async fn fetch_offsets(
+    pub(crate) async fn fetch_offsets(
         &self,
         partitions: Vec<TopicPartition>,
         specs: &[OffsetSpec],

@@ -1,4 +1,4 @@
-//! ApiVersions: advertise exactly the implemented APIs. A request newer than we support gets the
+//! ApiVersions: advertise exactly the implemented APIs (with run-time caps applied). A request newer than we support gets the
 //! v0-encoded UNSUPPORTED_VERSION answer with our ranges, which is how clients downgrade.
 
 use bytes::BytesMut;
@@ -6,15 +6,15 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ApiVersionsResponse;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 
-use super::{Ctx, SUPPORTED, frame};
+use super::{Ctx, frame};
 
 const MAX_VERSION: i16 = 4;
 
 pub fn respond(ctx: &Ctx, correlation_id: i32) -> BytesMut {
-    let api_keys = SUPPORTED
-        .iter()
+    let api_keys = ctx
+        .supported()
         .map(|(key, min, max)| {
-            ApiVersion::default().with_api_key(*key as i16).with_min_version(*min).with_max_version(*max)
+            ApiVersion::default().with_api_key(key as i16).with_min_version(min).with_max_version(max)
         })
         .collect();
     let (version, error) = if (0..=MAX_VERSION).contains(&ctx.version) {

@@ -20,7 +20,7 @@ fn describe(ctx: &Ctx, id: GroupId) -> DescribedGroup {
     if let Some(error) = ctx.injected {
         return base.with_error_code(error);
     }
-    if ctx.model.coordinator_for_key(&name) != ctx.broker {
+    if ctx.coordinator(&name) != ctx.broker {
         return base.with_error_code(ResponseError::NotCoordinator.code());
     }
     match ctx.model.group(&name) {

@@ -29,7 +29,7 @@ pub fn handle(ctx: &Ctx, req: FindCoordinatorRequest) -> FindCoordinatorResponse
 }
 
 fn locate(ctx: &Ctx, key: &str, error: i16) -> (BrokerId, kafka_protocol::protocol::StrBytes, i32) {
-    let id = ctx.model.coordinator_for_key(key);
+    let id = ctx.coordinator(key);
     match ctx.brokers.iter().find(|b| b.id == id) {
         Some(b) if error == 0 => (BrokerId(b.id), sb(b.host.clone()), b.port),
         _ => (BrokerId(-1), sb(""), -1),

@@ -1,10 +1,11 @@
 //! ListGroups: the groups this broker coordinates that exist now, with state (v4+) and type
-//! (v5+), honouring the state and type filters.
+//! (v5+), honouring the state and type filters. Every simulated group is a `classic` one.
 
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
 use super::{Ctx, sb};
+use crate::model::group::GroupModel;
 
 pub fn handle(ctx: &Ctx, req: ListGroupsRequest) -> ListGroupsResponse {
     if let Some(error) = ctx.injected {
@@ -19,7 +20,7 @@ pub fn handle(ctx: &Ctx, req: ListGroupsRequest) -> ListGroupsResponse {
         .model
         .groups
         .iter()
-        .filter(|g| g.coordinator == ctx.broker && g.exists(ctx.t_ms) && wants_type)
+        .filter(|g| coordinator(ctx, g) == ctx.broker && g.exists(ctx.t_ms) && wants_type)
         .filter(|g| wants_state(g.state(ctx.t_ms)))
         .map(|g| {
             let mut listed = ListedGroup::default()
@@ -35,4 +36,9 @@ pub fn handle(ctx: &Ctx, req: ListGroupsRequest) -> ListGroupsResponse {
         })
         .collect();
     ListGroupsResponse::default().with_groups(groups)
+}
+
+/// The group's coordinator now; the hash is precomputed unless a test moved it.
+fn coordinator(ctx: &Ctx, group: &GroupModel) -> i32 {
+    ctx.controls.moved_coordinator(&group.config.name).unwrap_or(group.coordinator)
 }

@@ -15,6 +15,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 
+use crate::controls::Controls;
 use crate::model::Model;
 
 /// APIs and version ranges the simulator implements (and advertises in ApiVersions).
@@ -49,6 +50,25 @@ pub struct Ctx<'a> {
     pub version: i16,
     /// Error code chosen by fault injection for this request.
     pub injected: Option<i16>,
+    /// Run-time switches (moved coordinators, capped versions).
+    pub controls: &'a Controls,
+}
+
+impl Ctx<'_> {
+    /// The broker coordinating `key` now: moved by a test, or hashed by the model.
+    pub fn coordinator(&self, key: &str) -> i32 {
+        self.controls.moved_coordinator(key).unwrap_or_else(|| self.model.coordinator_for_key(key))
+    }
+
+    /// Version ranges served now: [`SUPPORTED`] with run-time caps applied.
+    pub fn supported(&self) -> impl Iterator<Item = (ApiKey, i16, i16)> + '_ {
+        SUPPORTED.iter().map(|(key, min, max)| (*key, *min, self.controls.max_version(*key, *max)))
+    }
+
+    /// Whether `version` of `key` is served now.
+    fn serves(&self, key: ApiKey, version: i16) -> bool {
+        self.supported().any(|(k, min, max)| k == key && (min..=max).contains(&version))
+    }
 }
 
 /// Map an API name (`ListOffsets`) to its key.
@@ -56,16 +76,11 @@ pub fn api_key_by_name(name: &str) -> Option<i16> {
     ApiKey::iter().find(|k| format!("{k:?}") == name).map(|k| k as i16)
 }
 
-/// Whether `version` of `key` is implemented.
-pub fn is_supported(key: ApiKey, version: i16) -> bool {
-    SUPPORTED.iter().any(|(k, min, max)| *k == key && (*min..=*max).contains(&version))
-}
-
 /// Answer one request; returns the full response frame payload (header + body, no length).
 pub fn dispatch(ctx: &Ctx, api_key: i16, correlation_id: i32, body: Bytes) -> BytesMut {
     let result = match ApiKey::try_from(api_key) {
         Ok(ApiKey::ApiVersions) => Ok(api_versions::respond(ctx, correlation_id)),
-        Ok(key) if is_supported(key, ctx.version) => supported(ctx, key, correlation_id, body),
+        Ok(key) if ctx.serves(key, ctx.version) => supported(ctx, key, correlation_id, body),
         Ok(key) => unsupported::respond(key, ctx.version, correlation_id),
         Err(()) => Err(anyhow::anyhow!("unknown api key")),
     };

@@ -71,7 +71,7 @@ fn fetch(ctx: &Ctx, group_id: &str, wanted: Option<Vec<(TopicName, Vec<i32>)>>) 
     if let Some(error) = ctx.injected {
         return (error, Vec::new());
     }
-    if ctx.model.coordinator_for_key(group_id) != ctx.broker {
+    if ctx.coordinator(group_id) != ctx.broker {
         return (ResponseError::NotCoordinator.code(), Vec::new());
     }
     let model = ctx.model;

@@ -90,7 +90,7 @@ async fn handle(broker: i32, mut frame: Bytes, shared: &Shared, cancel: &Cancell
     let version = peek.get_i16();
     let correlation_id = peek.get_i32();
     shared.counters.record(broker, api_key);
-    while shared.faults.is_down(broker, shared.clock.elapsed_ms()) {
+    while shared.faults.is_down(broker, shared.clock.elapsed_ms()) || shared.controls.is_silenced(broker) {
         tokio::select! {
             () = cancel.cancelled() => return None,
             () = tokio::time::sleep(OUTAGE_POLL) => {}
@@ -122,6 +122,7 @@ async fn handle(broker: i32, mut frame: Bytes, shared: &Shared, cancel: &Cancell
         t_ms: shared.clock.elapsed_ms(),
         version,
         injected: shared.faults.error(broker, api_key),
+        controls: &shared.controls,
     };
     Some(dispatch(&ctx, api_key, correlation_id, body))
 }

@@ -12,7 +12,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use kafka_protocol::messages::ApiKey;
+
 use crate::clock::Clock;
+use crate::controls::Controls;
 use crate::counters::{Counters, RequestCounts};
 use crate::error::SimError;
 use crate::faults::Faults;
@@ -36,6 +39,7 @@ pub(crate) struct Shared {
     pub clock: Clock,
     pub counters: Counters,
     pub faults: Faults,
+    pub controls: Controls,
 }
 
 /// A running simulated cluster; stops when dropped.
@@ -65,8 +69,9 @@ impl Sim {
         }
         let faults = Faults::new(&scenario.faults, scenario.seed, scenario.brokers);
         let counters = Counters::new(scenario.brokers);
+        let controls = Controls::new(scenario.brokers);
         let model = Model::new(scenario, epoch_ms);
-        let shared = Arc::new(Shared { model, brokers, clock, counters, faults });
+        let shared = Arc::new(Shared { model, brokers, clock, counters, faults, controls });
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         for (id, listener) in listeners {
@@ -131,6 +136,28 @@ impl SimHandle {
     /// The compiled scenario.
     pub fn model(&self) -> &Model {
         &self.shared.model
+    }
+
+    /// Make `broker` hold every request unanswered (`true`) or answer again (`false`); held
+    /// requests are answered once it answers again.
+    pub fn set_silenced(&self, broker: i32, silenced: bool) {
+        self.shared.controls.set_silenced(broker, silenced);
+    }
+
+    /// Move the coordinator of `group` to `broker`: FindCoordinator names `broker` from now on
+    /// and every other broker answers NOT_COORDINATOR for the group.
+    pub fn move_coordinator(&self, group: &str, broker: i32) {
+        self.shared.controls.move_coordinator(group, broker);
+    }
+
+    /// The broker coordinating `key` now (after any move).
+    pub fn coordinator_of(&self, key: &str) -> i32 {
+        self.shared.controls.moved_coordinator(key).unwrap_or_else(|| self.shared.model.coordinator_for_key(key))
+    }
+
+    /// Serve `api` only up to version `max` (and advertise that), like an older broker.
+    pub fn cap_version(&self, api: ApiKey, max: i16) {
+        self.shared.controls.cap_version(api, max);
     }
 
     /// Stop every listener and connection, waiting (bounded) for them to finish.

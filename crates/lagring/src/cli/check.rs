@@ -113,8 +113,8 @@ async fn check_cluster(
     only: &NameFilter,
     timeout: std::time::Duration,
 ) -> Result<ClusterReport, String> {
-    let client =
-        KafkaClient::connect(&c.name, &c.kafka_connection()).map_err(|e| format!("cannot create kafka client: {e}"))?;
+    let client = KafkaClient::connect_with(&c.name, &c.kafka_connection(), c.client_kind())
+        .map_err(|e| format!("cannot create kafka client: {e}"))?;
     let fetcher = ClusterFetcher {
         cluster: Arc::from(c.name.as_str()),
         client,

@@ -101,6 +101,14 @@ impl Config {
 }
 
 impl ClusterConfig {
+    /// Which Kafka client the adapter uses for this cluster.
+    pub fn client_kind(&self) -> lagring_kafka::ClientKind {
+        match self.client {
+            ClientChoice::Librdkafka => lagring_kafka::ClientKind::Librdkafka,
+            ClientChoice::Native => lagring_kafka::ClientKind::Native(lagring_kafka::NativeOptions::default()),
+        }
+    }
+
     /// The Kafka adapter's connection settings for this cluster.
     pub fn kafka_connection(&self) -> lagring_kafka::KafkaConnection {
         use lagring_kafka::{Isolation, Sasl, SaslMechanism, Tls};

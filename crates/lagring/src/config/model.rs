@@ -110,9 +110,13 @@ pub struct ClusterConfig {
     pub topics: FilterConfig,
     #[serde(default = "defaults::request_timeout", with = "humantime_serde")]
     pub request_timeout: Duration,
-    /// Concurrent OffsetFetch requests (one group each) in flight.
+    /// Concurrent OffsetFetch requests (one group each) in flight
+    /// (librdkafka client only; the native client batches groups instead).
     #[serde(default = "defaults::max_in_flight")]
     pub max_in_flight_offset_fetches: usize,
+    /// Which Kafka client talks to this cluster (see docs/native-client.md).
+    #[serde(default)]
+    pub client: ClientChoice,
     /// Extra librdkafka properties, applied last (they override lagring's).
     #[serde(default)]
     pub properties: BTreeMap<String, serde_norway::Value>,
@@ -149,6 +153,16 @@ pub struct TlsConfig {
     pub key_password: Option<String>,
     #[serde(default = "defaults::yes")]
     pub verify: bool,
+}
+
+/// `clusters[].client`: librdkafka (default while the native client has no
+/// TLS or SASL) or the native protocol client (batched group offsets).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientChoice {
+    #[default]
+    Librdkafka,
+    Native,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]

@@ -108,3 +108,29 @@ fn time_lag_problems_name_their_keys() {
         parse("clusters: [{ name: a, brokers: ['b:1'] }]\ntime_lag: { end_history: { max_age: soon } }\n").unwrap_err();
     assert!(err.to_string().starts_with("time_lag.end_history.max_age: "), "{err}");
 }
+
+#[test]
+fn client_choice_defaults_to_librdkafka_and_native_refuses_what_it_lacks() {
+    let cfg = parse("clusters: [{ name: a, brokers: ['k:9092'] }, { name: b, client: native, brokers: ['k:9092'] }]")
+        .unwrap();
+    assert_eq!(cfg.clusters[0].client, ClientChoice::Librdkafka);
+    assert_eq!(cfg.clusters[1].client, ClientChoice::Native);
+    assert!(matches!(cfg.clusters[1].client_kind(), lagring_kafka::ClientKind::Native(_)));
+    let err = parse(
+        "clusters: [{ name: a, client: native, brokers: ['k:9092'], tls: {}, \
+         sasl: { mechanism: PLAIN, username: u, password: p }, properties: { a.b: 1 } }]",
+    )
+    .unwrap_err()
+    .to_string();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "clusters[0].sasl: not supported by client: native yet (TLS, SASL and librdkafka properties need client: librdkafka)",
+            "clusters[0].tls: not supported by client: native yet (TLS, SASL and librdkafka properties need client: librdkafka)",
+            "clusters[0].properties: not supported by client: native yet (TLS, SASL and librdkafka properties need client: librdkafka)",
+        ]
+    );
+    let err = parse("clusters: [{ name: a, client: java, brokers: ['k:9092'] }]").unwrap_err().to_string();
+    assert!(err.contains("unknown variant `java`"), "{err}");
+}

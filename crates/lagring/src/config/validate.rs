@@ -7,7 +7,7 @@ use std::path::Path;
 
 use lagring_core::filter::NameFilter;
 
-use super::model::{ClusterConfig, Config, FilterConfig, TlsConfig};
+use super::model::{ClientChoice, ClusterConfig, Config, FilterConfig, TlsConfig};
 
 /// Label names lagring sets itself on lag series.
 const RESERVED_LABELS: &[&str] = &["group", "topic", "partition"];
@@ -122,6 +122,17 @@ fn cluster(c: &ClusterConfig, path: &str, errs: &mut Vec<String>) {
     for (k, v) in &c.properties {
         if super::property_string(v).is_none() {
             errs.push(format!("{path}.properties.{k}: must be a string, number or boolean"));
+        }
+    }
+    if c.client == ClientChoice::Native {
+        for (key, set) in
+            [("sasl", c.sasl.is_some()), ("tls", c.tls.is_some()), ("properties", !c.properties.is_empty())]
+        {
+            if set {
+                errs.push(format!(
+                    "{path}.{key}: not supported by client: native yet (TLS, SASL and librdkafka properties need client: librdkafka)"
+                ));
+            }
         }
     }
 }

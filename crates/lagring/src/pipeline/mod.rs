@@ -131,7 +131,7 @@ async fn run_node(cfg: Config, node: NodeIdentity, shutdown: CancellationToken) 
     let (emit_tx, emit_rx) = mpsc::channel(COMPUTE_TO_EMIT_CAPACITY);
     for c in &cfg.clusters {
         let name: Arc<str> = Arc::from(c.name.as_str());
-        let client = KafkaClient::connect(&c.name, &c.kafka_connection())
+        let client = KafkaClient::connect_with(&c.name, &c.kafka_connection(), c.client_kind())
             .with_context(|| format!("cluster {}: cannot create kafka client", c.name))?;
         let fetcher = ClusterFetcher {
             cluster: name.clone(),

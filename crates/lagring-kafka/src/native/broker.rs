@@ -1,0 +1,188 @@
+//! One broker: its address, a lazily opened connection and the API versions it advertised.
+//!
+//! The first request opens the connection and sends ApiVersions; concurrent callers share that
+//! attempt. A failed attempt, or a request that times out (the connection is then closed, as
+//! the broker may be stuck behind it), starts a capped exponential backoff during which requests
+//! to this broker fail at once instead of reconnecting in a loop. A successful handshake resets
+//! it.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
+use kafka_protocol::protocol::{Request, StrBytes};
+use tokio::sync::OnceCell;
+
+use super::connection::Connection;
+use super::error::WireError;
+use super::versions::{API_VERSIONS, Versions};
+use super::wire::{decode_response, encode_request};
+use crate::stats::{Api, Counters};
+
+/// First reconnect delay; doubled per consecutive failure up to [`BACKOFF_MAX`].
+const BACKOFF_BASE: Duration = Duration::from_millis(100);
+/// Longest reconnect delay (librdkafka's `reconnect.backoff.max.ms` is 10 s; lagring polls
+/// every few seconds, so a recovered broker should rejoin within one iteration or two).
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// An open, negotiated connection.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) connection: Connection,
+    pub(crate) versions: Versions,
+}
+
+type Attempt = Arc<OnceCell<Result<Arc<Session>, WireError>>>;
+
+#[derive(Default)]
+struct State {
+    attempt: Option<Attempt>,
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+pub(crate) struct Broker {
+    pub(crate) addr: String,
+    counters: Arc<Counters>,
+    /// A `std` mutex: held only to read or swap the attempt, never across an `.await`.
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl Broker {
+    pub(crate) fn new(addr: String, counters: Arc<Counters>) -> Self {
+        Broker { addr, counters, state: Mutex::default() }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the last attempt failed and its backoff has not ended.
+    pub(crate) fn in_backoff(&self) -> bool {
+        self.state().retry_at.is_some_and(|at| Instant::now() < at)
+    }
+
+    /// The open session, or a new one within `timeout`.
+    pub(crate) async fn session(&self, timeout: Duration) -> Result<Arc<Session>, WireError> {
+        let attempt = {
+            let mut state = self.state();
+            let current = state.attempt.clone();
+            match current.as_ref().map(|a| a.get()) {
+                Some(Some(Ok(session))) if !session.connection.is_closed() => return Ok(session.clone()),
+                // Someone is connecting: wait for the same attempt.
+                Some(None) => current.unwrap_or_default(),
+                _ => {
+                    if let Some(retry_in) = state.retry_at.and_then(|at| at.checked_duration_since(Instant::now())) {
+                        return Err(WireError::Backoff { addr: self.addr.clone(), retry_in });
+                    }
+                    let fresh = Attempt::default();
+                    state.attempt = Some(fresh.clone());
+                    fresh
+                }
+            }
+        };
+        let opened = attempt.get_or_init(|| async { self.open(timeout).await.map(Arc::new) });
+        match tokio::time::timeout(timeout, opened).await {
+            Ok(result) => result.clone(),
+            Err(_) => Err(WireError::Timeout(timeout)),
+        }
+    }
+
+    /// Connects and negotiates versions; records success or failure for the backoff.
+    async fn open(&self, timeout: Duration) -> Result<Session, WireError> {
+        let started = Instant::now();
+        let result = async {
+            let connection = Connection::open(&self.addr, timeout).await?;
+            let request = ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_static_str("lagring"))
+                .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+            self.counters.requests(Api::Versions, 1);
+            let remaining = timeout.saturating_sub(started.elapsed());
+            let frame = connection.round_trip(|id| encode_request(&request, API_VERSIONS, id), remaining).await?;
+            // The response header of ApiVersions is always v0: the correlation id only.
+            let body = frame.slice(4.min(frame.len())..);
+            let versions = Versions::decode(body, API_VERSIONS)?;
+            Ok(Session { connection, versions })
+        }
+        .await;
+        match &result {
+            Ok(_) => self.succeeded(),
+            Err(error) => {
+                if !matches!(error, WireError::Connect { .. }) {
+                    self.counters.errors(Api::Versions, 1);
+                }
+                self.failed();
+            }
+        }
+        result
+    }
+
+    fn succeeded(&self) {
+        let mut state = self.state();
+        state.failures = 0;
+        state.retry_at = None;
+    }
+
+    /// Starts (or lengthens) the reconnect backoff.
+    fn failed(&self) {
+        let mut state = self.state();
+        state.failures = state.failures.saturating_add(1);
+        let exponent = state.failures.saturating_sub(1).min(16);
+        let delay = BACKOFF_BASE.saturating_mul(1 << exponent).min(BACKOFF_MAX);
+        state.retry_at = Some(Instant::now() + delay);
+    }
+
+    /// Sends the request `build` makes for the negotiated version of `R` and decodes the answer,
+    /// all within `timeout`. A timeout closes the connection and starts the backoff.
+    pub(crate) async fn request<R: Request>(
+        &self,
+        timeout: Duration,
+        build: impl FnOnce(i16) -> R,
+    ) -> Result<(i16, R::Response), WireError> {
+        let started = Instant::now();
+        let session = self.session(timeout).await?;
+        let api = ApiKey::try_from(R::KEY).map_err(|()| WireError::Unsupported { api: "an unknown api" })?;
+        let version = session.versions.pick(api)?;
+        let request = build(version);
+        let remaining = timeout.saturating_sub(started.elapsed());
+        let frame =
+            session.connection.round_trip(|id| encode_request(&request, version, id), remaining).await.inspect_err(
+                |error| {
+                    if error.is_timeout() || *error == WireError::Closed {
+                        session.connection.close();
+                        self.failed();
+                    }
+                },
+            )?;
+        Ok((version, decode_response::<R>(frame, version)?))
+    }
+
+    /// The version of `api` this broker and client share, connecting if needed.
+    pub(crate) async fn version(&self, api: ApiKey, timeout: Duration) -> Result<i16, WireError> {
+        self.session(timeout).await?.versions.pick(api)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_backs_off_then_retries() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        let broker = Broker::new(addr, Arc::default());
+        let first = broker.session(Duration::from_secs(1)).await.unwrap_err();
+        assert!(matches!(first, WireError::Connect { .. }), "{first}");
+        let second = broker.session(Duration::from_secs(1)).await.unwrap_err();
+        assert!(matches!(second, WireError::Backoff { .. }), "{second}");
+        assert!(broker.in_backoff());
+    }
+}
