@@ -1,5 +1,5 @@
 //! `lagring check` against a real tansu broker holding the ground truth of
-//! `e2e_single_node.rs` (same topics, records and commits): the table and the
+//! `tests/e2e_single_node.rs` (same topics, records and commits): the table and the
 //! JSON carry the exact committed, end and lag of every partition, and a
 //! cluster nobody answers for makes the exit code 1 with its name on stderr.
 

@@ -6,10 +6,10 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
+use lagring_e2e::lagring_binary;
 use lagring_testkit::kafka_fixtures::{commit, create_topic, produce};
 use lagring_testkit::lagring_node::LagringNode;
 use lagring_testkit::metrics_text::{TextSample, select};
@@ -90,7 +90,7 @@ async fn exact_lag_on_metrics_and_in_prometheus() -> Result<()> {
          http: {{ listen: '{{HTTP_LISTEN}}' }}\n",
         prom.remote_write_url()
     );
-    let mut node = LagringNode::start(Path::new(env!("CARGO_BIN_EXE_lagring")), "lagring", &config)?;
+    let mut node = LagringNode::start(&lagring_binary()?, "lagring", &config)?;
 
     let lag_name = "kafka_consumer_group_lag_in_offsets";
     let pkeys = ["group", "topic", "partition"];
@@ -168,7 +168,7 @@ async fn dead_cluster_is_unhealthy_and_named_while_the_other_works() -> Result<(
          clusters:\n  - name: alive\n    brokers: ['{bs}']\n  - name: dead\n    brokers: ['127.0.0.1:{dead_port}']\n    request_timeout: 1s\n\
          http: {{ listen: '{{HTTP_LISTEN}}' }}\n"
     );
-    let node = LagringNode::start(Path::new(env!("CARGO_BIN_EXE_lagring")), "lagring", &config)?;
+    let node = LagringNode::start(&lagring_binary()?, "lagring", &config)?;
     wait_for("alive cluster lag on /metrics", TIMEOUT, || async {
         let m = node.metrics().await?;
         Ok((text_map(&m, "kafka_consumer_group_lag_in_offsets", &["group"])

@@ -13,13 +13,13 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use lagring_core::metric_names as m;
 use lagring_core::series::is_stale_marker;
+use lagring_e2e::lagring_binary;
 use lagring_testkit::kafka_fixtures::create_topic;
 use lagring_testkit::lagring_node::LagringNode;
 use lagring_testkit::ports::wait_for;
@@ -152,7 +152,7 @@ async fn time_lag_is_within_an_interval_of_the_record_timestamps_on_tansu() -> R
          http: {{ listen: '{{HTTP_LISTEN}}' }}\n",
         receiver.url()
     );
-    let node = LagringNode::start(Path::new(env!("CARGO_BIN_EXE_lagring")), "lagring", &config)?;
+    let node = LagringNode::start(&lagring_binary()?, "lagring", &config)?;
     let lag_of = |p: usize| -> Vec<(i64, f64)> {
         let mut out: Vec<(i64, f64)> = receiver
             .samples()
