@@ -19,6 +19,7 @@ use lagring_testkit::receiver::RecordingReceiver;
 use lagring_testkit::redis::RedisServer;
 
 use crate::node::{BenchNode, value};
+use crate::redis_load::{RedisLoad, command_calls};
 use crate::slots::{now_ms, slot_of};
 
 /// One series per group, present whenever the group is emitted.
@@ -50,7 +51,12 @@ pub struct FleetResult {
     /// Groups emitted per survivor after the failover.
     pub emitted_after: BTreeMap<String, usize>,
     pub duplicates: usize,
+    /// Redis commands per second over steady slots before the kill.
+    pub redis_load: RedisLoad,
 }
+
+/// Steady intervals over which the Redis work is measured.
+const LOAD_WINDOW_INTERVALS: u32 = 4;
 
 /// Marker emissions folded across polls of a receiver that is cleared each time.
 struct Record {
@@ -128,6 +134,14 @@ pub async fn run(bin: &Path, run: FleetRun) -> Result<FleetResult> {
         owned_gauge.insert(n.id.clone(), value(&n.scrape().await?, "lagring_owned_groups", &[("cluster", "sim")]));
     }
 
+    // Redis work of the settled fleet: a fixed window is a measurement, not a sync.
+    let calls_before = command_calls(&redis)?;
+    let window_start = Instant::now();
+    tokio::time::sleep(run.interval * LOAD_WINDOW_INTERVALS).await;
+    let calls_after = command_calls(&redis)?;
+    let redis_load = RedisLoad::between(&calls_before, &calls_after, window_start.elapsed());
+    record.poll(&receiver);
+
     let victim_groups: Vec<String> = owners.iter().filter(|(_, n)| *n == VICTIM).map(|(g, _)| g.clone()).collect();
     let victim = nodes.iter_mut().find(|n| n.id == VICTIM).context("victim node")?;
     let killed_ms = now_ms();
@@ -169,6 +183,7 @@ pub async fn run(bin: &Path, run: FleetRun) -> Result<FleetResult> {
         failover_slot_start,
         emitted_after: count_per_node(&record.emissions.owners_at(after)),
         duplicates: record.emissions.duplicates().len(),
+        redis_load,
         run,
     })
 }

@@ -20,6 +20,7 @@
 mod fleet;
 mod node;
 mod procfs;
+mod redis_load;
 mod single;
 mod slots;
 mod table;
@@ -37,7 +38,7 @@ struct Args {
     /// The lagring binary (default: `lagring` next to this binary).
     #[arg(long)]
     lagring: Option<PathBuf>,
-    /// Single-node runs as `GROUPSxTOPICS`, comma separated; every topic has
+    /// Single-node runs as `GROUPSxTOPICS`, comma separated (`""` for none); every topic has
     /// `--partitions` partitions and each group reads one topic.
     #[arg(long, default_value = "1000x100,10000x100,10000x1000,50000x100", value_delimiter = ',')]
     single: Vec<String>,
@@ -77,7 +78,7 @@ async fn run(args: Args) -> Result<()> {
     let ticks = procfs::Ticks::detect();
     let mut failures = Vec::new();
     let mut results = Vec::new();
-    for spec in &args.single {
+    for spec in args.single.iter().filter(|s| !s.trim().is_empty()) {
         let (groups, topics) = parse_size(spec)?;
         let interval = Duration::from_millis(args.interval_ms.unwrap_or_else(|| default_interval_ms(groups)));
         let run =

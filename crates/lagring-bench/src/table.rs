@@ -101,6 +101,50 @@ pub fn fleet(r: &FleetResult) -> String {
     let _ = writeln!(out, "| groups emitted per survivor after failover | {:?} |", r.emitted_after);
     let _ = writeln!(out, "| balance max/mean (2 survivors) | {:.3} |", balance(&r.emitted_after));
     let _ = writeln!(out, "| (group, slot) emitted by two nodes | {} |", r.duplicates);
+    out.push_str(&redis_load(r));
+    out
+}
+
+/// The fleet's Redis work and its extrapolation to 30 nodes × 1,000,000 groups.
+fn redis_load(r: &FleetResult) -> String {
+    let load = &r.redis_load;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nRedis work of the settled fleet (`INFO commandstats` over {:.1} s; script-internal commands counted by name):\n",
+        load.window.as_secs_f64()
+    );
+    out.push_str("| command | calls/s |\n|---|---:|\n");
+    for (name, rate) in &load.per_sec {
+        let _ = writeln!(out, "| `{name}` | {rate:.1} |");
+    }
+    let group_factor = 1_000_000.0 / f64::from(r.run.groups.max(1));
+    let node_factor = 30.0 / 3.0;
+    out.push_str("\n| figure | 3 nodes, measured | 30 nodes × 1,000,000 groups, extrapolated |\n|---|---:|---:|\n");
+    let _ = writeln!(
+        out,
+        "| client round trips/s (scripts + `MGET`; extrapolated as an upper bound) | {:.1} | ≤ {:.0} |",
+        load.round_trips(),
+        load.round_trips() * group_factor.max(node_factor)
+    );
+    let _ = writeln!(
+        out,
+        "| membership key ops/s (grow with nodes) | {:.1} | {:.0} |",
+        load.membership_ops(),
+        load.membership_ops() * node_factor
+    );
+    let _ = writeln!(
+        out,
+        "| lease + history key ops/s (grow with groups) | {:.1} | {:.0} |",
+        load.per_group_ops(),
+        load.per_group_ops() * group_factor
+    );
+    let _ = writeln!(
+        out,
+        "| all key ops/s | {:.1} | {:.0} |",
+        load.membership_ops() + load.per_group_ops(),
+        load.extrapolated_ops(node_factor, group_factor)
+    );
     out
 }
 
