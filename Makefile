@@ -45,7 +45,8 @@ base-image:
 ## 10-minute chaos run of a real 3-node fleet (kill -9, SIGTERM, Redis restarts, receiver
 ## outages, a hung broker); `make test` runs the same test for 2 minutes.
 soak: setup
-	LAGRING_SOAK_SECS=600 $(CARGO) test -p lagring --test fleet_chaos -- --nocapture
+	$(CARGO) build -p lagring
+	LAGRING_SOAK_SECS=600 $(CARGO) test -p lagring-e2e --test fleet_chaos -- --nocapture
 
 ## Benchmarks against the cluster simulator (not part of `make test`).
 bench: setup

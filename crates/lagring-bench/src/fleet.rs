@@ -34,6 +34,8 @@ pub struct FleetRun {
     pub interval: Duration,
     pub heartbeat: Duration,
     pub node_ttl: Duration,
+    /// `clusters[].client` of every node.
+    pub client: String,
 }
 
 #[derive(Debug, Clone)]
@@ -96,13 +98,14 @@ pub async fn run(bin: &Path, run: FleetRun) -> Result<FleetResult> {
         let config = format!(
             "node: {{ id: {id}, interval: {}ms, heartbeat_interval: {}ms, node_ttl: {}ms }}\n\
              redis: {{ url: '{}' }}\n\
-             clusters: [ {{ name: sim, brokers: ['{}'] }} ]\n\
+             clusters: [ {{ name: sim, client: {}, brokers: ['{}'] }} ]\n\
              remote_write: {{ url: '{}', min_backoff: 50ms, max_backoff: 500ms }}\n\
              http: {{ listen: '{{HTTP_LISTEN}}' }}\n",
             ms(run.interval),
             ms(run.heartbeat),
             ms(run.node_ttl),
             redis.url(),
+            run.client,
             sim.bootstrap(),
             receiver.url()
         );

@@ -55,6 +55,9 @@ struct Args {
     fleet_groups: u32,
     #[arg(long, default_value_t = 5_000)]
     fleet_interval_ms: u64,
+    /// Kafka client of the 3-node run's nodes (`clusters[].client`): librdkafka or native.
+    #[arg(long, default_value = "librdkafka")]
+    fleet_client: String,
     #[arg(long, default_value_t = 2_000)]
     heartbeat_ms: u64,
     #[arg(long, default_value_t = 10_000)]
@@ -106,6 +109,7 @@ async fn run(args: Args) -> Result<()> {
             interval: Duration::from_millis(args.fleet_interval_ms),
             heartbeat: Duration::from_millis(args.heartbeat_ms),
             node_ttl: Duration::from_millis(args.node_ttl_ms),
+            client: args.fleet_client.clone(),
         };
         eprintln!("fleet: 3 nodes, {} groups", run.groups);
         match fleet::run(&bin, run).await {

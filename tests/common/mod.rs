@@ -9,7 +9,6 @@
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic, dead_code)]
 
-use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
@@ -57,6 +56,8 @@ pub struct Fleet {
     /// The nodes' `redis:` section (flow YAML) instead of `{ url: <redis> }`,
     /// for Sentinel and Cluster runs.
     pub redis_section: Option<String>,
+    /// `clusters[].client` of every node: `librdkafka` (default) or `native`.
+    pub cluster_client: &'static str,
 }
 
 /// Worst gap, in slots, after Redis lost its data (restart, flush, failover):
@@ -95,6 +96,14 @@ impl Fleet {
         Self::start_full(nodes, timing, "", Some(redis_section)).await
     }
 
+    /// Like [`Fleet::start`] (no node started yet), every node reading
+    /// Kafka with `client` (`librdkafka` or `native`).
+    pub async fn start_empty_with_client(client: &'static str) -> Result<Self> {
+        let mut fleet = Self::start_full(0, Timing::QUICK, "", None).await?;
+        fleet.cluster_client = client;
+        Ok(fleet)
+    }
+
     async fn start_full(
         nodes: usize,
         timing: Timing,
@@ -113,8 +122,17 @@ impl Fleet {
         let redis = RedisServer::start()?;
         let receiver = RecordingReceiver::start().await?;
         let extra_config = extra_config.to_owned();
-        let mut fleet =
-            Self { broker, redis, receiver, nodes: Vec::new(), groups, timing, extra_config, redis_section };
+        let mut fleet = Self {
+            broker,
+            redis,
+            receiver,
+            nodes: Vec::new(),
+            groups,
+            timing,
+            extra_config,
+            redis_section,
+            cluster_client: "librdkafka",
+        };
         for i in 0..nodes {
             fleet.add_node(&format!("node-{i}"))?;
         }
@@ -130,13 +148,14 @@ impl Fleet {
         format!(
             "node: {{ id: {id}, interval: {}ms, heartbeat_interval: {}ms, node_ttl: {}ms, shutdown_timeout: 30s }}\n\
              redis: {}\n\
-             clusters: [{{ name: local, brokers: ['{}'], request_timeout: 1s }}]\n\
+             clusters: [{{ name: local, client: {}, brokers: ['{}'], request_timeout: 1s }}]\n\
              remote_write: {{ url: '{}', min_backoff: 50ms, max_backoff: 500ms }}\n\
              http: {{ listen: '{{HTTP_LISTEN}}' }}\n{}",
             t.interval_ms,
             t.heartbeat_ms,
             t.node_ttl_ms,
             self.redis_section.clone().unwrap_or_else(|| format!("{{ url: '{}' }}", self.redis.url())),
+            self.cluster_client,
             self.broker.bootstrap(),
             self.receiver.url(),
             self.extra_config
@@ -144,14 +163,14 @@ impl Fleet {
     }
 
     pub fn add_node(&mut self, id: &str) -> Result<()> {
-        let node = LagringNode::start(Path::new(env!("CARGO_BIN_EXE_lagring")), id, &self.config(id))?;
+        let node = LagringNode::start(&lagring_e2e::lagring_binary()?, id, &self.config(id))?;
         self.nodes.push((id.to_owned(), node));
         Ok(())
     }
 
     /// Starts `id` as the unprivileged user `uid` (for iptables owner rules).
     pub fn add_node_as_uid(&mut self, id: &str, uid: u32) -> Result<()> {
-        let bin = Path::new(env!("CARGO_BIN_EXE_lagring"));
+        let bin = &lagring_e2e::lagring_binary()?;
         let node = LagringNode::start_as_uid(bin, id, &self.config(id), uid)?;
         self.nodes.push((id.to_owned(), node));
         Ok(())

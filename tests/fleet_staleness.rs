@@ -13,7 +13,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -82,7 +81,7 @@ async fn moved_groups_get_no_marker_deleted_ones_exactly_one_and_a_dead_cluster_
     let brokers = brokers.join(", ");
     let redis = RedisServer::start()?;
     let receiver = RecordingReceiver::start().await?;
-    let bin = Path::new(env!("CARGO_BIN_EXE_lagring"));
+    let bin = &lagring_e2e::lagring_binary()?;
     let cfg = |id: &str| config(id, &brokers, &redis.url(), &receiver.url());
     let mut nodes =
         vec![LagringNode::start(bin, "node-0", &cfg("node-0"))?, LagringNode::start(bin, "node-1", &cfg("node-1"))?];

@@ -13,7 +13,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
@@ -111,7 +110,7 @@ impl Bed {
              http: {{ listen: '{{HTTP_LISTEN}}' }}\n",
             receiver.url()
         );
-        let node = LagringNode::start(Path::new(env!("CARGO_BIN_EXE_lagring")), "lagring", &config)?;
+        let node = LagringNode::start(&lagring_e2e::lagring_binary()?, "lagring", &config)?;
         let mut bed = Self { clusters: sims, node, receiver, drivers: Vec::new() };
         bed.start_frozen_clocks().await?;
         Ok(bed)

@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -78,7 +77,7 @@ async fn redis_restarted_empty_with_the_default_ratios_scaled_down() -> Result<(
 async fn a_second_process_with_the_same_node_id_emits_nothing_and_says_why() -> Result<()> {
     let mut fleet = Fleet::start(2).await?;
     fleet.wait_stable(2, 0).await?;
-    let bin = Path::new(env!("CARGO_BIN_EXE_lagring"));
+    let bin = &lagring_e2e::lagring_binary()?;
     let twin = LagringNode::start(bin, "node-0-twin", &fleet.config("node-0"))?;
     let body = wait_for("the twin to report the duplicate id", TIMEOUT, || async {
         let (status, body) = twin.get("/healthz").await?;

@@ -17,7 +17,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -68,7 +67,7 @@ impl Bed {
             }
         }
         config.push_str("http: { listen: '{HTTP_LISTEN}' }\n");
-        let node = LagringNode::start(Path::new(env!("CARGO_BIN_EXE_lagring")), "lagring", &config)?;
+        let node = LagringNode::start(&lagring_e2e::lagring_binary()?, "lagring", &config)?;
         Ok(Self { sim, clock: manual, node })
     }
 

@@ -9,7 +9,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
@@ -45,7 +44,7 @@ async fn a_silent_broker_costs_only_what_it_leads_and_coordinates() -> Result<()
     let sim = Sim::start(Scenario::from_yaml(SCENARIO)?, clock).await?;
     let model = sim.model();
     let all_before = all_lags(&sim);
-    let mut node = LagringNode::start(Path::new(env!("CARGO_BIN_EXE_lagring")), "outage", &config(&sim))?;
+    let mut node = LagringNode::start(&lagring_e2e::lagring_binary()?, "outage", &config(&sim))?;
     wait_for("exact lag of every partition before the outage", Duration::from_secs(30), || async {
         Ok((scrape(&node).await?.0 == all_before).then_some(()))
     })
