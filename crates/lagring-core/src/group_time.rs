@@ -17,9 +17,12 @@ use crate::rates::{self, PartitionProgress};
 use crate::status::{self, Members, Status, StatusInput, StatusPolicy};
 use crate::time_lag::{self, TimeLag};
 
-/// Windows of the rate and status rules.
+/// Whether time lag is computed, and the windows of the rate and status rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeLagPolicy {
+    /// False: no offset history is recorded and no time-lag, rate, ETA or
+    /// status series is emitted (offset lag only).
+    pub enabled: bool,
     /// Window of produce and consume rates, in milliseconds.
     pub rate_window_ms: i64,
     pub status: StatusPolicy,
@@ -27,7 +30,7 @@ pub struct TimeLagPolicy {
 
 impl Default for TimeLagPolicy {
     fn default() -> Self {
-        Self { rate_window_ms: rates::DEFAULT_RATE_WINDOW_MS, status: StatusPolicy::default() }
+        Self { enabled: true, rate_window_ms: rates::DEFAULT_RATE_WINDOW_MS, status: StatusPolicy::default() }
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::lag::{ClusterLag, GroupLag};
 use crate::metric_names as m;
+use crate::model::TopicPartition;
 use crate::series::{Sample, SeriesKey, SortedLabels};
 
 /// Label choices that apply to every emitted lag series.
@@ -114,37 +115,84 @@ impl<'a> Builder<'a> {
         self.out
     }
 
-    fn group(&mut self, g: &GroupLag) {
+    /// The label set of a group's partition.
+    pub(crate) fn partition_labels(&mut self, group: &Arc<str>, tp: &TopicPartition) -> SortedLabels {
         let n = self.names;
+        let partition = self.partition(tp.partition);
+        self.labels(&[(&n.group, group), (&n.topic, &tp.topic), (&n.partition, &partition)])
+    }
+
+    /// The label set of a group's topic.
+    pub(crate) fn topic_labels(&mut self, group: &Arc<str>, topic: &Arc<str>) -> SortedLabels {
+        let n = self.names;
+        self.labels(&[(&n.group, group), (&n.topic, topic)])
+    }
+
+    /// The label set of a group.
+    pub(crate) fn group_labels(&mut self, group: &Arc<str>) -> SortedLabels {
+        let n = self.names;
+        self.labels(&[(&n.group, group)])
+    }
+
+    fn group(&mut self, g: &GroupLag) -> GroupLabels {
+        let n = self.names;
+        let mut labels = GroupLabels {
+            group: g.group.clone(),
+            partitions: Vec::with_capacity(g.partitions.len()),
+            topics: Vec::with_capacity(g.topics.len()),
+            whole: None,
+        };
         for p in &g.partitions {
-            let partition = self.partition(p.tp.partition);
-            let labels = self.labels(&[(&n.group, &g.group), (&n.topic, &p.tp.topic), (&n.partition, &partition)]);
-            self.push(&n.partition_lag, &labels, p.lag as f64);
+            let set = self.partition_labels(&g.group, &p.tp);
+            self.push(&n.partition_lag, &set, p.lag as f64);
             if p.beyond_retention {
-                self.push(&n.beyond_retention, &labels, 1.0);
+                self.push(&n.beyond_retention, &set, 1.0);
             }
+            labels.partitions.push((p.tp.clone(), set));
         }
         for t in &g.topics {
-            let labels = self.labels(&[(&n.group, &g.group), (&n.topic, &t.topic)]);
-            self.push(&n.topic_max_lag, &labels, t.max_lag as f64);
-            self.push(&n.topic_sum_lag, &labels, t.sum_lag as f64);
+            let set = self.topic_labels(&g.group, &t.topic);
+            self.push(&n.topic_max_lag, &set, t.max_lag as f64);
+            self.push(&n.topic_sum_lag, &set, t.sum_lag as f64);
+            labels.topics.push((t.topic.clone(), set));
         }
         if !g.partitions.is_empty() {
-            let labels = self.labels(&[(&n.group, &g.group)]);
-            self.push(&n.group_max_lag, &labels, g.max_lag as f64);
-            self.push(&n.group_sum_lag, &labels, g.sum_lag as f64);
-            self.push(&n.without_commit, &labels, f64::from(g.partitions_without_commit));
+            let set = self.group_labels(&g.group);
+            self.push(&n.group_max_lag, &set, g.max_lag as f64);
+            self.push(&n.group_sum_lag, &set, g.sum_lag as f64);
+            self.push(&n.without_commit, &set, f64::from(g.partitions_without_commit));
+            labels.whole = Some(set);
         }
+        labels
     }
+}
+
+/// The label sets of one group's offset-lag series, for the time-lag series
+/// of the group to share ([`crate::time_lag_series::time_lag_samples`]): the
+/// same labels, one allocation, and a series identity that compares by
+/// pointer.
+#[derive(Clone, Debug)]
+pub struct GroupLabels {
+    pub(crate) group: Arc<str>,
+    /// In the order of [`GroupLag::partitions`].
+    pub(crate) partitions: Vec<(TopicPartition, SortedLabels)>,
+    /// In the order of [`GroupLag::topics`].
+    pub(crate) topics: Vec<(Arc<str>, SortedLabels)>,
+    /// Present when the group has a partition.
+    pub(crate) whole: Option<SortedLabels>,
 }
 
 /// Lag series of every group in `lag`.
 pub fn group_samples(lag: &ClusterLag, opts: &LabelOptions) -> Vec<Sample> {
+    group_samples_with_labels(lag, opts).0
+}
+
+/// Lag series of every group in `lag`, and the label sets of each group in
+/// the order of `lag.groups`.
+pub fn group_samples_with_labels(lag: &ClusterLag, opts: &LabelOptions) -> (Vec<Sample>, Vec<GroupLabels>) {
     let mut b = Builder::new(opts, &lag.cluster);
-    for g in &lag.groups {
-        b.group(g);
-    }
-    b.out
+    let labels = lag.groups.iter().map(|g| b.group(g)).collect();
+    (b.out, labels)
 }
 
 /// The per-cluster iteration series (`kafka_total_groups_checked`,

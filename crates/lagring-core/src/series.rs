@@ -6,7 +6,8 @@
 //! the same group. Sorting is enforced by [`SeriesKey::new`], so no caller has to
 //! remember it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::Arc;
 
 /// The bit pattern Prometheus uses as a staleness marker (a special NaN).
@@ -24,6 +25,9 @@ pub fn stale_nan() -> f64 {
 pub fn is_stale_marker(value: f64) -> bool {
     value.to_bits() == STALE_NAN_BITS
 }
+
+/// One label: name and value.
+type Label = (Arc<str>, Arc<str>);
 
 /// Identity of one series: metric name and labels sorted by name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58,6 +62,11 @@ impl SeriesKey {
     /// The value of one label, if present.
     pub fn label(&self, name: &str) -> Option<&str> {
         self.labels.iter().find(|(k, _)| &**k == name).map(|(_, v)| &**v)
+    }
+
+    /// The `group` label's value as the shared string the key holds.
+    fn group_value(&self) -> Option<&Arc<str>> {
+        self.labels.iter().find(|(k, _)| &**k == "group").map(|(_, v)| v)
     }
 }
 
@@ -109,17 +118,121 @@ pub struct SeriesBatch {
 /// ended.
 ///
 /// A series whose owner changed is not "ended": callers remove such series with
-/// [`StalenessTracker::forget`] before the next [`StalenessTracker::observe`],
-/// so no staleness marker is sent for work that merely moved to another node.
+/// [`StalenessTracker::forget_groups`] (or [`StalenessTracker::forget`]) before
+/// the next [`StalenessTracker::observe`], so no staleness marker is sent for
+/// work that merely moved to another node.
 ///
-/// Each remembered key carries the number of the last observation that saw
-/// it, so an observation updates the set in place: one hash lookup per
-/// current series, a key clone only for new series, and a sweep over the set
-/// only when some remembered series was not seen.
+/// Bookkeeping is per group (the value of the `group` label; series without
+/// one form one more bucket). A group's series come in the same order every
+/// iteration, so an observation looks each group up once and compares its
+/// series with the remembered ones in order, without hashing any series. Only
+/// a group whose series differ from last time is diffed as a set, and the
+/// remembered groups are swept only when one changed or went missing.
 #[derive(Debug, Default)]
 pub struct StalenessTracker {
-    previous: HashMap<SeriesKey, u64>,
+    groups: HashMap<Arc<str>, Bucket>,
+    /// Series without a `group` label (per-cluster series).
+    ungrouped: Bucket,
     observation: u64,
+    len: usize,
+}
+
+/// The remembered series of one group.
+#[derive(Debug, Default)]
+struct Bucket {
+    /// In the order last observed; kept series that were missing follow.
+    keys: Vec<SeriesKey>,
+    /// Number of the last observation that had a series of this group.
+    seen: u64,
+    /// This observation: its samples of the group (ranges of the slice).
+    runs: Vec<Range<usize>>,
+    /// This observation: how many of `keys` matched, in order, so far.
+    matched: usize,
+    /// This observation: a sample did not match `keys` in order.
+    differs: bool,
+}
+
+impl Bucket {
+    /// Adds `run` (samples of this group) to observation `now`.
+    fn add_run(&mut self, now: u64, current: &[Sample], run: Range<usize>) {
+        if self.seen != now {
+            self.seen = now;
+            self.runs.clear();
+            self.matched = 0;
+            self.differs = false;
+        }
+        if !self.differs {
+            // Consecutive series share label sets: a pair of label sets found
+            // equal once is not compared again.
+            let mut equal_labels: Option<(*const Label, *const Label)> = None;
+            for sample in current.get(run.clone()).unwrap_or_default() {
+                let Some(known) = self.keys.get(self.matched) else {
+                    self.differs = true;
+                    break;
+                };
+                let pair = (known.labels.as_ptr(), sample.key.labels.as_ptr());
+                let same =
+                    known.name == sample.key.name && (equal_labels == Some(pair) || known.labels == sample.key.labels);
+                if !same {
+                    self.differs = true;
+                    break;
+                }
+                equal_labels = Some(pair);
+                self.matched += 1;
+            }
+        }
+        self.runs.push(run);
+    }
+
+    /// True when observation `now` listed exactly the remembered series.
+    fn unchanged(&self, now: u64) -> bool {
+        self.seen == now && !self.differs && self.matched == self.keys.len()
+    }
+
+    /// Brings the remembered series up to observation `now` and moves the
+    /// ones that ended to `ended`.
+    fn settle(
+        &mut self,
+        now: u64,
+        current: &[Sample],
+        keep: &mut impl FnMut(&SeriesKey) -> bool,
+        ended: &mut Vec<SeriesKey>,
+    ) {
+        if self.unchanged(now) {
+            return;
+        }
+        let previous = std::mem::take(&mut self.keys);
+        if self.seen == now {
+            let listed: Vec<&SeriesKey> =
+                self.runs.iter().flat_map(|run| current.get(run.clone()).unwrap_or_default()).map(|s| &s.key).collect();
+            // Listed series keep their remembered key (no clone, no drop);
+            // the remembered order becomes the listed order.
+            let mut previous: Vec<Option<SeriesKey>> = previous.into_iter().map(Some).collect();
+            let matches = match_keys(&previous, &listed);
+            for (key, matched) in listed.iter().zip(matches) {
+                match matched {
+                    Match::Known(i) => self.keys.extend(previous.get_mut(i).and_then(Option::take)),
+                    Match::Repeated => {}
+                    Match::New => self.keys.push((*key).clone()),
+                }
+            }
+            for key in previous.into_iter().flatten() {
+                self.keep_or_end(key, keep, ended);
+            }
+        } else {
+            for key in previous {
+                self.keep_or_end(key, keep, ended);
+            }
+        }
+    }
+
+    fn keep_or_end(&mut self, key: SeriesKey, keep: &mut impl FnMut(&SeriesKey) -> bool, ended: &mut Vec<SeriesKey>) {
+        if keep(&key) {
+            self.keys.push(key);
+        } else {
+            ended.push(key);
+        }
+    }
 }
 
 impl StalenessTracker {
@@ -136,52 +249,144 @@ impl StalenessTracker {
     pub fn observe_keeping(&mut self, current: &[Sample], mut keep: impl FnMut(&SeriesKey) -> bool) -> Vec<SeriesKey> {
         self.observation += 1;
         let now = self.observation;
-        let mut seen = 0usize;
-        for sample in current {
-            match self.previous.get_mut(&sample.key) {
-                Some(last) if *last == now => {}
-                Some(last) => {
-                    *last = now;
-                    seen += 1;
-                }
-                None => {
-                    self.previous.insert(sample.key.clone(), now);
-                    seen += 1;
-                }
-            }
+        for (group, run) in group_runs(current) {
+            let bucket = match group {
+                None => &mut self.ungrouped,
+                Some(group) => match self.groups.get_mut(&**group) {
+                    Some(bucket) => bucket,
+                    None => self.groups.entry(group.clone()).or_default(),
+                },
+            };
+            bucket.add_run(now, current, run);
         }
+
         let mut ended = Vec::new();
-        if seen < self.previous.len() {
-            let gone = self.previous.extract_if(|k, last| {
-                if *last == now {
-                    return false;
-                }
-                if keep(k) {
-                    *last = now;
-                    return false;
-                }
-                true
+        let settled = |b: &Bucket| b.unchanged(now) || (b.seen != now && b.keys.is_empty());
+        if !(settled(&self.ungrouped) && self.groups.values().all(settled)) {
+            self.ungrouped.settle(now, current, &mut keep, &mut ended);
+            self.groups.retain(|_, bucket| {
+                bucket.settle(now, current, &mut keep, &mut ended);
+                !bucket.keys.is_empty()
             });
-            ended.extend(gone.map(|(k, _)| k));
+            self.count();
         }
         ended.sort();
         ended
     }
 
+    fn count(&mut self) {
+        self.len = self.ungrouped.keys.len() + self.groups.values().map(|b| b.keys.len()).sum::<usize>();
+    }
+
     /// Drops every remembered series for which `pred` is true, without
     /// reporting them as ended.
     pub fn forget(&mut self, mut pred: impl FnMut(&SeriesKey) -> bool) {
-        self.previous.retain(|k, _| !pred(k));
+        for bucket in std::iter::once(&mut self.ungrouped).chain(self.groups.values_mut()) {
+            bucket.keys.retain(|k| !pred(k));
+        }
+        self.groups.retain(|_, bucket| !bucket.keys.is_empty());
+        self.count();
+    }
+
+    /// Drops every remembered series whose `group` label value (`None`:
+    /// no `group` label) `pred` is true for, without reporting them as ended:
+    /// [`StalenessTracker::forget`] per group instead of per series.
+    pub fn forget_groups(&mut self, mut pred: impl FnMut(Option<&str>) -> bool) {
+        if pred(None) {
+            self.ungrouped.keys.clear();
+        }
+        self.groups.retain(|group, _| !pred(Some(group)));
+        self.count();
     }
 
     /// Number of series currently remembered.
     pub fn len(&self) -> usize {
-        self.previous.len()
+        self.len
     }
 
     /// True when nothing is remembered.
     pub fn is_empty(&self) -> bool {
-        self.previous.is_empty()
+        self.len == 0
+    }
+}
+
+/// What a listed key is to the remembered ones.
+enum Match {
+    /// `previous[i]`, listed for the first time.
+    Known(usize),
+    /// Listed before in this observation.
+    Repeated,
+    /// Not remembered.
+    New,
+}
+
+/// Matches each listed key to the remembered ones. Both lists are usually
+/// in the same order with a few series added or removed, so a key is looked
+/// for just after the last match first; long lists use a hash map instead.
+fn match_keys(previous: &[Option<SeriesKey>], listed: &[&SeriesKey]) -> Vec<Match> {
+    const LINEAR_UP_TO: usize = 128;
+    let mut found = vec![false; previous.len()];
+    let mut new: HashSet<&SeriesKey> = HashSet::new();
+    let index: Option<HashMap<&SeriesKey, usize>> = (previous.len() > LINEAR_UP_TO)
+        .then(|| previous.iter().enumerate().filter_map(|(i, k)| Some((k.as_ref()?, i))).collect());
+    let mut from = 0usize;
+    let mut find = |key: &SeriesKey| match &index {
+        Some(index) => index.get(key).copied(),
+        None => {
+            let is = |k: &Option<SeriesKey>| k.as_ref() == Some(key);
+            let after = previous.get(from..).unwrap_or_default().iter().position(is).map(|i| from + i);
+            let at = after.or_else(|| previous.get(..from).unwrap_or_default().iter().position(is));
+            if let Some(i) = at {
+                from = i + 1;
+            }
+            at
+        }
+    };
+    listed
+        .iter()
+        .map(|key| match find(key) {
+            Some(i) => match found.get_mut(i) {
+                Some(seen @ false) => {
+                    *seen = true;
+                    Match::Known(i)
+                }
+                _ => Match::Repeated,
+            },
+            None if new.insert(*key) => Match::New,
+            None => Match::Repeated,
+        })
+        .collect()
+}
+
+/// Splits `samples` into runs of consecutive samples with the same `group`
+/// label value (`None`: no `group` label). Samples that share a label
+/// allocation are in the same run without looking at their labels.
+fn group_runs(samples: &[Sample]) -> impl Iterator<Item = (Option<&Arc<str>>, Range<usize>)> {
+    let mut start = 0usize;
+    std::iter::from_fn(move || {
+        let first = samples.get(start)?;
+        let group = first.key.group_value();
+        let mut labels = &first.key.labels;
+        let mut end = start + 1;
+        for sample in samples.get(end..).unwrap_or_default() {
+            let same = Arc::ptr_eq(&sample.key.labels, labels) || same_group(sample.key.group_value(), group);
+            if !same {
+                break;
+            }
+            labels = &sample.key.labels;
+            end += 1;
+        }
+        let run = start..end;
+        start = end;
+        Some((group, run))
+    })
+}
+
+fn same_group(a: Option<&Arc<str>>, b: Option<&Arc<str>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a == b,
+        (None, None) => true,
+        _ => false,
     }
 }
 
@@ -236,6 +441,73 @@ mod tests {
         assert_eq!(t.observe(&[a.clone(), a.clone()]), vec![b.key.clone()]);
         assert_eq!(t.len(), 1);
         assert!(t.observe(&[a]).is_empty());
+    }
+
+    #[test]
+    fn tracker_buckets_by_group_without_changing_what_ends() {
+        let s = |name: &str, group: Option<&str>| {
+            let labels: Vec<(&str, &str)> = group.map(|g| ("group", g)).into_iter().collect();
+            Sample { key: key(name, &labels), value: 0.0 }
+        };
+        let (a, b, c, u) = (s("a", Some("g1")), s("b", Some("g1")), s("c", Some("g2")), s("u", None));
+        let mut t = StalenessTracker::default();
+        assert!(t.observe(&[a.clone(), c.clone(), b.clone(), u.clone()]).is_empty());
+        assert_eq!(t.len(), 4);
+        // Another order is the same set; g2 went missing.
+        assert_eq!(t.observe(&[u.clone(), b.clone(), a.clone()]), vec![c.key.clone()]);
+        t.forget_groups(|g| g == Some("g1"));
+        assert_eq!(t.len(), 1);
+        assert!(t.observe(std::slice::from_ref(&u)).is_empty());
+        assert_eq!(t.observe(&[]), vec![u.key]);
+        assert!(t.is_empty());
+    }
+
+    /// The tracker as a plain set, for the property below.
+    #[derive(Default)]
+    struct Reference(std::collections::BTreeSet<SeriesKey>);
+
+    impl Reference {
+        fn observe_keeping(&mut self, current: &[Sample], keep: impl Fn(&SeriesKey) -> bool) -> Vec<SeriesKey> {
+            let now: std::collections::BTreeSet<SeriesKey> = current.iter().map(|s| s.key.clone()).collect();
+            let (kept, ended): (Vec<SeriesKey>, Vec<SeriesKey>) =
+                self.0.iter().filter(|k| !now.contains(*k)).cloned().partition(|k| keep(k));
+            self.0 = now.into_iter().chain(kept).collect();
+            ended
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tracker_matches_a_plain_set(
+            steps in proptest::collection::vec(
+                (proptest::collection::vec(0usize..12, 0..16), 0u16..4096, proptest::bool::ANY),
+                1..12,
+            )
+        ) {
+            // 12 series over 3 groups and no group; `keep` and `forget` pick by bit.
+            let universe: Vec<Sample> = (0..12)
+                .map(|i| {
+                    let group = ["g0", "g1", "g2"].get(i % 4).copied();
+                    let labels: Vec<(&str, &str)> = group.map(|g| ("group", g)).into_iter().collect();
+                    Sample { key: key(&format!("m{i}"), &labels), value: 0.0 }
+                })
+                .collect();
+            let index = |k: &SeriesKey| universe.iter().position(|s| s.key == *k).unwrap();
+            let mut tracker = StalenessTracker::default();
+            let mut reference = Reference::default();
+            for (picks, keep_bits, forget_g1) in steps {
+                if forget_g1 {
+                    tracker.forget_groups(|g| g == Some("g1"));
+                    reference.0.retain(|k| k.label("group") != Some("g1"));
+                }
+                let current: Vec<Sample> = picks.iter().map(|&i| universe[i].clone()).collect();
+                let keep = |k: &SeriesKey| keep_bits & (1 << index(k)) != 0;
+                let got = tracker.observe_keeping(&current, keep);
+                let want = reference.observe_keeping(&current, keep);
+                proptest::prop_assert_eq!(got, want);
+                proptest::prop_assert_eq!(tracker.len(), reference.0.len());
+            }
+        }
     }
 
     #[test]

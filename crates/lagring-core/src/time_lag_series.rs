@@ -28,7 +28,7 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::group_time::GroupTimeLag;
-use crate::lag_series::{Builder, LabelOptions};
+use crate::lag_series::{Builder, GroupLabels, LabelOptions};
 use crate::metric_names as m;
 use crate::model::TopicPartition;
 use crate::series::Sample;
@@ -46,7 +46,6 @@ struct Names {
     produce_rate: Arc<str>,
     eta: Arc<str>,
     status: Arc<str>,
-    group: Arc<str>,
     topic: Arc<str>,
     partition: Arc<str>,
 }
@@ -65,24 +64,45 @@ fn names() -> &'static Names {
         produce_rate: Arc::from(m::PARTITION_PRODUCE_RATE),
         eta: Arc::from(m::CATCH_UP_ETA_SECONDS),
         status: Arc::from(m::GROUP_STATUS),
-        group: Arc::from("group"),
         topic: Arc::from("topic"),
         partition: Arc::from("partition"),
     })
 }
 
 /// Time-lag, consume-rate, ETA and status series of every group in `groups`.
-pub fn time_lag_samples(cluster: &Arc<str>, groups: &[GroupTimeLag], opts: &LabelOptions) -> Vec<Sample> {
+///
+/// `shared` is the label sets of the offset-lag series
+/// ([`crate::lag_series::group_samples_with_labels`]), in the order of the
+/// groups `groups` was computed from: each series takes its label set from
+/// there instead of allocating an equal one. A group, topic or partition not
+/// found there gets its own (equal) label set.
+pub fn time_lag_samples(
+    cluster: &Arc<str>,
+    groups: &[GroupTimeLag],
+    opts: &LabelOptions,
+    shared: &[GroupLabels],
+) -> Vec<Sample> {
     let n = names();
     let mut b = Builder::new(opts, cluster);
+    let mut rest = shared;
     for g in groups {
-        for p in &g.partitions {
+        let shared = match rest.iter().position(|l| l.group == g.group).and_then(|i| rest.get(i..)) {
+            Some([found, tail @ ..]) => {
+                rest = tail;
+                Some(found)
+            }
+            _ => None,
+        };
+        let mut topics = shared.map_or(&[][..], |l| &l.topics[..]);
+        for (i, p) in g.partitions.iter().enumerate() {
             let (seconds, consume) = (p.time_lag.seconds(), p.consume_per_s);
             if seconds.is_none() && consume.is_none() {
                 continue;
             }
-            let partition = b.partition(p.tp.partition);
-            let labels = b.labels(&[(&n.group, &g.group), (&n.topic, &p.tp.topic), (&n.partition, &partition)]);
+            let labels = match shared.and_then(|l| l.partitions.get(i)).filter(|(tp, _)| *tp == p.tp) {
+                Some((_, labels)) => labels.clone(),
+                None => b.partition_labels(&g.group, &p.tp),
+            };
             if let Some(seconds) = seconds {
                 b.push(&n.partition_lag, &labels, seconds);
             }
@@ -91,14 +111,23 @@ pub fn time_lag_samples(cluster: &Arc<str>, groups: &[GroupTimeLag], opts: &Labe
             }
         }
         for t in &g.topics {
-            let labels = b.labels(&[(&n.group, &g.group), (&n.topic, &t.topic)]);
+            let labels = match topics.iter().position(|(topic, _)| *topic == t.topic).and_then(|i| topics.get(i..)) {
+                Some([(_, labels), tail @ ..]) => {
+                    topics = tail;
+                    labels.clone()
+                }
+                _ => b.topic_labels(&g.group, &t.topic),
+            };
             b.push(&n.topic_max_lag, &labels, t.max_seconds);
             b.push(&n.topic_sum_lag, &labels, t.sum_seconds);
         }
         if g.partitions.is_empty() {
             continue;
         }
-        let labels = b.labels(&[(&n.group, &g.group)]);
+        let labels = match shared.and_then(|l| l.whole.clone()) {
+            Some(labels) => labels,
+            None => b.group_labels(&g.group),
+        };
         if let (Some(max), Some(sum)) = (g.max_seconds, g.sum_seconds) {
             b.push(&n.group_max_lag, &labels, max);
             b.push(&n.group_sum_lag, &labels, sum);
@@ -131,12 +160,52 @@ pub fn produce_rate_samples(cluster: &Arc<str>, rates: &[(TopicPartition, f64)],
 mod tests {
     use super::*;
     use crate::group_time::{PartitionTimeLag, TopicTimeLag};
+    use crate::lag::{ClusterLag, GroupLag, PartitionLag, TopicLag};
+    use crate::lag_series;
+    use crate::model::PartitionOffsets;
     use crate::status::Status;
     use crate::time_lag::TimeLag;
 
     fn render(s: &Sample) -> String {
         let labels: Vec<String> = s.key.labels().iter().map(|(k, v)| format!("{k}={v}")).collect();
         format!("{}{{{}}} {}", s.key.name(), labels.join(","), s.value)
+    }
+
+    /// The offset lag `series_names_labels_and_values_are_exact` computed
+    /// time lag from, with a group without partitions in between.
+    fn offset_lag() -> ClusterLag {
+        let partition = |topic: &str, p: i32| PartitionLag {
+            tp: TopicPartition::new(topic, p),
+            committed: 0,
+            offsets: PartitionOffsets { start: 0, end: 10 },
+            lag: 10,
+            beyond_retention: false,
+        };
+        let group = |name: &str, partitions: Vec<PartitionLag>, topics: &[&str]| GroupLag {
+            group: name.into(),
+            topics: topics
+                .iter()
+                .map(|t| TopicLag { topic: (*t).into(), max_lag: 10, sum_lag: 10, partitions_without_commit: 0 })
+                .collect(),
+            partitions,
+            max_lag: 10,
+            sum_lag: 10,
+            partitions_without_commit: 0,
+            partitions_without_offsets: 0,
+        };
+        ClusterLag {
+            cluster: "prod".into(),
+            observed_at_ms: 0,
+            groups: vec![
+                group(
+                    "billing",
+                    vec![partition("orders", 0), partition("orders", 1), partition("orders", 2)],
+                    &["orders"],
+                ),
+                group("empty", Vec::new(), &[]),
+                group("idle", vec![partition("t", 0)], &["t"]),
+            ],
+        }
     }
 
     fn partition(topic: &str, p: i32, time_lag: TimeLag, consume: Option<f64>) -> PartitionTimeLag {
@@ -174,7 +243,8 @@ mod tests {
             },
         ];
         let opts = LabelOptions { cluster_label: "cluster".into(), extra: vec![("env".into(), "test".into())] };
-        let got: Vec<String> = time_lag_samples(&"prod".into(), &groups, &opts).iter().map(render).collect();
+        let alone = time_lag_samples(&"prod".into(), &groups, &opts, &[]);
+        let got: Vec<String> = alone.iter().map(render).collect();
         let g = "cluster=prod,env=test,group=billing";
         assert_eq!(
             got,
@@ -194,6 +264,16 @@ mod tests {
                 "kafka_consumer_group_partitions_without_time_lag{cluster=prod,env=test,group=idle} 1".to_owned(),
             ]
         );
+
+        // Sharing the offset series' label sets changes nothing but the allocations.
+        let (offsets, shared) = lag_series::group_samples_with_labels(&offset_lag(), &opts);
+        let with_shared = time_lag_samples(&"prod".into(), &groups, &opts, &shared);
+        assert_eq!(with_shared, alone);
+        let same_allocation = |a: &Sample, b: &Sample| std::ptr::eq(a.key.labels().as_ptr(), b.key.labels().as_ptr());
+        for s in &with_shared {
+            assert!(offsets.iter().any(|o| same_allocation(o, s)), "{} has its own label set", render(s));
+        }
+
         let rates = [(TopicPartition::new("orders", 3), 7.5)];
         let got: Vec<String> =
             produce_rate_samples(&"prod".into(), &rates, &LabelOptions::default()).iter().map(render).collect();

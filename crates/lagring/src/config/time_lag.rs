@@ -19,6 +19,10 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimeLagConfig {
+    /// `false` turns time lag off: no offset histories, no time-lag, rate,
+    /// ETA or status series (offset lag only). Default `true`.
+    #[serde(default)]
+    pub enabled: Option<bool>,
     /// End-offset history of each partition (time lag, produce rate).
     #[serde(default)]
     pub end_history: HistoryConfig,
@@ -104,7 +108,11 @@ impl TimeLagConfig {
         match (end, committed) {
             (Ok(end), Ok(committed)) if errs.is_empty() => Ok(TimeLagSettings {
                 histories: HistoryPolicies { end, committed },
-                policy: TimeLagPolicy { rate_window_ms: rate_ms, status: StatusPolicy { window_ms: status_ms } },
+                policy: TimeLagPolicy {
+                    enabled: self.enabled.unwrap_or(true),
+                    rate_window_ms: rate_ms,
+                    status: StatusPolicy { window_ms: status_ms },
+                },
             }),
             _ => Err(errs),
         }
@@ -137,6 +145,8 @@ mod tests {
         let s = TimeLagConfig::default().resolve(Duration::from_secs(30)).unwrap();
         assert_eq!(s.histories, HistoryPolicies::default());
         assert_eq!(s.policy, TimeLagPolicy::default());
+        assert!(s.policy.enabled);
+        assert!(!cfg("enabled: false").resolve(Duration::from_secs(30)).unwrap().policy.enabled);
     }
 
     #[test]

@@ -67,7 +67,7 @@ impl Compute {
             return;
         }
         let owned = &ownership.0;
-        self.tracker.forget(|k| match k.label("group") {
+        self.tracker.forget_groups(|group| match group {
             Some(group) => outcome.discovered.contains(group) && !owned.contains(group),
             None => !owns_cluster_series,
         });
@@ -78,8 +78,9 @@ impl Compute {
     pub async fn run(&mut self, outcome: &FetchOutcome) -> SeriesBatch {
         let t = Instant::now();
         let computed = lag::compute(&outcome.observation);
-        let time_lag = self.time_lag.run(outcome, &computed).await;
-        let mut samples = lag_series::group_samples(&computed, &self.labels);
+        let (mut samples, label_sets) = lag_series::group_samples_with_labels(&computed, &self.labels);
+        let time_lag = self.time_lag.run(outcome, &computed, &label_sets).await;
+        drop(label_sets);
         samples.extend(time_lag.group_samples);
         if outcome.owns_cluster_series {
             let facts = IterationFacts {

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use lagring_core::group_time::{GroupTimeLag, Histories, TimeLagPolicy, group_time_lag};
 use lagring_core::history::{AppendOutcome, OffsetHistory};
 use lagring_core::lag::{ClusterLag, GroupLag};
-use lagring_core::lag_series::LabelOptions;
+use lagring_core::lag_series::{GroupLabels, LabelOptions};
 use lagring_core::model::TopicPartition;
 use lagring_core::rates::rate_per_second;
 use lagring_core::series::Sample;
@@ -99,11 +99,15 @@ impl TimeLagStage {
     }
 
     /// Records `outcome`'s offsets and computes the time-lag series of the
-    /// groups in `lag` (computed from the same outcome).
-    pub async fn run(&mut self, outcome: &FetchOutcome, lag: &ClusterLag) -> TimeLagSeries {
+    /// groups in `lag` (computed from the same outcome). `shared` is the
+    /// label sets of `lag`'s offset series, which the time-lag series reuse.
+    pub async fn run(&mut self, outcome: &FetchOutcome, lag: &ClusterLag, shared: &[GroupLabels]) -> TimeLagSeries {
+        if !self.policy.enabled {
+            return TimeLagSeries { complete: true, ..TimeLagSeries::default() };
+        }
         let started = Instant::now();
         let mut history_time = Duration::ZERO;
-        let result = self.record_and_compute(outcome, lag, &mut history_time).await;
+        let result = self.record_and_compute(outcome, lag, shared, &mut history_time).await;
         let cluster = &*self.cluster;
         let mut series = match result {
             Ok(series) => {
@@ -130,6 +134,7 @@ impl TimeLagStage {
         &self,
         outcome: &FetchOutcome,
         lag: &ClusterLag,
+        shared: &[GroupLabels],
         history_time: &mut Duration,
     ) -> Result<TimeLagSeries, StoreError> {
         let cluster = &*self.cluster;
@@ -171,8 +176,10 @@ impl TimeLagStage {
         }
 
         let rates = self.produce_rates(&end);
+        // Label sets built for another cluster name would not be equal.
+        let shared = if lag.cluster == self.cluster { shared } else { &[] };
         Ok(TimeLagSeries {
-            group_samples: time_lag_samples(&self.cluster, &groups, &self.labels),
+            group_samples: time_lag_samples(&self.cluster, &groups, &self.labels, shared),
             produce_rates: produce_rate_samples(&self.cluster, &rates, &self.labels),
             complete: true,
             took: Duration::ZERO,

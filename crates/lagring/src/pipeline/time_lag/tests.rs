@@ -111,7 +111,7 @@ fn outcome(at_ms: i64, ends: &[(&str, i32, i64)], groups: Commits<'_>) -> FetchO
 }
 
 fn policy() -> TimeLagPolicy {
-    TimeLagPolicy { rate_window_ms: 10_000, status: StatusPolicy { window_ms: 3_000 } }
+    TimeLagPolicy { enabled: true, rate_window_ms: 10_000, status: StatusPolicy { window_ms: 3_000 } }
 }
 
 fn compute(store: Arc<dyn HistoryStore>) -> Compute {
@@ -244,8 +244,8 @@ async fn one_produce_rate_sample_per_partition_and_slot_across_nodes() {
         let o = outcome(slot * 1_000, &[("t", 0, end_at(slot) + slot)], &[("g", &[("t", 0, 0)])]);
         let lag = lagring_core::lag::compute(&o.observation);
         let (first, second) = if slot % 2 == 0 { (&mut a, &mut b) } else { (&mut b, &mut a) };
-        let one = first.run(&o, &lag).await;
-        let other = second.run(&o, &lag).await;
+        let one = first.run(&o, &lag, &[]).await;
+        let other = second.run(&o, &lag, &[]).await;
         assert!(other.produce_rates.is_empty(), "slot {slot}: the second node emits no produce rate");
         assert!(one.complete && other.complete);
         emitted.push(one.produce_rates.iter().map(|s| s.value).collect::<Vec<f64>>());
