@@ -36,6 +36,8 @@ pub struct FleetRun {
     pub node_ttl: Duration,
     /// `clusters[].client` of every node.
     pub client: String,
+    /// `time_lag.enabled` of every node.
+    pub time_lag: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -100,14 +102,16 @@ pub async fn run(bin: &Path, run: FleetRun) -> Result<FleetResult> {
              redis: {{ url: '{}' }}\n\
              clusters: [ {{ name: sim, client: {}, brokers: ['{}'] }} ]\n\
              remote_write: {{ url: '{}', min_backoff: 50ms, max_backoff: 500ms }}\n\
-             http: {{ listen: '{{HTTP_LISTEN}}' }}\n",
+             http: {{ listen: '{{HTTP_LISTEN}}' }}\n\
+             time_lag: {{ enabled: {} }}\n",
             ms(run.interval),
             ms(run.heartbeat),
             ms(run.node_ttl),
             redis.url(),
             run.client,
             sim.bootstrap(),
-            receiver.url()
+            receiver.url(),
+            run.time_lag
         );
         nodes.push(BenchNode::start(bin, &id, &config)?);
     }

@@ -58,6 +58,10 @@ struct Args {
     /// Kafka client of the 3-node run's nodes (`clusters[].client`): librdkafka or native.
     #[arg(long, default_value = "librdkafka")]
     fleet_client: String,
+    /// Time lag in the 3-node run (`time_lag.enabled`); off measures the
+    /// coordination alone.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    fleet_time_lag: bool,
     #[arg(long, default_value_t = 2_000)]
     heartbeat_ms: u64,
     #[arg(long, default_value_t = 10_000)]
@@ -110,6 +114,7 @@ async fn run(args: Args) -> Result<()> {
             heartbeat: Duration::from_millis(args.heartbeat_ms),
             node_ttl: Duration::from_millis(args.node_ttl_ms),
             client: args.fleet_client.clone(),
+            time_lag: args.fleet_time_lag,
         };
         eprintln!("fleet: 3 nodes, {} groups", run.groups);
         match fleet::run(&bin, run).await {

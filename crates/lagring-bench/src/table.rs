@@ -83,8 +83,8 @@ pub fn fleet(r: &FleetResult) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "3 nodes, {} groups, interval {:?}, heartbeat {:?}, node_ttl {:?}, client {}\n",
-        r.run.groups, r.run.interval, r.run.heartbeat, r.run.node_ttl, r.run.client
+        "3 nodes, {} groups, interval {:?}, heartbeat {:?}, node_ttl {:?}, client {}, time lag {}\n",
+        r.run.groups, r.run.interval, r.run.heartbeat, r.run.node_ttl, r.run.client, r.run.time_lag
     );
     out.push_str("| figure | value |\n|---|---|\n");
     let _ = writeln!(out, "| groups emitted per node (settled slot) | {:?} |", r.emitted_per_node);
