@@ -50,6 +50,13 @@ struct Args {
     /// Interval of single-node runs; default max(2 s, 0.4 ms per group).
     #[arg(long)]
     interval_ms: Option<u64>,
+    /// Time lag's cost as `GROUPSxTOPICS` (`""` for none): two nodes side by side, time lag off
+    /// and on, each against its own simulator of that size, measured in the same windows.
+    #[arg(long, default_value = "10000x100")]
+    time_lag_overhead: String,
+    /// Kafka client of the time-lag overhead pair (`clusters[].client`).
+    #[arg(long, default_value = "librdkafka")]
+    overhead_client: String,
     /// Groups of the 3-node run (0 skips it).
     #[arg(long, default_value_t = 10_000)]
     fleet_groups: u32,
@@ -107,6 +114,15 @@ async fn run(args: Args) -> Result<()> {
         println!("### Kafka requests per iteration, by API (simulator counters)\n\n{}", table::requests(&results));
         println!("### Mean seconds per iteration, by stage\n\n{}", table::stages(&results));
     }
+    if !args.time_lag_overhead.trim().is_empty() {
+        match time_lag_overhead(&bin, &args, ticks).await {
+            Ok(table) => println!("## Time lag's cost, side by side\n\n{table}"),
+            Err(e) => {
+                eprintln!("  failed: {e:#}");
+                failures.push(format!("time-lag overhead: {e:#}"));
+            }
+        }
+    }
     if args.fleet_groups > 0 {
         let run = fleet::FleetRun {
             groups: args.fleet_groups,
@@ -129,6 +145,30 @@ async fn run(args: Args) -> Result<()> {
         bail!("{} run(s) failed:\n{}", failures.len(), failures.join("\n"));
     }
     Ok(())
+}
+
+/// Two nodes at once, time lag off and on, against simulators of the same size.
+async fn time_lag_overhead(bin: &std::path::Path, args: &Args, ticks: procfs::Ticks) -> Result<String> {
+    let (groups, topics) = parse_size(&args.time_lag_overhead)?;
+    let interval = Duration::from_millis(args.interval_ms.unwrap_or_else(|| default_interval_ms(groups)));
+    let run = single::SingleRun { groups, topics, partitions: args.partitions, interval, iterations: args.iterations };
+    eprintln!(
+        "time lag off and on side by side: {groups} groups × {topics} topics × {} partitions, interval {interval:?}, client {}",
+        args.partitions, args.overhead_client
+    );
+    let client = &args.overhead_client;
+    let variant = |name: &str, enabled: bool| single::Variant {
+        name: name.to_owned(),
+        extra_config: format!("time_lag: {{ enabled: {enabled} }}"),
+        cluster_extra: format!("client: {client}"),
+    };
+    let results =
+        single::run_side_by_side(bin, run, &[variant("time lag off", false), variant("time lag on", true)], ticks)
+            .await?;
+    for r in &results {
+        single::ensure_measured(r)?;
+    }
+    Ok(table::time_lag_overhead(&results))
 }
 
 /// `GROUPSxTOPICS`.

@@ -43,6 +43,8 @@ pub struct SingleRun {
 #[derive(Debug, Clone)]
 pub struct SingleResult {
     pub run: SingleRun,
+    /// The variant's name in a side-by-side run (empty otherwise).
+    pub variant: String,
     /// Seconds, one per clean window.
     pub wall: Vec<f64>,
     pub cpu: Vec<f64>,
@@ -67,39 +69,83 @@ struct Checkpoint {
     metrics: Vec<TextSample>,
 }
 
+/// One lagring node of a side-by-side run: a name and YAML lines added to its config.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub name: String,
+    /// Top-level YAML added to the node's config.
+    pub extra_config: String,
+    /// Keys added to the cluster's entry (`client: native`), without braces.
+    pub cluster_extra: String,
+}
+
 pub async fn run(bin: &Path, run: SingleRun, ticks: Ticks) -> Result<SingleResult> {
+    let plain = Variant { name: String::new(), extra_config: String::new(), cluster_extra: String::new() };
+    let mut results = run_side_by_side(bin, run, &[plain], ticks).await?;
+    results.pop().context("no result")
+}
+
+/// Runs one node per variant at the same time, each against its own
+/// simulator of the same size, with checkpoints taken at the same moments:
+/// the variants share the machine's load, so the ratio of their figures
+/// holds on a busy machine where figures of separate runs differ by ±20 %.
+pub async fn run_side_by_side(
+    bin: &Path,
+    run: SingleRun,
+    variants: &[Variant],
+    ticks: Ticks,
+) -> Result<Vec<SingleResult>> {
     let spec = ScaleSpec::parse(&format!("groups={},topics={},partitions={}", run.groups, run.topics, run.partitions))?;
-    let sim = Sim::start(spec.scenario(), Clock::real()).await.context("start simulator")?;
     let interval_ms = u64::try_from(run.interval.as_millis())?;
-    let config = format!(
-        "node: {{ id: bench, interval: {interval_ms}ms, iteration_timeout: {}ms }}\n\
-         clusters: [ {{ name: sim, brokers: ['{}'] }} ]\n\
-         http: {{ listen: '{{HTTP_LISTEN}}' }}\n",
-        interval_ms * 4,
-        sim.bootstrap()
-    );
-    let node = BenchNode::start(bin, "lagring-bench-node", &config)?;
-    let pid = node.pid()?;
-    warm_up(&sim, interval_ms, run.groups).await.map_err(|e| e.context(node.log_tail()))?;
-    let rss_before_scrape = peak_rss_bytes(pid)?;
+    let mut members = Vec::with_capacity(variants.len());
+    for (i, variant) in variants.iter().enumerate() {
+        let sim = Sim::start(spec.scenario(), Clock::real()).await.context("start simulator")?;
+        let config = format!(
+            "node: {{ id: bench-{i}, interval: {interval_ms}ms, iteration_timeout: {}ms }}\n\
+             clusters: [ {{ name: sim, brokers: ['{}']{} }} ]\n\
+             http: {{ listen: '{{HTTP_LISTEN}}' }}\n{}\n",
+            interval_ms * 4,
+            sim.bootstrap(),
+            if variant.cluster_extra.is_empty() { String::new() } else { format!(", {}", variant.cluster_extra) },
+            variant.extra_config,
+        );
+        let node = BenchNode::start(bin, &format!("lagring-bench-node-{i}"), &config)?;
+        let pid = node.pid()?;
+        members.push((sim, node, pid));
+    }
+    for (sim, node, _) in &members {
+        warm_up(sim, interval_ms, run.groups).await.map_err(|e| e.context(node.log_tail()))?;
+    }
+    let mut rss_before_scrape = Vec::with_capacity(members.len());
+    for (_, _, pid) in &members {
+        rss_before_scrape.push(peak_rss_bytes(*pid)?);
+    }
 
     let me = std::process::id();
-    let mut checkpoints = Vec::with_capacity(run.iterations + 1);
+    let mut checkpoints: Vec<Vec<Checkpoint>> = members.iter().map(|_| Vec::new()).collect();
     for _ in 0..=run.iterations {
         sleep_until_ms(next_checkpoint_ms(interval_ms)).await;
-        let cpu_before = ticks.cpu_seconds(pid)?;
-        let sim_cpu = ticks.cpu_seconds(me)?;
-        let counts = sim.request_counts();
-        let metrics = node.scrape().await.map_err(|e| e.context(node.log_tail()))?;
-        let cpu_after = ticks.cpu_seconds(pid)?;
-        checkpoints.push(Checkpoint { cpu_before, cpu_after, sim_cpu, counts, metrics });
+        for ((sim, node, pid), taken) in members.iter().zip(&mut checkpoints) {
+            let cpu_before = ticks.cpu_seconds(*pid)?;
+            let sim_cpu = ticks.cpu_seconds(me)?;
+            let counts = sim.request_counts();
+            let metrics = node.scrape().await.map_err(|e| e.context(node.log_tail()))?;
+            let cpu_after = ticks.cpu_seconds(*pid)?;
+            taken.push(Checkpoint { cpu_before, cpu_after, sim_cpu, counts, metrics });
+        }
     }
-    let rss_peak = peak_rss_bytes(pid)?;
-    let mut result = summarise(run, &checkpoints);
-    result.rss_before_scrape = rss_before_scrape;
-    result.rss_peak = rss_peak;
-    sim.shutdown().await;
-    Ok(result)
+    let mut results = Vec::with_capacity(members.len());
+    for ((((sim, _node, pid), taken), variant), rss_before) in
+        members.into_iter().zip(&checkpoints).zip(variants).zip(rss_before_scrape)
+    {
+        let mut result = summarise(run.clone(), taken);
+        result.variant = variant.name.clone();
+        result.rss_before_scrape = rss_before;
+        result.rss_peak = peak_rss_bytes(pid)?;
+        sim.shutdown().await;
+        results.push(result);
+    }
+    Ok(results)
 }
 
 /// Waits (from the simulator's counters, without scraping the node) until
@@ -130,6 +176,7 @@ fn next_checkpoint_ms(interval_ms: u64) -> u64 {
 fn summarise(run: SingleRun, checkpoints: &[Checkpoint]) -> SingleResult {
     let mut result = SingleResult {
         run,
+        variant: String::new(),
         wall: Vec::new(),
         cpu: Vec::new(),
         sim_cpu: Vec::new(),

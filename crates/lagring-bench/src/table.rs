@@ -79,6 +79,39 @@ pub fn stages(results: &[SingleResult]) -> String {
     out
 }
 
+/// Side-by-side variants (first = baseline): CPU and stages per iteration,
+/// and the ratios to the baseline.
+pub fn time_lag_overhead(results: &[SingleResult]) -> String {
+    let Some(base) = results.first() else { return String::new() };
+    let base_cpu = median(&base.cpu).unwrap_or(f64::NAN);
+    let base_wall = median(&base.wall).unwrap_or(f64::NAN);
+    let mut out = String::from(
+        "| variant | CPU s/iter (median) | CPU / baseline | wall s/iter (median) | wall / baseline | compute | history | \
+         time_lag | emit | series | peak RSS MB | clean windows |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in results {
+        let cpu = median(&r.cpu).unwrap_or(f64::NAN);
+        let wall = median(&r.wall).unwrap_or(f64::NAN);
+        let stage = |s: &str| r.stages.get(s).copied().unwrap_or(0.0);
+        let _ = writeln!(
+            out,
+            "| {} | {cpu:.3} | {:.3} | {wall:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} | {:.0} | {}/{} |",
+            r.variant,
+            cpu / base_cpu,
+            wall / base_wall,
+            stage("compute"),
+            stage("history"),
+            stage("time_lag"),
+            stage("emit"),
+            r.series,
+            r.rss_peak as f64 / MB,
+            r.wall.len(),
+            r.windows,
+        );
+    }
+    out
+}
+
 pub fn fleet(r: &FleetResult) -> String {
     let mut out = String::new();
     let _ = writeln!(

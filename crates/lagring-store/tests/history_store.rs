@@ -123,17 +123,20 @@ async fn committed_histories_use_their_own_keys_and_policy() -> Result<()> {
 }
 
 #[tokio::test]
-async fn two_nodes_in_one_slot_leave_one_point_in_a_constant_number_of_calls() -> Result<()> {
+async fn two_nodes_in_one_slot_leave_one_point_in_one_round_trip() -> Result<()> {
     let server = RedisServer::start()?;
     let a = RedisHistoryStore::new(&config(&server), HistoryPolicies::default())?;
     let b = RedisHistoryStore::new(&config(&server), HistoryPolicies::default())?;
     let n = 2 * HISTORY_BATCH + 500;
     let first = a.record_end_offsets("prod", T0, &end_offsets(n, |i| i as i64)).await?;
     assert_eq!(a.lua_calls(), 3);
+    // Redis did not know the script yet: the pipeline, SCRIPT LOAD, the pipeline again.
+    assert_eq!(a.round_trips(), 3);
     assert!(first.iter().all(|r| r.outcome == AppendOutcome::Appended));
     // Node b fetched the same partitions in the same slot, a moment later.
     let second = b.record_end_offsets("prod", T0, &end_offsets(n, |i| i as i64 + 1)).await?;
     assert_eq!(b.lua_calls(), 3);
+    assert_eq!(b.round_trips(), 1, "three script calls in one pipeline");
     assert!(second.iter().all(|r| r.outcome == AppendOutcome::Ignored));
     assert_eq!(
         first.iter().map(|r| &r.history).collect::<Vec<_>>(),
@@ -145,6 +148,13 @@ async fn two_nodes_in_one_slot_leave_one_point_in_a_constant_number_of_calls() -
     assert_eq!(count_resets(&next), 1);
     assert_eq!(next[9].history.last_reset().map(|r| r.from_offset), Some(9));
     assert!(next.iter().enumerate().all(|(i, r)| r.history.len() == if i == 9 { 1 } else { 2 }));
+    assert_eq!(b.round_trips(), 2);
+    // Redis lost its scripts (restart, SCRIPT FLUSH): the store loads it again and carries on.
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut admin(&server).await?).await?;
+    let after_flush = b.record_end_offsets("prod", T0 + 60_000, &end_offsets(n, |i| i as i64 + 7)).await?;
+    assert_eq!(b.round_trips(), 5);
+    assert!(after_flush.iter().all(|r| r.outcome == AppendOutcome::Appended));
+    assert_eq!(after_flush[0].history.len(), 3);
     Ok(())
 }
 

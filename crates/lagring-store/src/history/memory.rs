@@ -37,7 +37,9 @@ struct ClusterHistories {
 
 #[derive(Debug, Default)]
 struct Entry {
-    history: OffsetHistory,
+    /// Shared with the `Recorded` handed out for the last append; copied by
+    /// the next append only while that is still held.
+    history: Arc<OffsetHistory>,
     /// Slot of the last append, ignored or not (what refreshes a Redis key's expiry).
     last_seen_ms: i64,
 }
@@ -66,7 +68,7 @@ fn record<K: Hash + Eq>(
         .map(|(key, offset)| {
             let entry = map.entry(key).or_default();
             entry.last_seen_ms = entry.last_seen_ms.max(at_ms);
-            let outcome = entry.history.append(OffsetPoint::new(offset, at_ms), policy);
+            let outcome = Arc::make_mut(&mut entry.history).append(OffsetPoint::new(offset, at_ms), policy);
             Recorded { outcome, history: entry.history.clone() }
         })
         .collect()

@@ -63,10 +63,15 @@ pub struct CommittedOffset {
 }
 
 /// One partition's append and its history afterwards.
+///
+/// The history is shared, not copied: the in-memory store hands out the
+/// history it keeps and copies it on its next append only if the caller
+/// still holds this one (copy on write), so an iteration that drops its
+/// histories before the next one costs no copy per point.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recorded {
     pub outcome: AppendOutcome,
-    pub history: OffsetHistory,
+    pub history: Arc<OffsetHistory>,
 }
 
 /// How many of `recorded` reset their history (offset went down).
