@@ -70,7 +70,7 @@ struct Checkpoint {
 }
 
 /// One lagring node of a side-by-side run: a name and YAML lines added to its config.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Variant {
     pub name: String,
     /// Top-level YAML added to the node's config.
@@ -80,8 +80,7 @@ pub struct Variant {
 }
 
 pub async fn run(bin: &Path, run: SingleRun, ticks: Ticks) -> Result<SingleResult> {
-    let plain = Variant { name: String::new(), extra_config: String::new(), cluster_extra: String::new() };
-    let mut results = run_side_by_side(bin, run, &[plain], ticks).await?;
+    let mut results = run_side_by_side(bin, run, &[Variant::default()], ticks).await?;
     results.pop().context("no result")
 }
 

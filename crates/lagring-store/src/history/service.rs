@@ -18,9 +18,9 @@ use crate::redis_store::LazyConnection;
 use crate::{RedisConfig, StoreError, StoreFuture};
 
 /// Partitions per script call: 100,000 partitions take 100 calls (pipelined
-/// into one round trip), and one call keeps Redis busy for about 13 ms when every history is full
-/// (1,000 × 2 KB read, rewritten and returned; measured on redis 7.0), short
-/// enough not to delay heartbeats and leases noticeably.
+/// into one round trip), and one call keeps Redis busy for about 13 ms when
+/// every history is full (1,000 × 2 KB read, rewritten and returned; measured
+/// on redis 7.0), short enough not to delay heartbeats and leases noticeably.
 pub const HISTORY_BATCH: usize = 1_000;
 
 /// Offset histories in Redis.
