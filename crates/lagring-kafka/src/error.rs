@@ -28,6 +28,8 @@ pub(crate) const TIMED_OUT: i32 = -185;
 pub(crate) const TRANSPORT: i32 = -195;
 /// librdkafka's code for a malformed response.
 pub(crate) const BAD_MSG: i32 = -199;
+/// librdkafka's code for a failed SASL authentication.
+pub(crate) const AUTHENTICATION: i32 = -169;
 /// librdkafka's code for a feature the broker does not support.
 pub(crate) const UNSUPPORTED_FEATURE: i32 = -165;
 

@@ -11,7 +11,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,77 +24,17 @@ use tokio_rustls::TlsAcceptor;
 
 const REQUESTS: &str = "lagring_remote_write_requests_total";
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// CA, server certificate for 127.0.0.1 and client certificate, all PEM.
-fn make_certs(dir: &Path) {
-    let days = ["-days", "2"];
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-subj",
-            "/CN=test-ca",
-            days[0],
-            days[1],
-        ],
-    );
-    for (name, ext) in [
-        ("server", "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"),
-        ("client", "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n"),
-    ] {
-        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
-        let (key, csr, pem, extfile) =
-            (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"), format!("{name}.ext"));
-        openssl(
-            dir,
-            &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", &format!("/CN={name}")],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &pem,
-                "-extfile",
-                &extfile,
-                days[0],
-                days[1],
-            ],
-        );
-    }
-}
-
 /// Starts the HTTPS receiver; returns its port and the number of requests
 /// served over a mutually authenticated connection.
 async fn https_receiver(dir: &Path) -> (u16, Arc<Mutex<usize>>) {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(dir.join("ca.pem")).unwrap() {
+    for cert in CertificateDer::pem_file_iter(dir.join("ca.crt")).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider)).build().unwrap();
     let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(dir.join("server.pem")).unwrap().map(Result::unwrap).collect();
+        CertificateDer::pem_file_iter(dir.join("server.crt")).unwrap().map(Result::unwrap).collect();
     let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -155,17 +94,17 @@ fn sample() -> lagring_core::series::SeriesBatch {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_ca_and_client_certificate_are_used_and_verification_is_on_by_default() {
     let dir = tempfile::tempdir().unwrap();
-    make_certs(dir.path());
+    lagring_testkit::certs::make_certificates(dir.path()).unwrap();
     let (port, served) = https_receiver(dir.path()).await;
     let url = format!("https://127.0.0.1:{port}/api/v1/write");
     let identity = |cfg: &mut lagring_sink::RemoteWriteConfig| {
-        cfg.tls.cert_file = Some(dir.path().join("client.pem"));
+        cfg.tls.cert_file = Some(dir.path().join("client.crt"));
         cfg.tls.key_file = Some(dir.path().join("client.key"));
     };
 
     // Trusting the test CA and presenting the client certificate: delivered.
     let mut cfg = fast_config(url.clone());
-    cfg.tls.ca_file = Some(dir.path().join("ca.pem"));
+    cfg.tls.ca_file = Some(dir.path().join("ca.crt"));
     identity(&mut cfg);
     let run = start(&cfg, &[], Duration::from_secs(5));
     run.handle.enqueue(sample());

@@ -11,6 +11,7 @@
 //! This crate is test support and never linked into the service, so it uses
 //! `anyhow` and may fail loudly.
 
+pub mod certs;
 pub mod emissions;
 pub mod kafka_fixtures;
 pub mod lagring_node;

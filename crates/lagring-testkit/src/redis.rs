@@ -51,7 +51,7 @@ impl RedisServer {
     /// `localhost`) is signed by a fresh CA; see [`RedisServer::ca_file`].
     pub fn start_tls() -> Result<Self> {
         let dir = tempfile::tempdir().context("create redis temp dir")?;
-        make_certificates(dir.path())?;
+        crate::certs::make_certificates(dir.path())?;
         let port = free_port()?;
         let mut server = Self { port, dir, tls: true, extra_args: Vec::new(), process: None };
         server.spawn()?;
@@ -152,46 +152,6 @@ impl RedisServer {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-}
-
-/// Writes `ca.crt`, `server.crt` and `server.key` into `dir`.
-fn make_certificates(dir: &Path) -> Result<()> {
-    let ext = "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n";
-    std::fs::write(dir.join("server.ext"), ext)?;
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    let steps: [Vec<&str>; 3] = [
-        [
-            &["req", "-x509"][..],
-            &ec,
-            &["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=lagring-test-ca"],
-        ]
-        .concat(),
-        [&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]].concat(),
-        vec![
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ],
-    ];
-    for args in steps {
-        let out = Command::new("openssl").current_dir(dir).args(&args).output().context("run openssl")?;
-        if !out.status.success() {
-            bail!("openssl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-    }
-    Ok(())
 }
 
 /// Runs `redis-cli -p <port> <args>`; fails if the command cannot run.

@@ -1,7 +1,7 @@
 //! One broker: its address, a lazily opened connection and the API versions it advertised.
 //!
-//! The first request opens the connection and sends ApiVersions; concurrent callers share that
-//! attempt. A failed attempt, or a request that times out (the connection is then closed, as
+//! The first request opens the connection (TLS when configured), sends ApiVersions and, when
+//! configured, authenticates with SASL; concurrent callers share that attempt. A failed attempt, or a request that times out (the connection is then closed, as
 //! the broker may be stuck behind it), starts a capped exponential backoff during which requests
 //! to this broker fail at once instead of reconnecting in a loop. A successful handshake resets
 //! it.
@@ -15,8 +15,11 @@ use tokio::sync::OnceCell;
 
 use super::connection::Connection;
 use super::error::WireError;
+use super::sasl::authenticate;
+use super::tls::TlsSettings;
 use super::versions::{API_VERSIONS, Versions};
 use super::wire::{decode_response, encode_request};
+use crate::config::Sasl;
 use crate::stats::{Api, Counters};
 
 /// First reconnect delay; doubled per consecutive failure up to [`BACKOFF_MAX`].
@@ -39,11 +42,21 @@ struct State {
     attempt: Option<Attempt>,
     failures: u32,
     retry_at: Option<Instant>,
+    /// Why the last attempt failed, repeated while backing off so the reason stays visible.
+    last_error: Option<String>,
+}
+
+/// How every connection of a cluster is secured: the same for all its brokers.
+#[derive(Debug, Default)]
+pub(crate) struct Security {
+    pub(crate) tls: Option<TlsSettings>,
+    pub(crate) sasl: Option<Sasl>,
 }
 
 pub(crate) struct Broker {
     pub(crate) addr: String,
     counters: Arc<Counters>,
+    security: Arc<Security>,
     /// A `std` mutex: held only to read or swap the attempt, never across an `.await`.
     state: Mutex<State>,
 }
@@ -55,8 +68,8 @@ impl std::fmt::Debug for Broker {
 }
 
 impl Broker {
-    pub(crate) fn new(addr: String, counters: Arc<Counters>) -> Self {
-        Broker { addr, counters, state: Mutex::default() }
+    pub(crate) fn new(addr: String, counters: Arc<Counters>, security: Arc<Security>) -> Self {
+        Broker { addr, counters, security, state: Mutex::default() }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -79,7 +92,8 @@ impl Broker {
                 Some(None) => current.unwrap_or_default(),
                 _ => {
                     if let Some(retry_in) = state.retry_at.and_then(|at| at.checked_duration_since(Instant::now())) {
-                        return Err(WireError::Backoff { addr: self.addr.clone(), retry_in });
+                        let cause = state.last_error.clone().unwrap_or_else(|| "request timed out".to_owned());
+                        return Err(WireError::Backoff { addr: self.addr.clone(), retry_in, cause });
                     }
                     let fresh = Attempt::default();
                     state.attempt = Some(fresh.clone());
@@ -98,7 +112,7 @@ impl Broker {
     async fn open(&self, timeout: Duration) -> Result<Session, WireError> {
         let started = Instant::now();
         let result = async {
-            let connection = Connection::open(&self.addr, timeout).await?;
+            let connection = Connection::open(&self.addr, timeout, self.security.tls.as_ref()).await?;
             let request = ApiVersionsRequest::default()
                 .with_client_software_name(StrBytes::from_static_str("lagring"))
                 .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
@@ -108,16 +122,19 @@ impl Broker {
             // The response header of ApiVersions is always v0: the correlation id only.
             let body = frame.slice(4.min(frame.len())..);
             let versions = Versions::decode(body, API_VERSIONS)?;
+            if let Some(sasl) = &self.security.sasl {
+                authenticate(&connection, &versions, sasl, timeout.saturating_sub(started.elapsed())).await?;
+            }
             Ok(Session { connection, versions })
         }
         .await;
         match &result {
             Ok(_) => self.succeeded(),
             Err(error) => {
-                if !matches!(error, WireError::Connect { .. }) {
+                if !matches!(error, WireError::Connect { .. } | WireError::Auth { .. }) {
                     self.counters.errors(Api::Versions, 1);
                 }
-                self.failed();
+                self.failed(error);
             }
         }
         result
@@ -127,11 +144,13 @@ impl Broker {
         let mut state = self.state();
         state.failures = 0;
         state.retry_at = None;
+        state.last_error = None;
     }
 
-    /// Starts (or lengthens) the reconnect backoff.
-    fn failed(&self) {
+    /// Starts (or lengthens) the reconnect backoff after `error`.
+    fn failed(&self, error: &WireError) {
         let mut state = self.state();
+        state.last_error = Some(error.to_string());
         state.failures = state.failures.saturating_add(1);
         let exponent = state.failures.saturating_sub(1).min(16);
         let delay = BACKOFF_BASE.saturating_mul(1 << exponent).min(BACKOFF_MAX);
@@ -156,7 +175,7 @@ impl Broker {
                 |error| {
                     if error.is_timeout() || *error == WireError::Closed {
                         session.connection.close();
-                        self.failed();
+                        self.failed(error);
                     }
                 },
             )?;
@@ -178,7 +197,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         drop(listener);
-        let broker = Broker::new(addr, Arc::default());
+        let broker = Broker::new(addr, Arc::default(), Arc::default());
         let first = broker.session(Duration::from_secs(1)).await.unwrap_err();
         assert!(matches!(first, WireError::Connect { .. }), "{first}");
         let second = broker.session(Duration::from_secs(1)).await.unwrap_err();

@@ -3,6 +3,9 @@
 //! frame to its caller by correlation id. A caller waits for its own answer with its own timeout,
 //! so a broker that stops answering costs each caller one timed-out future and no thread.
 //!
+//! With TLS the socket is a rustls stream, handshaken (and the broker's certificate verified)
+//! within the connect timeout; the tasks see only a byte stream either way.
+//!
 //! The connection closes (both tasks end, every waiting caller gets `Closed`) when the broker
 //! closes it, on a socket error, or when the `Connection` is dropped or closed; a request timeout
 //! closes it too (see `broker.rs`), as the broker may be stuck behind it.
@@ -13,14 +16,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::error::WireError;
+use super::tls::{TlsSettings, server_name};
 use super::wire::correlation_id;
 
 /// Largest response frame accepted (Kafka's default `socket.request.max.bytes`); a longer length
@@ -67,21 +70,35 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Connects to `addr` within `timeout` and starts the reader and writer tasks.
-    pub(crate) async fn open(addr: &str, timeout: Duration) -> Result<Self, WireError> {
+    /// Connects to `addr` (and completes the TLS handshake when `tls` is given) within
+    /// `timeout`, and starts the reader and writer tasks.
+    pub(crate) async fn open(addr: &str, timeout: Duration, tls: Option<&TlsSettings>) -> Result<Self, WireError> {
         let connect_error = |message: String| WireError::Connect { addr: addr.to_owned(), message };
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        let connect = async {
+            let stream = TcpStream::connect(addr).await.map_err(|e| connect_error(e.to_string()))?;
+            stream.set_nodelay(true).map_err(|e| connect_error(e.to_string()))?;
+            let Some(tls) = tls else { return Ok(Self::start(stream)) };
+            let name = server_name(addr).map_err(connect_error)?;
+            let stream = tls
+                .connector()
+                .connect(name, stream)
+                .await
+                .map_err(|e| connect_error(format!("tls handshake failed: {e}")))?;
+            Ok(Self::start(stream))
+        };
+        tokio::time::timeout(timeout, connect)
             .await
             .map_err(|_| connect_error(format!("timed out after {timeout:?}")))?
-            .map_err(|e| connect_error(e.to_string()))?;
-        stream.set_nodelay(true).map_err(|e| connect_error(e.to_string()))?;
-        let (read, write) = stream.into_split();
+    }
+
+    fn start<S: AsyncRead + AsyncWrite + Send + 'static>(stream: S) -> Self {
+        let (read, write) = tokio::io::split(stream);
         let pending = Arc::new(Pending::default());
         let closed = CancellationToken::new();
         let (outgoing, queue) = mpsc::channel(OUTGOING_CAPACITY);
         tokio::spawn(read_loop(read, pending.clone(), closed.clone()));
         tokio::spawn(write_loop(write, queue, closed.clone()));
-        Ok(Connection { next_id: AtomicI32::new(1), pending, outgoing, closed })
+        Connection { next_id: AtomicI32::new(1), pending, outgoing, closed }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -122,7 +139,7 @@ impl Drop for Connection {
     }
 }
 
-async fn read_loop(mut read: OwnedReadHalf, pending: Arc<Pending>, closed: CancellationToken) {
+async fn read_loop(mut read: impl AsyncRead + Unpin, pending: Arc<Pending>, closed: CancellationToken) {
     loop {
         let frame = tokio::select! {
             () = closed.cancelled() => break,
@@ -149,7 +166,7 @@ async fn read_loop(mut read: OwnedReadHalf, pending: Arc<Pending>, closed: Cance
     pending.lock().clear();
 }
 
-async fn write_loop(mut write: OwnedWriteHalf, mut queue: mpsc::Receiver<Bytes>, closed: CancellationToken) {
+async fn write_loop(mut write: impl AsyncWrite + Unpin, mut queue: mpsc::Receiver<Bytes>, closed: CancellationToken) {
     loop {
         let frame = tokio::select! {
             () = closed.cancelled() => break,
@@ -158,7 +175,8 @@ async fn write_loop(mut write: OwnedWriteHalf, mut queue: mpsc::Receiver<Bytes>,
         let Some(frame) = frame else { break };
         let written = tokio::select! {
             () = closed.cancelled() => break,
-            written = write.write_all(&frame) => written,
+            // A TLS stream buffers records until flushed; TCP's flush is a no-op.
+            written = async { write.write_all(&frame).await?; write.flush().await } => written,
         };
         if let Err(error) = written {
             debug!(%error, "connection write failed");
@@ -168,7 +186,7 @@ async fn write_loop(mut write: OwnedWriteHalf, mut queue: mpsc::Receiver<Bytes>,
     closed.cancel();
 }
 
-async fn read_frame(read: &mut OwnedReadHalf) -> std::io::Result<Bytes> {
+async fn read_frame(read: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Bytes> {
     let len = read.read_i32().await?;
     let len = usize::try_from(len)
         .ok()

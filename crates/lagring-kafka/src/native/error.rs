@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::error::{BAD_MSG, BrokerError, TIMED_OUT, TRANSPORT, UNSUPPORTED_FEATURE};
+use crate::error::{AUTHENTICATION, BAD_MSG, BrokerError, TIMED_OUT, TRANSPORT, UNSUPPORTED_FEATURE};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum WireError {
@@ -14,8 +14,10 @@ pub(crate) enum WireError {
     Closed,
     #[error("request timed out after {0:?}")]
     Timeout(Duration),
-    #[error("broker {addr} unavailable, reconnecting in {retry_in:?}")]
-    Backoff { addr: String, retry_in: Duration },
+    #[error("broker {addr} unavailable ({cause}), reconnecting in {retry_in:?}")]
+    Backoff { addr: String, retry_in: Duration, cause: String },
+    #[error("sasl {mechanism} authentication as {user:?} failed: {message}")]
+    Auth { mechanism: &'static str, user: String, message: String },
     #[error("cannot encode request: {0}")]
     Encode(String),
     #[error("malformed response: {0}")]
@@ -52,6 +54,7 @@ impl From<WireError> for BrokerError {
             }
             WireError::Encode(_) | WireError::Decode(_) => BAD_MSG,
             WireError::Unsupported { .. } => UNSUPPORTED_FEATURE,
+            WireError::Auth { .. } => AUTHENTICATION,
             WireError::Broker { code, .. } => i32::from(*code),
         };
         BrokerError { code, message: e.to_string() }

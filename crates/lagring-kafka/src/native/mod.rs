@@ -9,7 +9,9 @@
 //! Modules (data flows top to bottom):
 //! - `directory`: bootstrap addresses, brokers by node id, partition leaders.
 //! - `broker`: one broker's lazy connection, ApiVersions, reconnect backoff.
-//! - `connection`: one TCP connection; pipelined requests matched by correlation id.
+//! - `connection`: one TCP (or TLS, see `tls`) connection; pipelined requests matched by
+//!   correlation id.
+//! - `sasl`: SASL PLAIN and SCRAM-SHA-256/512 on each new connection.
 //! - `versions`: the versions this client speaks and the highest common one per broker.
 //! - `wire`: request / response framing around the codec.
 //! - `metadata`, `groups`, `coordinators`, `offset_fetch`, `list_offsets`: one Kafka API each,
@@ -17,7 +19,8 @@
 //! - `error`: transport errors and their mapping to [`crate::error::BrokerError`].
 //!
 //! Every request is bounded by the connection's `request_timeout` and never past the caller's
-//! deadline. Plaintext only for now: TLS and SASL are refused at construction.
+//! deadline. TLS and SASL are set up once per cluster (a bad certificate file is an error at
+//! construction); GSSAPI and OAUTHBEARER need the librdkafka client.
 
 mod broker;
 mod connection;
@@ -28,6 +31,8 @@ mod groups;
 mod list_offsets;
 mod metadata;
 mod offset_fetch;
+mod sasl;
+mod tls;
 mod versions;
 mod wire;
 
@@ -57,18 +62,15 @@ pub(crate) struct NativeClient {
 impl NativeClient {
     /// Checks the configuration; connects lazily on the first request.
     pub(crate) fn new(cluster: Arc<str>, conn: &KafkaConnection, options: NativeOptions) -> Result<Self, KafkaError> {
-        let unsupported = |what: &str| KafkaError::Unsupported {
-            cluster: cluster.clone(),
-            what: format!("{what} is not supported by the native client yet; use the librdkafka client"),
-        };
-        if conn.tls.is_some() {
-            return Err(unsupported("tls"));
-        }
-        if conn.sasl.is_some() {
-            return Err(unsupported("sasl"));
-        }
+        let tls = conn
+            .tls
+            .as_ref()
+            .map(tls::TlsSettings::new)
+            .transpose()
+            .map_err(|what| KafkaError::Unsupported { cluster: cluster.clone(), what })?;
+        let security = Arc::new(broker::Security { tls, sasl: conn.sasl.clone() });
         let counters = Arc::new(Counters::default());
-        let directory = Directory::new(&conn.bootstrap_servers, counters.clone()).ok_or_else(|| {
+        let directory = Directory::new(&conn.bootstrap_servers, counters.clone(), security).ok_or_else(|| {
             KafkaError::Unsupported { cluster: cluster.clone(), what: "bootstrap servers: no address given".to_owned() }
         })?;
         Ok(NativeClient {

@@ -30,6 +30,8 @@ const OURS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetFetch, 2, 9),
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::ListOffsets, 2, 10),
+    (ApiKey::SaslHandshake, 1, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
 ];
 
 /// What one broker advertised: API key → (min, max).
@@ -77,6 +79,8 @@ pub(crate) fn api_name(api: ApiKey) -> &'static str {
         ApiKey::OffsetFetch => "offset fetch",
         ApiKey::ListGroups => "list groups",
         ApiKey::ListOffsets => "list offsets",
+        ApiKey::SaslHandshake => "sasl handshake",
+        ApiKey::SaslAuthenticate => "sasl authenticate",
         _ => "an api lagring does not use",
     }
 }

@@ -4,6 +4,7 @@
 //! `validate` checks cross references; `scale` generates large scenarios without a file.
 
 pub mod scale;
+pub mod security;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -40,6 +41,9 @@ pub struct Scenario {
     /// Injected latency, errors and outages.
     #[serde(default)]
     pub faults: FaultsConfig,
+    /// TLS and SASL of the listeners (plaintext when absent).
+    #[serde(default)]
+    pub security: security::SecurityConfig,
 }
 
 fn default_brokers() -> u32 {
@@ -222,6 +226,9 @@ impl Scenario {
         }
         if !self.ports.is_empty() && self.ports.len() != self.brokers as usize {
             return invalid("ports: one port per broker expected".into());
+        }
+        if let Some(problem) = self.security.problems().into_iter().next() {
+            return invalid(problem);
         }
         let mut names = std::collections::HashSet::new();
         for (i, topic) in self.topics.iter().enumerate() {

@@ -81,6 +81,7 @@ impl ScaleSpec {
             topics,
             groups,
             faults: Default::default(),
+            security: Default::default(),
         }
     }
 

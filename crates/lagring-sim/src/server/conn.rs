@@ -1,6 +1,8 @@
 //! One broker's accept loop and the per-connection request loop: read a length-prefixed frame,
 //! decode the header for its API/version, apply faults (outage, latency, error choice), dispatch,
-//! write the response. Requests on one connection are answered in order, as Kafka does.
+//! write the response. Requests on one connection are answered in order, as Kafka does. With
+//! TLS configured the socket is a rustls stream; with SASL configured every connection must log
+//! in first (see `sasl.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,18 +10,21 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::Decodable;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::Shared;
+use super::sasl::{Next, SaslSession};
 use crate::handlers::{Ctx, dispatch, with_length};
 
 /// Largest request accepted (Kafka's default socket.request.max.bytes).
 const MAX_FRAME: usize = 100 * 1024 * 1024;
 /// Poll period while a broker is "down" (it holds the request until the outage ends).
 const OUTAGE_POLL: Duration = Duration::from_millis(20);
+/// Longest TLS handshake a connection may take.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 
 pub(crate) async fn accept_loop(
     broker: i32,
@@ -37,7 +42,18 @@ pub(crate) async fn accept_loop(
             Ok((stream, peer)) => {
                 let (shared, cancel) = (shared.clone(), cancel.clone());
                 tracker.spawn(async move {
-                    if let Err(error) = serve(broker, stream, shared, cancel).await {
+                    let served = match (stream.set_nodelay(true), shared.tls.clone()) {
+                        (Err(error), _) => Err(error),
+                        (Ok(()), None) => serve(broker, stream, shared, cancel).await,
+                        (Ok(()), Some(acceptor)) => {
+                            match tokio::time::timeout(TLS_HANDSHAKE, acceptor.0.accept(stream)).await {
+                                Ok(Ok(stream)) => serve(broker, stream, shared, cancel).await,
+                                Ok(Err(error)) => Err(error),
+                                Err(_) => Err(std::io::Error::other("tls handshake timed out")),
+                            }
+                        }
+                    };
+                    if let Err(error) = served {
                         tracing::debug!(broker, %peer, %error, "connection closed");
                     }
                 });
@@ -52,23 +68,63 @@ pub(crate) async fn accept_loop(
 
 async fn serve(
     broker: i32,
-    mut stream: TcpStream,
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
     shared: Arc<Shared>,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
+    let mut sasl = SaslSession::new(shared.sasl.as_ref());
     loop {
         let frame = tokio::select! {
             () = cancel.cancelled() => return Ok(()),
             frame = read_frame(&mut stream) => frame?,
         };
         let Some(frame) = frame else { return Ok(()) };
-        let Some(response) = handle(broker, frame, &shared, &cancel).await else { return Ok(()) };
+        let api_key = frame.clone().get_i16();
+        if !sasl.allows(api_key) {
+            tracing::debug!(broker, api_key, "request before sasl authentication, closing");
+            return Ok(());
+        }
+        let (response, next) = if api_key == ApiKey::SaslHandshake as i16 || api_key == ApiKey::SaslAuthenticate as i16
+        {
+            shared.counters.record(broker, api_key);
+            let (version, correlation_id, body) = split_header(api_key, frame);
+            match sasl.answer(api_key, version, correlation_id, body) {
+                Ok(answer) => answer,
+                Err(error) => {
+                    tracing::debug!(broker, api_key, %error, "bad sasl request, closing");
+                    return Ok(());
+                }
+            }
+        } else {
+            let Some(response) = handle(broker, frame, &shared, &cancel).await else { return Ok(()) };
+            (response, Next::Continue)
+        };
         stream.write_all(&with_length(&response)).await?;
+        stream.flush().await?;
+        if matches!(next, Next::Close) {
+            return Ok(());
+        }
     }
 }
 
-async fn read_frame(stream: &mut TcpStream) -> std::io::Result<Option<Bytes>> {
+/// (version, correlation id, body) of a request frame; an undecodable header leaves no body.
+fn split_header(api_key: i16, mut frame: Bytes) -> (i16, i32, Bytes) {
+    let mut peek = frame.clone();
+    let (_, version, correlation_id) = (peek.get_i16(), peek.get_i16(), peek.get_i32());
+    let body = match ApiKey::try_from(api_key) {
+        Ok(key) => match RequestHeader::decode(&mut frame, key.request_header_version(version)) {
+            Ok(_) => frame,
+            Err(error) => {
+                tracing::debug!(api_key, version, %error, "bad request header");
+                Bytes::new()
+            }
+        },
+        Err(()) => Bytes::new(),
+    };
+    (version, correlation_id, body)
+}
+
+async fn read_frame(stream: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Option<Bytes>> {
     let len = match stream.read_i32().await {
         Ok(len) => len,
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
@@ -84,11 +140,8 @@ async fn read_frame(stream: &mut TcpStream) -> std::io::Result<Option<Bytes>> {
 }
 
 /// Answer one frame; `None` when the simulator is shutting down mid-outage.
-async fn handle(broker: i32, mut frame: Bytes, shared: &Shared, cancel: &CancellationToken) -> Option<BytesMut> {
-    let mut peek = frame.clone();
-    let api_key = peek.get_i16();
-    let version = peek.get_i16();
-    let correlation_id = peek.get_i32();
+async fn handle(broker: i32, frame: Bytes, shared: &Shared, cancel: &CancellationToken) -> Option<BytesMut> {
+    let api_key = frame.clone().get_i16();
     shared.counters.record(broker, api_key);
     while shared.faults.is_down(broker, shared.clock.elapsed_ms()) || shared.controls.is_silenced(broker) {
         tokio::select! {
@@ -102,19 +155,7 @@ async fn handle(broker: i32, mut frame: Bytes, shared: &Shared, cancel: &Cancell
             () = tokio::time::sleep(delay) => {}
         }
     }
-    let body = match ApiKey::try_from(api_key) {
-        Ok(key) => {
-            let header_version = key.request_header_version(version);
-            match RequestHeader::decode(&mut frame, header_version) {
-                Ok(_) => frame,
-                Err(error) => {
-                    tracing::debug!(broker, api_key, version, %error, "bad request header");
-                    Bytes::new()
-                }
-            }
-        }
-        Err(()) => Bytes::new(),
-    };
+    let (version, correlation_id, body) = split_header(api_key, frame);
     let ctx = Ctx {
         model: &shared.model,
         brokers: &shared.brokers,

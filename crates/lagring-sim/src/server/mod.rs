@@ -3,6 +3,9 @@
 //! values. One `CancellationToken` stops every task; dropping the handle cancels it.
 
 mod conn;
+mod sasl;
+mod scram;
+mod tls;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -40,6 +43,10 @@ pub(crate) struct Shared {
     pub counters: Counters,
     pub faults: Faults,
     pub controls: Controls,
+    /// Set when the listeners serve TLS.
+    pub tls: Option<tls::ServerTls>,
+    /// Set when every connection must log in with SASL.
+    pub sasl: Option<sasl::SaslUsers>,
 }
 
 /// A running simulated cluster; stops when dropped.
@@ -54,6 +61,9 @@ impl Sim {
     /// Bind every broker on 127.0.0.1 and start serving.
     pub async fn start(scenario: Scenario, clock: Clock) -> Result<SimHandle, SimError> {
         scenario.validate()?;
+        let security = |what: String| SimError::InvalidScenario(what);
+        let tls = scenario.security.tls.as_ref().map(tls::acceptor).transpose().map_err(security)?;
+        let sasl = scenario.security.sasl.as_ref().map(sasl::SaslUsers::new).transpose().map_err(security)?;
         let epoch_ms = scenario.epoch_ms.unwrap_or_else(|| default_epoch(&clock));
         let mut listeners = Vec::new();
         let mut brokers = Vec::new();
@@ -71,7 +81,7 @@ impl Sim {
         let counters = Counters::new(scenario.brokers);
         let controls = Controls::new(scenario.brokers);
         let model = Model::new(scenario, epoch_ms);
-        let shared = Arc::new(Shared { model, brokers, clock, counters, faults, controls });
+        let shared = Arc::new(Shared { model, brokers, clock, counters, faults, controls, tls, sasl });
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         for (id, listener) in listeners {

@@ -110,15 +110,21 @@ fn time_lag_problems_name_their_keys() {
 }
 
 #[test]
-fn client_choice_defaults_to_librdkafka_and_native_refuses_what_it_lacks() {
+fn client_choice_defaults_to_librdkafka_and_native_takes_tls_and_sasl_but_not_librdkafka_properties() {
     let cfg = parse("clusters: [{ name: a, brokers: ['k:9092'] }, { name: b, client: native, brokers: ['k:9092'] }]")
         .unwrap();
     assert_eq!(cfg.clusters[0].client, ClientChoice::Librdkafka);
     assert_eq!(cfg.clusters[1].client, ClientChoice::Native);
     assert!(matches!(cfg.clusters[1].client_kind(), lagring_kafka::ClientKind::Native(_)));
-    let err = parse(
+    let cfg = parse(
         "clusters: [{ name: a, client: native, brokers: ['k:9092'], tls: {}, \
-         sasl: { mechanism: PLAIN, username: u, password: p }, properties: { a.b: 1 } }]",
+         sasl: { mechanism: SCRAM-SHA-512, username: u, password: p } }]",
+    )
+    .unwrap();
+    assert!(cfg.clusters[0].tls.is_some() && cfg.clusters[0].sasl.is_some());
+    let err = parse(
+        "clusters: [{ name: a, client: native, brokers: ['k:9092'], tls: { key_password: s }, \
+         properties: { a.b: 1 } }]",
     )
     .unwrap_err()
     .to_string();
@@ -126,9 +132,8 @@ fn client_choice_defaults_to_librdkafka_and_native_refuses_what_it_lacks() {
     assert_eq!(
         lines,
         vec![
-            "clusters[0].sasl: not supported by client: native yet (TLS, SASL and librdkafka properties need client: librdkafka)",
-            "clusters[0].tls: not supported by client: native yet (TLS, SASL and librdkafka properties need client: librdkafka)",
-            "clusters[0].properties: not supported by client: native yet (TLS, SASL and librdkafka properties need client: librdkafka)",
+            "clusters[0].properties: librdkafka properties need client: librdkafka",
+            "clusters[0].tls.key_password: encrypted keys need client: librdkafka (the native client reads unencrypted PEM keys)",
         ]
     );
     let err = parse("clusters: [{ name: a, client: java, brokers: ['k:9092'] }]").unwrap_err().to_string();

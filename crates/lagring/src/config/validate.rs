@@ -125,14 +125,13 @@ fn cluster(c: &ClusterConfig, path: &str, errs: &mut Vec<String>) {
         }
     }
     if c.client == ClientChoice::Native {
-        for (key, set) in
-            [("sasl", c.sasl.is_some()), ("tls", c.tls.is_some()), ("properties", !c.properties.is_empty())]
-        {
-            if set {
-                errs.push(format!(
-                    "{path}.{key}: not supported by client: native yet (TLS, SASL and librdkafka properties need client: librdkafka)"
-                ));
-            }
+        if !c.properties.is_empty() {
+            errs.push(format!("{path}.properties: librdkafka properties need client: librdkafka"));
+        }
+        if c.tls.as_ref().is_some_and(|t| t.key_password.is_some()) {
+            errs.push(format!(
+                "{path}.tls.key_password: encrypted keys need client: librdkafka (the native client reads unencrypted PEM keys)"
+            ));
         }
     }
 }

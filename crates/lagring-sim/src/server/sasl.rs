@@ -1,0 +1,173 @@
+//! SASL on one simulated connection, as a Kafka broker does it (KIP-43, KIP-152): ApiVersions
+//! and SaslHandshake v1 are answered before authentication, the handshake picks a mechanism,
+//! SaslAuthenticate carries its messages, and any other request before success closes the
+//! connection. A failed login is answered with SASL_AUTHENTICATION_FAILED and a message, then
+//! the connection is closed, as Kafka does.
+
+use std::collections::HashMap;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{
+    ApiKey, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+};
+use kafka_protocol::protocol::Decodable;
+use sasl::common::scram::Sha256;
+
+use super::scram::{Credential, ITERATIONS, ScramServer};
+use crate::handlers::{frame, sb};
+use crate::scenario::security::ServerSaslConfig;
+
+/// The enabled mechanisms and every user's credentials, derived once at start.
+#[derive(Debug)]
+pub(crate) struct SaslUsers {
+    mechanisms: Vec<String>,
+    plain: HashMap<String, String>,
+    scram: HashMap<(&'static str, String), Credential>,
+}
+
+impl SaslUsers {
+    pub(crate) fn new(config: &ServerSaslConfig) -> Result<Self, String> {
+        let mut scram = HashMap::new();
+        for (user, password) in &config.users {
+            let salt = format!("lagring-sim-salt-{user}");
+            scram.insert(
+                ("SCRAM-SHA-256", user.clone()),
+                Credential::derive::<Sha256>(password, salt.as_bytes(), ITERATIONS)?,
+            );
+            scram.insert(
+                ("SCRAM-SHA-512", user.clone()),
+                Credential::derive::<lagring_scram::Sha512>(password, salt.as_bytes(), ITERATIONS)?,
+            );
+        }
+        Ok(SaslUsers {
+            mechanisms: config.mechanisms.clone(),
+            plain: config.users.clone().into_iter().collect(),
+            scram,
+        })
+    }
+}
+
+enum Stage {
+    Handshake,
+    Plain,
+    Scram256(ScramServer<Sha256>),
+    Scram512(ScramServer<lagring_scram::Sha512>),
+    Authenticated,
+}
+
+/// What the connection does after a SASL answer.
+pub(crate) enum Next {
+    Continue,
+    /// Send the answer, then close (a failed login).
+    Close,
+}
+
+/// The SASL state of one connection.
+pub(crate) struct SaslSession<'a> {
+    users: Option<&'a SaslUsers>,
+    stage: Stage,
+}
+
+impl<'a> SaslSession<'a> {
+    pub(crate) fn new(users: Option<&'a SaslUsers>) -> Self {
+        let stage = if users.is_some() { Stage::Handshake } else { Stage::Authenticated };
+        SaslSession { users, stage }
+    }
+
+    /// Whether `api_key` may be served now (before a login only ApiVersions and SASL).
+    pub(crate) fn allows(&self, api_key: i16) -> bool {
+        matches!(self.stage, Stage::Authenticated)
+            || api_key == ApiKey::ApiVersions as i16
+            || api_key == ApiKey::SaslHandshake as i16
+            || api_key == ApiKey::SaslAuthenticate as i16
+    }
+
+    /// Answers a SaslHandshake or SaslAuthenticate request.
+    pub(crate) fn answer(
+        &mut self,
+        api_key: i16,
+        version: i16,
+        correlation_id: i32,
+        mut body: Bytes,
+    ) -> anyhow::Result<(BytesMut, Next)> {
+        if api_key == ApiKey::SaslHandshake as i16 {
+            let request = SaslHandshakeRequest::decode(&mut body, version)?;
+            let (response, next) = self.handshake(request.mechanism.as_str());
+            return Ok((frame(correlation_id, version, &response)?, next));
+        }
+        let request = SaslAuthenticateRequest::decode(&mut body, version)?;
+        let (response, next) = match self.authenticate(&request.auth_bytes) {
+            Ok(reply) => (SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(reply)), Next::Continue),
+            Err(message) => {
+                tracing::debug!(%message, "sasl authentication failed");
+                let response = SaslAuthenticateResponse::default()
+                    .with_error_code(ResponseError::SaslAuthenticationFailed.code())
+                    .with_error_message(Some(sb(format!("Authentication failed: {message}"))));
+                (response, Next::Close)
+            }
+        };
+        Ok((frame(correlation_id, version, &response)?, next))
+    }
+
+    fn handshake(&mut self, mechanism: &str) -> (SaslHandshakeResponse, Next) {
+        let enabled: Vec<_> =
+            self.users.map(|u| u.mechanisms.iter().map(|m| sb(m.clone())).collect()).unwrap_or_default();
+        let response = SaslHandshakeResponse::default().with_mechanisms(enabled);
+        let Some(users) = self.users.filter(|_| matches!(self.stage, Stage::Handshake)) else {
+            return (response.with_error_code(ResponseError::IllegalSaslState.code()), Next::Close);
+        };
+        if !users.mechanisms.iter().any(|m| m == mechanism) {
+            return (response.with_error_code(ResponseError::UnsupportedSaslMechanism.code()), Next::Continue);
+        }
+        self.stage = match mechanism {
+            "PLAIN" => Stage::Plain,
+            "SCRAM-SHA-256" => Stage::Scram256(ScramServer::new()),
+            _ => Stage::Scram512(ScramServer::new()),
+        };
+        (response, Next::Continue)
+    }
+
+    fn finish(&mut self, done: bool) {
+        if done {
+            self.stage = Stage::Authenticated;
+        }
+    }
+
+    fn authenticate(&mut self, token: &[u8]) -> Result<Vec<u8>, String> {
+        let users = self.users.ok_or("sasl is not enabled")?;
+        let suffix = nonce_suffix();
+        let lookup =
+            |mechanism: &'static str| move |user: &str| users.scram.get(&(mechanism, user.to_owned())).cloned();
+        match &mut self.stage {
+            Stage::Plain => {
+                let mut parts = token.split(|b| *b == 0);
+                let (_authzid, user, password) = (parts.next(), parts.next(), parts.next());
+                let user = user.and_then(|u| std::str::from_utf8(u).ok()).ok_or("malformed PLAIN message")?;
+                let password = password.and_then(|p| std::str::from_utf8(p).ok()).ok_or("malformed PLAIN message")?;
+                if users.plain.get(user).is_none_or(|p| p != password) {
+                    return Err("invalid credentials".to_owned());
+                }
+                self.stage = Stage::Authenticated;
+                Ok(Vec::new())
+            }
+            Stage::Scram256(server) => {
+                let (reply, done) = server.step(token, lookup("SCRAM-SHA-256"), &suffix)?;
+                self.finish(done);
+                Ok(reply)
+            }
+            Stage::Scram512(server) => {
+                let (reply, done) = server.step(token, lookup("SCRAM-SHA-512"), &suffix)?;
+                self.finish(done);
+                Ok(reply)
+            }
+            Stage::Handshake | Stage::Authenticated => Err("SaslAuthenticate without a handshake".to_owned()),
+        }
+    }
+}
+
+/// The server's part of a SCRAM nonce: random, printable, without commas.
+fn nonce_suffix() -> String {
+    use rand::Rng as _;
+    rand::rng().sample_iter(rand::distr::Alphanumeric).take(24).map(char::from).collect()
+}
