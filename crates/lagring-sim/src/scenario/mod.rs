@@ -73,6 +73,43 @@ pub struct TopicConfig {
     /// Times at which the topic is deleted and recreated empty (new topic id, offsets from 0).
     #[serde(default)]
     pub recreate_at: Vec<Serde<Duration>>,
+    /// Offsets per record batch served by Fetch: batch k holds offsets [k·n, (k+1)·n).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: u32,
+    /// Compression codec of the record batches served by Fetch.
+    #[serde(default)]
+    pub compression: Codec,
+    /// Timestamp type of the record batches served by Fetch.
+    #[serde(default)]
+    pub timestamp_type: TimestampKind,
+}
+
+fn default_batch_size() -> u32 {
+    10
+}
+
+/// Compression codec of served record batches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Codec {
+    #[default]
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+/// What a served record's timestamp means.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimestampKind {
+    /// CreateTime: every record carries its own produce time.
+    #[default]
+    Create,
+    /// LogAppendTime: the batch's max timestamp is the append time (the produce time of its
+    /// last offset) and clients use it for every record of the batch.
+    LogAppend,
 }
 
 /// Transactional topic settings.
@@ -233,6 +270,9 @@ impl Scenario {
             }
             if !(0.0..1.0).contains(&topic.rate_jitter) {
                 return invalid(format!("topics[{i}].rate_jitter: must be in [0, 1)"));
+            }
+            if topic.batch_size == 0 {
+                return invalid(format!("topics[{i}].batch_size: must be at least 1"));
             }
             if let Produce::Bursts(b) = &topic.produce
                 && (b.every.is_zero() || b.length > b.every)

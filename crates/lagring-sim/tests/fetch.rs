@@ -1,0 +1,170 @@
+//! librdkafka (rdkafka 0.39) consuming from the simulator's Fetch: exact offsets, timestamps
+//! (CreateTime and LogAppendTime), keys and values for plain and compressed topics, starting in
+//! the middle of a batch, and waiting (not failing) at the high watermark until the clock moves.
+
+// Integration-test crate: helpers outside #[test] fns panic on failure by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TIMEOUT, TestSim, consumer};
+use lagring_sim::Scenario;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Message, Timestamp};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// Every topic: 100 initial messages (offset o < 100 produced at o − 100 ms), then 10 msg/s
+/// (offset 100 + k produced at (k + 1) · 100 ms). At t = 5 s the high watermark is 150.
+const SCENARIO: &str = r#"
+seed: 3
+brokers: 2
+topics:
+  - { name: plain, partitions: 3, initial_messages: 100, produce: { constant: 10.0 } }
+  - { name: gzipped, partitions: 1, initial_messages: 100, produce: { constant: 10.0 }, compression: gzip, batch_size: 7 }
+  - { name: snappy, partitions: 1, initial_messages: 100, produce: { constant: 10.0 }, compression: snappy }
+  - { name: lz4, partitions: 1, initial_messages: 100, produce: { constant: 10.0 }, compression: lz4, batch_size: 4 }
+  - { name: appended, partitions: 2, initial_messages: 100, produce: { constant: 10.0 }, timestamp_type: log_append, batch_size: 5 }
+faults:
+  # Stands in for the broker's max_wait_ms hold: no busy refetch loop at the high watermark.
+  latency: { Fetch: 20ms }
+"#;
+
+const AT: Duration = Duration::from_secs(5);
+
+fn start() -> TestSim {
+    let t = common::start(Scenario::from_yaml(SCENARIO).unwrap());
+    t.clock.set(AT);
+    t
+}
+
+/// Scenario ms at which `offset` was produced (see [`SCENARIO`]).
+fn produced_ms(offset: i64) -> i64 {
+    if offset < 100 { offset - 100 } else { (offset - 99) * 100 }
+}
+
+#[derive(Debug, PartialEq)]
+struct Got {
+    offset: i64,
+    timestamp: Timestamp,
+    key: String,
+    value: String,
+}
+
+fn reader(t: &TestSim, topic: &str, partition: i32, offset: i64) -> BaseConsumer {
+    let c = consumer(t.sim(), "fetch-test", &[("isolation.level", "read_uncommitted")]);
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(offset)).unwrap();
+    c.assign(&tpl).unwrap();
+    c
+}
+
+/// Poll until `n` messages arrived (deadline [`TIMEOUT`]); any error fails the test.
+fn read(c: &BaseConsumer, n: usize) -> Vec<Got> {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut got = Vec::new();
+    while got.len() < n {
+        assert!(Instant::now() < deadline, "only {} of {n} messages before the deadline: {got:?}", got.len());
+        match c.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => got.push(Got {
+                offset: m.offset(),
+                timestamp: m.timestamp(),
+                key: String::from_utf8(m.key().unwrap().to_vec()).unwrap(),
+                value: String::from_utf8(m.payload().unwrap().to_vec()).unwrap(),
+            }),
+            Some(Err(e)) => panic!("consumer error: {e}"),
+            None => {}
+        }
+    }
+    got
+}
+
+fn create_time(t: &TestSim, topic: &str, partition: i32, offsets: std::ops::Range<i64>) -> Vec<Got> {
+    let epoch = t.sim().epoch_ms();
+    offsets
+        .map(|o| Got {
+            offset: o,
+            timestamp: Timestamp::CreateTime(epoch + produced_ms(o)),
+            key: o.to_string(),
+            value: format!("{topic}/{partition}/{o}"),
+        })
+        .collect()
+}
+
+#[test]
+fn plain_topic_from_the_middle_of_a_batch() {
+    let t = start();
+    for (partition, from) in [(0, 95), (1, 0), (2, 143)] {
+        let c = reader(&t, "plain", partition, from);
+        let n = (150 - from).min(20);
+        let got = read(&c, n as usize);
+        assert_eq!(got, create_time(&t, "plain", partition, from..from + n), "plain/{partition} from {from}");
+    }
+    // The formula is the model's.
+    let model = t.sim().model().topic("plain").unwrap();
+    for o in [0u64, 95, 99, 100, 149] {
+        assert_eq!(model.produce_time_ms(1, o, 5_000), produced_ms(o as i64));
+    }
+    assert!(t.sim().request_counts().api("Fetch") >= 3);
+}
+
+#[test]
+fn compressed_topics() {
+    let t = start();
+    for (topic, from) in [("gzipped", 96), ("snappy", 33), ("lz4", 101)] {
+        let c = reader(&t, topic, 0, from);
+        let got = read(&c, 25);
+        assert_eq!(got, create_time(&t, topic, 0, from..from + 25), "{topic} from {from}");
+    }
+}
+
+#[test]
+fn log_append_time_is_the_batch_append_time() {
+    let t = start();
+    let epoch = t.sim().epoch_ms();
+    let c = reader(&t, "appended", 1, 97);
+    let got = read(&c, 30);
+    let want: Vec<Got> = (97..127)
+        .map(|o| Got {
+            offset: o,
+            // Batches of 5 offsets; the append time is the produce time of the batch's last one.
+            timestamp: Timestamp::LogAppendTime(epoch + produced_ms(o - o % 5 + 4)),
+            key: o.to_string(),
+            value: format!("appended/1/{o}"),
+        })
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn waits_at_the_high_watermark_until_the_clock_moves() {
+    let t = start();
+    let c = reader(&t, "plain", 0, 145);
+    assert_eq!(read(&c, 5), create_time(&t, "plain", 0, 145..150));
+    // Nothing past the high watermark, and no error either.
+    let quiet_until = Instant::now() + Duration::from_millis(800);
+    while Instant::now() < quiet_until {
+        if let Some(m) = c.poll(Duration::from_millis(100)) {
+            panic!("nothing expected at the high watermark, got {:?}", m.map(|m| m.offset()));
+        }
+    }
+    let before = t.sim().request_counts().api("Fetch");
+    assert!(before >= 2, "the consumer keeps fetching: {before}");
+    // One more second: ten new messages (a batch that grew from 150 to 160).
+    t.clock.set(AT + Duration::from_secs(1));
+    assert_eq!(read(&c, 10), create_time(&t, "plain", 0, 150..160));
+}
+
+#[test]
+fn out_of_range_offset_resets_per_auto_offset_reset() {
+    let t = start();
+    let c =
+        consumer(t.sim(), "fetch-test", &[("isolation.level", "read_uncommitted"), ("auto.offset.reset", "earliest")]);
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("plain", 2, Offset::Offset(1_000)).unwrap();
+    c.assign(&tpl).unwrap();
+    // OFFSET_OUT_OF_RANGE: librdkafka resets to the log start (via ListOffsets) and reads from 0.
+    let got = read(&c, 3);
+    assert_eq!(got, create_time(&t, "plain", 2, 0..3));
+}
