@@ -10,6 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{TIMEOUT, TestSim, consumer};
+use kafka_protocol::messages::ApiKey;
 use lagring_sim::Scenario;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Message, Timestamp};
@@ -107,6 +108,17 @@ fn plain_topic_from_the_middle_of_a_batch() {
         assert_eq!(model.produce_time_ms(1, o, 5_000), produced_ms(o as i64));
     }
     assert!(t.sim().request_counts().api("Fetch") >= 3);
+}
+
+#[test]
+fn older_fetch_versions_by_topic_name() {
+    // librdkafka 2.12 uses v16 (topic ids) by default; capped, v12 and v4 (topic names).
+    for max in [12, 4] {
+        let t = start();
+        t.sim().cap_version(ApiKey::Fetch, max);
+        let c = reader(&t, "plain", 1, 97);
+        assert_eq!(read(&c, 10), create_time(&t, "plain", 1, 97..107), "fetch v{max}");
+    }
 }
 
 #[test]

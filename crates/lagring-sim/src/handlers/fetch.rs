@@ -1,4 +1,4 @@
-//! Fetch (v4–12): real v2 record batches built from the partition model
+//! Fetch (v4–16; topics by id from v13): real v2 record batches built from the partition model
 //! ([`crate::model::records`]), so a consumer (librdkafka, or lagring's native client reading
 //! one batch header to learn a timestamp) sees the offsets, timestamps and watermarks the model
 //! defines, exactly as tests expect them.
@@ -28,11 +28,14 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 
 use super::Ctx;
+use super::metadata::topic_id;
 use crate::model::partition::TopicModel;
 use crate::model::records::PartitionLog;
 
 const READ_COMMITTED: i8 = 1;
 const NO_EPOCH: i32 = -1;
+/// First version naming topics by id instead of name.
+const TOPIC_IDS: i16 = 13;
 
 /// Byte budget shared by the partitions of one request.
 struct Budget {
@@ -49,8 +52,16 @@ pub fn handle(ctx: &Ctx, req: FetchRequest) -> FetchResponse {
         .topics
         .into_iter()
         .map(|t| {
-            let topic = ctx.model.topic(t.topic.0.as_str());
-            let partitions = t.partitions.iter().map(|p| answer(ctx, topic, p, read_committed, &mut budget)).collect();
+            let (topic, unknown) = if ctx.version >= TOPIC_IDS {
+                (by_id(ctx, t.topic_id), ResponseError::UnknownTopicId)
+            } else {
+                (ctx.model.topic(t.topic.0.as_str()), ResponseError::UnknownTopicOrPartition)
+            };
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| answer(ctx, topic, p, read_committed, &mut budget, unknown.code()))
+                .collect();
             FetchableTopicResponse::default().with_topic(t.topic).with_topic_id(t.topic_id).with_partitions(partitions)
         })
         .collect();
@@ -63,6 +74,7 @@ fn answer(
     req: &FetchPartition,
     read_committed: bool,
     budget: &mut Budget,
+    unknown: i16,
 ) -> PartitionData {
     let partition = req.partition;
     let base = PartitionData::default()
@@ -71,9 +83,10 @@ fn answer(
         .with_preferred_read_replica(BrokerId(-1))
         .with_records(Some(Bytes::new()));
     let error = |code: i16| base.clone().with_error_code(code).with_high_watermark(-1);
-    let Some(topic) = topic.filter(|t| (0..t.partitions()).contains(&partition)) else {
+    let Some(topic) = topic else { return error(unknown) };
+    if !(0..topic.partitions()).contains(&partition) {
         return error(ResponseError::UnknownTopicOrPartition.code());
-    };
+    }
     if let Some(code) = ctx.injected {
         return error(code);
     }
@@ -121,6 +134,14 @@ fn answer(
             out.with_error_code(ResponseError::UnknownServerError.code())
         }
     }
+}
+
+/// The topic whose current id (as Metadata reports it) is `id`.
+fn by_id<'a>(ctx: &Ctx<'a>, id: uuid::Uuid) -> Option<&'a TopicModel> {
+    ctx.model.topics.iter().find(|t| {
+        let (generation, _) = t.generation(ctx.t_ms);
+        topic_id(ctx.model.seed, &t.config.name, generation) == id
+    })
 }
 
 fn to_u64(v: i64) -> u64 {
@@ -224,6 +245,30 @@ mod tests {
         let r = fetch(&m, 12, request(&[("a", 0, 0, 1 << 20), ("a", 1, 0, 1 << 20)], 100));
         assert!(only(&r, 0).records.as_ref().unwrap().len() > 100);
         assert!(only(&r, 1).records.as_ref().unwrap().is_empty());
+    }
+
+    #[test]
+    fn topics_by_id_from_v13() {
+        let m = model();
+        let id = topic_id(m.seed, "b", 0);
+        let mut req = request(&[("b", 0, 20, 1 << 20), ("b", 0, 20, 1 << 20)], 1 << 20);
+        req.topics[0].topic = TopicName(super::super::sb(""));
+        req.topics[0].topic_id = id;
+        req.topics[1].topic_id = uuid::Uuid::from_u64_pair(1, 2);
+        let r = fetch(&m, 13, req);
+        assert_eq!(r.responses[0].topic_id, id);
+        assert_eq!((only(&r, 0).error_code, only(&r, 0).high_watermark), (0, 50));
+        assert_eq!(only(&r, 1).error_code, ResponseError::UnknownTopicId.code());
+    }
+
+    #[test]
+    fn not_leader_elsewhere() {
+        let s = Scenario::from_yaml("brokers: 2\ntopics: [{name: a, partitions: 2, initial_messages: 10}]").unwrap();
+        let m = Model::new(s, 0);
+        // Partition 1 is led by broker 1; this broker is 0.
+        let r = fetch(&m, 12, request(&[("a", 1, 0, 1000), ("a", 0, 0, 1000)], 1 << 20));
+        assert_eq!(only(&r, 0).error_code, ResponseError::NotLeaderOrFollower.code());
+        assert_eq!(only(&r, 1).error_code, 0);
     }
 
     #[test]

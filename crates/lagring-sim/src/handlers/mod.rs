@@ -23,7 +23,7 @@ use crate::model::Model;
 /// APIs and version ranges the simulator implements (and advertises in ApiVersions).
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 9),
-    (ApiKey::Fetch, 4, 12),
+    (ApiKey::Fetch, 4, 16),
     (ApiKey::ListOffsets, 1, 7),
     (ApiKey::Metadata, 0, 12),
     (ApiKey::OffsetFetch, 1, 9),
