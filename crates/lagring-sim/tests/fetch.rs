@@ -27,6 +27,7 @@ topics:
   - { name: snappy, partitions: 1, initial_messages: 100, produce: { constant: 10.0 }, compression: snappy }
   - { name: lz4, partitions: 1, initial_messages: 100, produce: { constant: 10.0 }, compression: lz4, batch_size: 4 }
   - { name: appended, partitions: 2, initial_messages: 100, produce: { constant: 10.0 }, timestamp_type: log_append, batch_size: 5 }
+  - { name: txn, partitions: 1, initial_messages: 100, produce: { constant: 10.0 }, batch_size: 5, transactional: { lso_gap: 3, markers: true } }
 faults:
   # Stands in for the broker's max_wait_ms hold: no busy refetch loop at the high watermark.
   latency: { Fetch: 20ms }
@@ -54,7 +55,11 @@ struct Got {
 }
 
 fn reader(t: &TestSim, topic: &str, partition: i32, offset: i64) -> BaseConsumer {
-    let c = consumer(t.sim(), "fetch-test", &[("isolation.level", "read_uncommitted")]);
+    reader_with(t, topic, partition, offset, "read_uncommitted")
+}
+
+fn reader_with(t: &TestSim, topic: &str, partition: i32, offset: i64, isolation: &str) -> BaseConsumer {
+    let c = consumer(t.sim(), "fetch-test", &[("isolation.level", isolation)]);
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Offset(offset)).unwrap();
     c.assign(&tpl).unwrap();
@@ -179,4 +184,26 @@ fn out_of_range_offset_resets_per_auto_offset_reset() {
     // OFFSET_OUT_OF_RANGE: librdkafka resets to the log start (via ListOffsets) and reads from 0.
     let got = read(&c, 3);
     assert_eq!(got, create_time(&t, "plain", 2, 0..3));
+}
+
+#[test]
+fn transactional_topic_skips_commit_markers() {
+    let t = start();
+    // Runs of 5 offsets: 4 records of one transaction, then its commit marker (o mod 5 = 4).
+    let data = |range: std::ops::Range<i64>| -> Vec<Got> {
+        create_time(&t, "txn", 0, range).into_iter().filter(|g| g.offset % 5 != 4).collect()
+    };
+    let want = data(97..150);
+    let c = reader_with(&t, "txn", 0, 97, "read_uncommitted");
+    assert_eq!(read(&c, want.len()), want);
+    // read_committed stops at the last stable offset (hw 150 − lso_gap 3).
+    let want = data(97..147);
+    let c = reader_with(&t, "txn", 0, 97, "read_committed");
+    assert_eq!(read(&c, want.len()), want);
+    let quiet_until = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < quiet_until {
+        if let Some(m) = c.poll(Duration::from_millis(100)) {
+            panic!("nothing expected past the last stable offset, got {:?}", m.map(|m| m.offset()));
+        }
+    }
 }

@@ -10,8 +10,9 @@
 //! time ([`TopicModel::produce_time_ms`] mapped to wall time) as CreateTime. With LogAppendTime
 //! the batch is flagged so and its max timestamp is the produce time of its last offset, which
 //! clients then report for every record of the batch. Transactional topics get transactional
-//! batches (a fixed producer id per topic) without control records, so offsets stay the
-//! model's offsets one to one.
+//! batches (a fixed producer id per topic). With `markers`, the last offset of every run of `n`
+//! is a commit marker (a control record, alone in a control batch) and the run's other offsets
+//! are one transaction: offsets keep their meaning, clients just do not deliver the markers.
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
@@ -32,6 +33,10 @@ const CRC_AT: usize = 17;
 const LOG_APPEND_TIME: u8 = 0x08;
 /// Producer ids of transactional topics start here (plus the topic index).
 const PRODUCER_ID_BASE: i64 = 1_000;
+/// Control record key: version 0, type 1 (commit).
+const COMMIT_KEY: &[u8] = &[0, 0, 0, 1];
+/// Control record value: version 0, coordinator epoch 0.
+const COMMIT_VALUE: &[u8] = &[0, 0, 0, 0, 0, 0];
 
 /// `[first, end)` of the batch (before clipping) that contains `offset`.
 pub fn batch_bounds(batch_size: u32, offset: u64) -> (u64, u64) {
@@ -73,8 +78,25 @@ impl PartitionLog<'_> {
 
     /// `[first, end)` of the served batch containing `offset`, clipped to `[start, end)`.
     pub fn batch_containing(&self, offset: u64) -> (u64, u64) {
-        let (first, end) = batch_bounds(self.topic.config.batch_size, offset);
+        let (first, mut end) = batch_bounds(self.topic.config.batch_size, offset);
+        if self.markers() {
+            let marker = end - 1;
+            if offset == marker {
+                return (marker, end.min(self.end));
+            }
+            end = marker;
+        }
         (first.max(self.start), end.min(self.end))
+    }
+
+    /// Whether the topic serves commit markers.
+    fn markers(&self) -> bool {
+        self.topic.config.transactional.as_ref().is_some_and(|t| t.markers)
+    }
+
+    /// Whether `offset` holds a commit marker.
+    pub fn is_marker(&self, offset: u64) -> bool {
+        self.markers() && batch_bounds(self.topic.config.batch_size, offset).1 - 1 == offset
     }
 
     /// Encode the batch holding offsets `[first, end)` (non-empty) as one v2 record batch.
@@ -90,10 +112,12 @@ impl PartitionLog<'_> {
             (-1, -1, -1)
         };
         let name = config.name.as_str();
+        let control = self.is_marker(first);
+        anyhow::ensure!(!control || end == first + 1, "a marker batch holds one offset");
         let records: Vec<Record> = (first..end)
             .map(|offset| Record {
                 transactional,
-                control: false,
+                control,
                 delete_horizon: false,
                 partition_leader_epoch: i32::try_from(generation).unwrap_or(i32::MAX),
                 producer_id,
@@ -103,8 +127,12 @@ impl PartitionLog<'_> {
                 // The encoder splits batches where offset − sequence changes.
                 sequence: base_sequence.wrapping_add((offset - first) as i32),
                 timestamp: self.timestamp(offset),
-                key: Some(Bytes::from(key(offset))),
-                value: Some(Bytes::from(value(name, self.partition, offset))),
+                key: Some(if control { Bytes::from_static(COMMIT_KEY) } else { Bytes::from(key(offset)) }),
+                value: Some(if control {
+                    Bytes::from_static(COMMIT_VALUE)
+                } else {
+                    Bytes::from(value(name, self.partition, offset))
+                }),
                 headers: IndexMap::new(),
             })
             .collect();
@@ -320,6 +348,30 @@ mod tests {
         assert_eq!(l.read(33, first.len(), false).unwrap(), first.freeze());
         // At the end of the log: nothing.
         assert!(l.read(l.end, usize::MAX, true).unwrap().is_empty());
+    }
+
+    #[test]
+    fn commit_markers_end_every_run() {
+        let t = topic(", batch_size: 5, transactional: {lso_gap: 0, markers: true}");
+        let l = log(&t, 5_000);
+        assert_eq!(l.end, 150);
+        assert_eq!(l.batch_containing(101), (100, 104));
+        assert_eq!(l.batch_containing(104), (104, 105));
+        assert_eq!(l.batch_containing(6), (5, 9));
+        assert!(l.is_marker(104) && l.is_marker(9) && !l.is_marker(100));
+        let bytes = l.read(101, usize::MAX, true).unwrap();
+        let sets = RecordBatchDecoder::decode_all(&mut bytes.clone()).unwrap();
+        assert_eq!(sets.len(), 20, "a data and a marker batch per run of 5");
+        let data = &sets[0].records;
+        assert_eq!(data.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![100, 101, 102, 103]);
+        assert!(data.iter().all(|r| r.transactional && !r.control));
+        let marker = &sets[1].records;
+        assert_eq!(marker.len(), 1);
+        assert_eq!((marker[0].offset, marker[0].control, marker[0].transactional), (104, true, true));
+        assert_eq!(marker[0].key.as_deref(), Some(COMMIT_KEY));
+        // Runs cut by the end of the log: data up to the end, no marker yet.
+        let l = PartitionLog { end: 147, ..l };
+        assert_eq!(l.batch_containing(146), (145, 147));
     }
 
     #[test]

@@ -118,6 +118,10 @@ pub enum TimestampKind {
 pub struct Transactional {
     /// High watermark − last stable offset (clamped at the log start).
     pub lso_gap: u64,
+    /// Fetch serves commit markers: the last offset of every `batch_size` run is a control
+    /// record (a transaction commit) in a batch of its own, the others one transactional batch.
+    #[serde(default)]
+    pub markers: bool,
 }
 
 /// Produce rate of one partition, in messages per second.
@@ -274,6 +278,9 @@ impl Scenario {
             if topic.batch_size == 0 {
                 return invalid(format!("topics[{i}].batch_size: must be at least 1"));
             }
+            if topic.transactional.as_ref().is_some_and(|t| t.markers) && topic.batch_size < 2 {
+                return invalid(format!("topics[{i}].batch_size: must be at least 2 with transactional markers"));
+            }
             if let Produce::Bursts(b) = &topic.produce
                 && (b.every.is_zero() || b.length > b.every)
             {
@@ -327,7 +334,7 @@ topics:
     partitions: 2
     initial_messages: 100
     produce: { constant: 10.0 }
-    transactional: { lso_gap: 3 }
+    transactional: { lso_gap: 3, markers: true }
     recreate_at: [1m]
   - name: b
     partitions: 1
