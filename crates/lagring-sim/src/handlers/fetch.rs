@@ -17,8 +17,9 @@
 //! returns data it is returned whole even above both limits (so a consumer always makes
 //! progress); for later partitions a first batch above the limit means no records at all.
 //!
+//! The request's `max_bytes` is capped at 55 MiB, the broker's `fetch.max.bytes` default.
 //! Fetch sessions are not kept: the response's session id is 0, which tells clients to send full
-//! requests. Answers are immediate: there is no `max_wait_ms` hold when no data is available
+//! requests (a request naming a session gets FETCH_SESSION_ID_NOT_FOUND). Answers are immediate: there is no `max_wait_ms` hold when no data is available
 //! (a scenario's `faults.latency.Fetch` can stand in for it).
 
 use bytes::Bytes;
@@ -36,6 +37,10 @@ const READ_COMMITTED: i8 = 1;
 const NO_EPOCH: i32 = -1;
 /// First version naming topics by id instead of name.
 const TOPIC_IDS: i16 = 13;
+/// First version with fetch sessions (KIP-227).
+const SESSIONS: i16 = 7;
+/// The broker's `fetch.max.bytes` default (55 MiB): the cap on a request's `max_bytes`.
+const BROKER_FETCH_MAX_BYTES: usize = 55 * 1024 * 1024;
 
 /// Byte budget shared by the partitions of one request.
 struct Budget {
@@ -46,8 +51,13 @@ struct Budget {
 }
 
 pub fn handle(ctx: &Ctx, req: FetchRequest) -> FetchResponse {
+    if ctx.version >= SESSIONS && req.session_id != 0 {
+        // No session is ever handed out, so an incremental request names an unknown one.
+        return FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
+    }
     let read_committed = req.isolation_level == READ_COMMITTED;
-    let mut budget = Budget { left: usize::try_from(req.max_bytes).unwrap_or(0), min_one: true };
+    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0).min(BROKER_FETCH_MAX_BYTES);
+    let mut budget = Budget { left: max_bytes, min_one: true };
     let responses = req
         .topics
         .into_iter()
@@ -269,6 +279,18 @@ mod tests {
         let r = fetch(&m, 12, request(&[("a", 1, 0, 1000), ("a", 0, 0, 1000)], 1 << 20));
         assert_eq!(only(&r, 0).error_code, ResponseError::NotLeaderOrFollower.code());
         assert_eq!(only(&r, 1).error_code, 0);
+    }
+
+    #[test]
+    fn unknown_fetch_session() {
+        let m = model();
+        let r = fetch(&m, 12, request(&[("a", 0, 0, 1000)], 1 << 20).with_session_id(7).with_session_epoch(1));
+        assert_eq!(r.error_code, ResponseError::FetchSessionIdNotFound.code());
+        assert!(r.responses.is_empty());
+        // A new-session request (id 0, epoch 0) gets a full answer and session id 0.
+        let r = fetch(&m, 12, request(&[("a", 0, 0, 1000)], 1 << 20).with_session_epoch(0));
+        assert_eq!((r.error_code, r.session_id), (0, 0));
+        assert!(!only(&r, 0).records.as_ref().unwrap().is_empty());
     }
 
     #[test]

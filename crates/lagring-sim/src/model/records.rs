@@ -159,7 +159,7 @@ impl PartitionLog<'_> {
             if out.is_empty() && batch.len() > limit {
                 return Ok(if min_one { batch.freeze() } else { Bytes::new() });
             }
-            let room = limit - out.len();
+            let room = limit.saturating_sub(out.len());
             if batch.len() >= room {
                 batch.truncate(room);
                 out.extend_from_slice(&batch);

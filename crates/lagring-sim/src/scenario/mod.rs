@@ -84,6 +84,9 @@ pub struct TopicConfig {
     pub timestamp_type: TimestampKind,
 }
 
+/// Largest `batch_size`: a batch is encoded whole even above the fetch limits.
+const MAX_BATCH_SIZE: u32 = 100_000;
+
 fn default_batch_size() -> u32 {
     10
 }
@@ -275,8 +278,8 @@ impl Scenario {
             if !(0.0..1.0).contains(&topic.rate_jitter) {
                 return invalid(format!("topics[{i}].rate_jitter: must be in [0, 1)"));
             }
-            if topic.batch_size == 0 {
-                return invalid(format!("topics[{i}].batch_size: must be at least 1"));
+            if !(1..=MAX_BATCH_SIZE).contains(&topic.batch_size) {
+                return invalid(format!("topics[{i}].batch_size: must be in 1..={MAX_BATCH_SIZE}"));
             }
             if topic.transactional.as_ref().is_some_and(|t| t.markers) && topic.batch_size < 2 {
                 return invalid(format!("topics[{i}].batch_size: must be at least 2 with transactional markers"));
