@@ -9,8 +9,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TIMEOUT, TestSim, consumer};
-use kafka_protocol::messages::ApiKey;
+use common::{Raw, TIMEOUT, TestSim, consumer};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use lagring_sim::Scenario;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Message, Timestamp};
@@ -206,4 +208,50 @@ fn transactional_topic_skips_commit_markers() {
             panic!("nothing expected past the last stable offset, got {:?}", m.map(|m| m.offset()));
         }
     }
+}
+
+/// One raw Fetch v12 from broker 0 (leader of plain/0 and plain/2) at offset 95 of both.
+fn raw_fetch(t: &TestSim, limits: [i32; 2]) -> [bytes::Bytes; 2] {
+    let mut raw = Raw::connect(t.sim().broker_addrs()[0]);
+    let partitions = [0, 2]
+        .iter()
+        .zip(limits)
+        .map(|(p, limit)| {
+            FetchPartition::default().with_partition(*p).with_fetch_offset(95).with_partition_max_bytes(limit)
+        })
+        .collect();
+    let topic =
+        FetchTopic::default().with_topic(TopicName(StrBytes::from_static_str("plain"))).with_partitions(partitions);
+    let req = FetchRequest::default().with_max_bytes(1 << 20).with_topics(vec![topic]);
+    let resp: FetchResponse = raw.call(ApiKey::Fetch, 12, &req);
+    let parts = &resp.responses[0].partitions;
+    assert!(parts.iter().all(|p| p.error_code == 0 && p.high_watermark == 150));
+    [parts[0].records.clone().unwrap(), parts[1].records.clone().unwrap()]
+}
+
+#[test]
+fn raw_fetch_with_tiny_limits_reads_one_batch_header() {
+    let t = start();
+    let epoch = t.sim().epoch_ms();
+    // 61-byte limits: the first partition still gets its whole first batch (offsets 90..100),
+    // the second nothing, as a broker answers Fetch v3+.
+    let [first, second] = raw_fetch(&t, [61, 61]);
+    let batch = first.len();
+    assert_eq!(i64::from_be_bytes(first[..8].try_into().unwrap()), 90);
+    assert_eq!(i32::from_be_bytes(first[8..12].try_into().unwrap()) as usize, batch - 12);
+    assert!(second.is_empty());
+    // Limit 0 on the first partition: still its whole batch. One batch + 61 bytes on the second:
+    // that batch whole, then the next batch cut to its 61-byte header.
+    let [none, second] = raw_fetch(&t, [0, (batch + 61) as i32]);
+    assert!(!none.is_empty(), "the first partition always gets a whole batch");
+    assert_eq!(none.len(), batch);
+    assert_eq!(second.len(), batch + 61);
+    let h = &second[batch..];
+    let i64_at = |i: usize| i64::from_be_bytes(h[i..i + 8].try_into().unwrap());
+    assert_eq!(i64_at(0), 100, "base offset");
+    assert_eq!(h[16], 2, "magic");
+    assert_eq!(i16::from_be_bytes([h[21], h[22]]), 0, "attributes: CreateTime, uncompressed");
+    assert_eq!(i32::from_be_bytes(h[23..27].try_into().unwrap()), 9, "last offset delta");
+    assert_eq!((i64_at(27), i64_at(35)), (epoch + produced_ms(100), epoch + produced_ms(109)));
+    assert_eq!(i32::from_be_bytes(h[57..61].try_into().unwrap()), 10, "record count");
 }
