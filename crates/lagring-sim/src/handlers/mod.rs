@@ -4,11 +4,13 @@
 
 mod api_versions;
 mod describe_groups;
+mod fetch;
 mod find_coordinator;
 mod list_groups;
 mod list_offsets;
 mod metadata;
 mod offset_fetch;
+mod produce;
 mod unsupported;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -20,6 +22,8 @@ use crate::model::Model;
 
 /// APIs and version ranges the simulator implements (and advertises in ApiVersions).
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 9),
+    (ApiKey::Fetch, 4, 16),
     (ApiKey::ListOffsets, 1, 7),
     (ApiKey::Metadata, 0, 12),
     (ApiKey::OffsetFetch, 1, 9),
@@ -102,6 +106,8 @@ fn supported(ctx: &Ctx, key: ApiKey, id: i32, mut body: Bytes) -> anyhow::Result
         ApiKey::DescribeGroups => frame(id, v, &describe_groups::handle(ctx, Decodable::decode(&mut body, v)?)),
         ApiKey::OffsetFetch => frame(id, v, &offset_fetch::handle(ctx, Decodable::decode(&mut body, v)?)),
         ApiKey::ListOffsets => frame(id, v, &list_offsets::handle(ctx, Decodable::decode(&mut body, v)?)),
+        ApiKey::Fetch => frame(id, v, &fetch::handle(ctx, Decodable::decode(&mut body, v)?)),
+        ApiKey::Produce => frame(id, v, &produce::handle(ctx, Decodable::decode(&mut body, v)?)),
         other => unsupported::respond(other, v, id),
     }
 }

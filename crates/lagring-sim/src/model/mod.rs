@@ -6,6 +6,7 @@ pub mod expected;
 pub mod group;
 pub mod hash;
 pub mod partition;
+pub mod records;
 
 use std::collections::HashMap;
 

@@ -77,6 +77,46 @@ pub struct TopicConfig {
     /// Times at which the topic is deleted and recreated empty (new topic id, offsets from 0).
     #[serde(default)]
     pub recreate_at: Vec<Serde<Duration>>,
+    /// Offsets per record batch served by Fetch: batch k holds offsets [k·n, (k+1)·n).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: u32,
+    /// Compression codec of the record batches served by Fetch.
+    #[serde(default)]
+    pub compression: Codec,
+    /// Timestamp type of the record batches served by Fetch.
+    #[serde(default)]
+    pub timestamp_type: TimestampKind,
+}
+
+/// Largest `batch_size`: a batch is encoded whole even above the fetch limits.
+const MAX_BATCH_SIZE: u32 = 100_000;
+
+fn default_batch_size() -> u32 {
+    10
+}
+
+/// Compression codec of served record batches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Codec {
+    #[default]
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+/// What a served record's timestamp means.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimestampKind {
+    /// CreateTime: every record carries its own produce time.
+    #[default]
+    Create,
+    /// LogAppendTime: the batch's max timestamp is the append time (the produce time of its
+    /// last offset) and clients use it for every record of the batch.
+    LogAppend,
 }
 
 /// Transactional topic settings.
@@ -85,6 +125,10 @@ pub struct TopicConfig {
 pub struct Transactional {
     /// High watermark − last stable offset (clamped at the log start).
     pub lso_gap: u64,
+    /// Fetch serves commit markers: the last offset of every `batch_size` run is a control
+    /// record (a transaction commit) in a batch of its own, the others one transactional batch.
+    #[serde(default)]
+    pub markers: bool,
 }
 
 /// Produce rate of one partition, in messages per second.
@@ -241,6 +285,12 @@ impl Scenario {
             if !(0.0..1.0).contains(&topic.rate_jitter) {
                 return invalid(format!("topics[{i}].rate_jitter: must be in [0, 1)"));
             }
+            if !(1..=MAX_BATCH_SIZE).contains(&topic.batch_size) {
+                return invalid(format!("topics[{i}].batch_size: must be in 1..={MAX_BATCH_SIZE}"));
+            }
+            if topic.transactional.as_ref().is_some_and(|t| t.markers) && topic.batch_size < 2 {
+                return invalid(format!("topics[{i}].batch_size: must be at least 2 with transactional markers"));
+            }
             if let Produce::Bursts(b) = &topic.produce
                 && (b.every.is_zero() || b.length > b.every)
             {
@@ -294,7 +344,7 @@ topics:
     partitions: 2
     initial_messages: 100
     produce: { constant: 10.0 }
-    transactional: { lso_gap: 3 }
+    transactional: { lso_gap: 3, markers: true }
     recreate_at: [1m]
   - name: b
     partitions: 1

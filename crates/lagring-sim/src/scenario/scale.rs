@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Behaviour, GroupConfig, Produce, Rewind, Scenario, TopicConfig};
+use super::{Behaviour, Codec, GroupConfig, Produce, Rewind, Scenario, TimestampKind, TopicConfig};
 use crate::error::SimError;
 use crate::model::hash::unit;
 
@@ -70,6 +70,9 @@ impl ScaleSpec {
                 rate_jitter: 0.5,
                 transactional: None,
                 recreate_at: Vec::new(),
+                batch_size: 10,
+                compression: Codec::None,
+                timestamp_type: TimestampKind::Create,
             })
             .collect();
         let groups = (0..self.groups).map(|g| self.group(g)).collect();
