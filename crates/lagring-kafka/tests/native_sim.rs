@@ -239,13 +239,22 @@ async fn a_moved_coordinator_is_found_again_within_the_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_and_sasl_are_refused_with_a_clear_error() {
+async fn unreadable_tls_files_and_encrypted_keys_are_configuration_errors() {
     let mut conn = KafkaConnection::plaintext("127.0.0.1:9092");
-    conn.tls = Some(Tls::default());
+    conn.tls = Some(Tls { ca_file: Some("/nonexistent/ca.pem".into()), ..Tls::default() });
+    let err = KafkaClient::connect_with("c", &conn, ClientKind::Native(NativeOptions::default())).unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "cluster c: invalid client configuration: tls.ca_file: cannot read PEM certificates from /nonexistent/ca.pem: "
+        ),
+        "{err}"
+    );
+    conn.tls = Some(Tls { key_password: Some("secret".into()), ..Tls::default() });
     let err = KafkaClient::connect_with("c", &conn, ClientKind::Native(NativeOptions::default())).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "cluster c: invalid client configuration: tls is not supported by the native client yet; use the librdkafka client"
+        "cluster c: invalid client configuration: tls.key_password: encrypted keys are not supported by the native \
+         client; use an unencrypted PEM key or client: librdkafka"
     );
     conn.tls = None;
     conn.bootstrap_servers = " , ".to_owned();
