@@ -6,7 +6,7 @@
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -260,4 +260,39 @@ async fn unreadable_tls_files_and_encrypted_keys_are_configuration_errors() {
     conn.bootstrap_servers = " , ".to_owned();
     let err = KafkaClient::connect_with("c", &conn, ClientKind::Native(NativeOptions::default())).unwrap_err();
     assert_eq!(err.to_string(), "cluster c: invalid client configuration: bootstrap servers: no address given");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_partition_leader_is_found_again_within_the_call() {
+    let yaml = "seed: 9\nbrokers: 3\ntopics: [ { name: t, partitions: 6, initial_messages: 80, produce: { constant: 4.0 } } ]\n\
+                groups: [ { name: g, topics: [t] } ]";
+    let (clock, manual) = Clock::manual();
+    manual.set(Duration::from_secs(20));
+    let sim = Sim::start(Scenario::from_yaml(yaml).unwrap(), clock).await.unwrap();
+    let client = native(&sim, Duration::from_secs(5), NativeOptions::default());
+    let expected = expected_offsets(&sim.expected_now());
+    let partitions = all_partitions(&sim.expected_now());
+
+    let (offsets, errors) = client.log_offsets(partitions.clone()).await.unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(offsets, expected);
+    let before = sim.request_counts();
+    assert_eq!((before.api("ListOffsets"), before.api("Metadata")), (6, 1), "3 leaders × 2 specs, 1 metadata");
+
+    // Two partitions change leader behind the client's back.
+    for p in [0, 4] {
+        let old = sim.leader_of("t", p).unwrap();
+        sim.move_leader("t", p, (old + 1) % 3);
+        assert_ne!(sim.leader_of("t", p), Some(old));
+    }
+    let (offsets, errors) = client.log_offsets(partitions).await.unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(offsets, expected);
+    let after = sim.request_counts();
+    // The first round (6), one metadata refresh, then the moved partitions at their new
+    // leaders: one request per new leader and spec.
+    let new_leaders: BTreeSet<i32> = [0, 4].iter().map(|p| sim.leader_of("t", *p).unwrap()).collect();
+    let retried = 2 * new_leaders.len() as u64;
+    assert_eq!(after.api("ListOffsets") - before.api("ListOffsets"), 6 + retried);
+    assert_eq!(after.api("Metadata") - before.api("Metadata"), 1);
 }

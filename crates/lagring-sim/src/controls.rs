@@ -1,7 +1,9 @@
 //! Faults a test switches at run time, while clients are connected: a broker that stops
 //! answering (requests are held, not refused, until it is switched back), a group whose
 //! coordinator moves to another broker (the old one then answers NOT_COORDINATOR for it, as
-//! Kafka does after a coordinator change), and API versions capped below what the simulator
+//! Kafka does after a coordinator change), a partition whose leadership moves to another
+//! broker (the old leader then answers NOT_LEADER_OR_FOLLOWER, Metadata names the new one), and
+//! API versions capped below what the simulator
 //! implements (to act as an older broker). Scenario faults are fixed by scenario time; these are
 //! not, so a test can say "from now on" without moving the clock that drives the offsets.
 //!
@@ -21,6 +23,9 @@ pub struct Controls {
     /// Set once any coordinator moved, so the common path skips the map.
     any_moved: AtomicBool,
     version_caps: RwLock<HashMap<i16, i16>>,
+    /// (topic, partition) → new leader.
+    leaders: RwLock<HashMap<(String, i32), i32>>,
+    any_leader_moved: AtomicBool,
 }
 
 impl Controls {
@@ -50,6 +55,19 @@ impl Controls {
     pub fn move_coordinator(&self, key: &str, broker: i32) {
         self.moved.write().unwrap_or_else(PoisonError::into_inner).insert(key.to_string(), broker);
         self.any_moved.store(true, Ordering::SeqCst);
+    }
+
+    /// The broker a partition's leadership was moved to, if it was.
+    pub fn moved_leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        if !self.any_leader_moved.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.leaders.read().unwrap_or_else(PoisonError::into_inner).get(&(topic.to_owned(), partition)).copied()
+    }
+
+    pub fn move_leader(&self, topic: &str, partition: i32, broker: i32) {
+        self.leaders.write().unwrap_or_else(PoisonError::into_inner).insert((topic.to_owned(), partition), broker);
+        self.any_leader_moved.store(true, Ordering::SeqCst);
     }
 
     /// Highest version served of `api`: the implemented maximum, or lower if capped.
@@ -82,5 +100,8 @@ mod tests {
         c.cap_version(ApiKey::OffsetFetch, 7);
         assert_eq!(c.max_version(ApiKey::OffsetFetch, 9), 7);
         assert_eq!(c.max_version(ApiKey::ListGroups, 5), 5);
+        assert_eq!(c.moved_leader("t", 0), None);
+        c.move_leader("t", 0, 2);
+        assert_eq!((c.moved_leader("t", 0), c.moved_leader("t", 1)), (Some(2), None));
     }
 }

@@ -3,6 +3,10 @@
 //! from the last full Metadata (fetched first if there is none). A leader that fails or does not
 //! answer costs only its partitions. The isolation level comes from the connection, so "latest"
 //! is the last stable offset under read_committed.
+//!
+//! A partition whose leader moved (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, a fenced or
+//! unknown leader epoch) is asked again within the same call: one Metadata refresh, then one
+//! more round for those partitions only, at their new leaders and never past the deadline.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -14,6 +18,8 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, ListOffsetsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use lagring_core::model::{Offset, TopicPartition};
+
+use tracing::debug;
 
 use super::NativeClient;
 use super::error::WireError;
@@ -30,6 +36,30 @@ type PartitionResults = BTreeMap<TopicPartition, Result<Offset, KafkaError>>;
 impl NativeClient {
     /// One map per spec, each with an entry for every requested partition.
     pub(crate) async fn fetch_offsets(
+        &self,
+        partitions: Vec<TopicPartition>,
+        specs: &[OffsetSpec],
+        deadline: Option<Instant>,
+    ) -> Result<Vec<PartitionResults>, KafkaError> {
+        let mut maps = self.fetch_offsets_once(partitions, specs, deadline).await?;
+        let moved: BTreeSet<TopicPartition> =
+            maps.iter().flatten().filter(|(_, r)| leader_moved(r)).map(|(tp, _)| tp.clone()).collect();
+        if moved.is_empty() {
+            return Ok(maps);
+        }
+        debug!(cluster = %self.cluster, partitions = moved.len(), "partition leaders moved; refreshing metadata");
+        if let Err(error) = self.topic_partition_counts_until(deadline).await {
+            debug!(cluster = %self.cluster, %error, "metadata refresh failed; keeping the leader errors");
+            return Ok(maps);
+        }
+        let again = self.fetch_offsets_once(moved.into_iter().collect(), specs, deadline).await?;
+        for (map, retried) in maps.iter_mut().zip(again) {
+            map.extend(retried);
+        }
+        Ok(maps)
+    }
+
+    async fn fetch_offsets_once(
         &self,
         partitions: Vec<TopicPartition>,
         specs: &[OffsetSpec],
@@ -124,6 +154,19 @@ impl NativeClient {
             error,
         }
     }
+}
+
+/// Whether a partition's answer says its leader is elsewhere now.
+fn leader_moved(result: &Result<Offset, KafkaError>) -> bool {
+    let Err(KafkaError::Partition { error, .. }) = result else { return false };
+    [
+        ResponseError::NotLeaderOrFollower,
+        ResponseError::LeaderNotAvailable,
+        ResponseError::FencedLeaderEpoch,
+        ResponseError::UnknownLeaderEpoch,
+    ]
+    .iter()
+    .any(|e| i32::from(e.code()) == error.code)
 }
 
 fn request(

@@ -47,7 +47,7 @@ fn answer(
     if let Some(code) = ctx.injected {
         return error(code);
     }
-    if ctx.model.leader(topic, partition) != ctx.broker {
+    if ctx.leader(topic, partition) != ctx.broker {
         return error(ResponseError::NotLeaderOrFollower.code());
     }
     let t_ms = ctx.t_ms;

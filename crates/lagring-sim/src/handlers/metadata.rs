@@ -55,7 +55,7 @@ fn describe(ctx: &Ctx, topic: &TopicModel) -> MetadataResponseTopic {
     let error = ctx.injected.unwrap_or(0);
     let partitions = (0..topic.partitions())
         .map(|p| {
-            let leader = BrokerId(ctx.model.leader(topic, p));
+            let leader = BrokerId(ctx.leader(topic, p));
             let mut partition = MetadataResponsePartition::default()
                 .with_partition_index(p)
                 .with_leader_id(leader)

@@ -67,6 +67,11 @@ impl Ctx<'_> {
         self.controls.moved_coordinator(key).unwrap_or_else(|| self.model.coordinator_for_key(key))
     }
 
+    /// The leader of a partition now: moved by a test, or placed by the model.
+    pub fn leader(&self, topic: &crate::model::partition::TopicModel, partition: i32) -> i32 {
+        self.controls.moved_leader(&topic.config.name, partition).unwrap_or_else(|| self.model.leader(topic, partition))
+    }
+
     /// Version ranges served now: [`SUPPORTED`] with run-time caps applied.
     pub fn supported(&self) -> impl Iterator<Item = (ApiKey, i16, i16)> + '_ {
         SUPPORTED.iter().map(|(key, min, max)| (*key, *min, self.controls.max_version(*key, *max)))

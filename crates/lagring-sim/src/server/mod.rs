@@ -165,6 +165,19 @@ impl SimHandle {
         self.shared.controls.moved_coordinator(key).unwrap_or_else(|| self.shared.model.coordinator_for_key(key))
     }
 
+    /// Move the leadership of `topic`/`partition` to `broker`: Metadata names it from now on
+    /// and every other broker answers NOT_LEADER_OR_FOLLOWER for the partition.
+    pub fn move_leader(&self, topic: &str, partition: i32, broker: i32) {
+        self.shared.controls.move_leader(topic, partition, broker);
+    }
+
+    /// The leader of `topic`/`partition` now (after any move); `None` for an unknown topic.
+    pub fn leader_of(&self, topic: &str, partition: i32) -> Option<i32> {
+        let model = &self.shared.model;
+        let t = model.topics.iter().find(|t| t.config.name == topic)?;
+        Some(self.shared.controls.moved_leader(topic, partition).unwrap_or_else(|| model.leader(t, partition)))
+    }
+
     /// Serve `api` only up to version `max` (and advertise that), like an older broker.
     pub fn cap_version(&self, api: ApiKey, max: i16) {
         self.shared.controls.cap_version(api, max);
