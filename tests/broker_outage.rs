@@ -35,7 +35,7 @@ groups:\n\
 faults:\n\
 \x20 broker_down: [ { broker: 1, from: 15s, until: 1h } ]\n";
 
-type Lags = BTreeMap<(String, String, String), f64>;
+use lagring_e2e::{Lags, simulated_lags as all_lags};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_broker_costs_only_what_it_leads_and_coordinates() -> Result<()> {
@@ -100,19 +100,6 @@ async fn a_silent_broker_costs_only_what_it_leads_and_coordinates() -> Result<()
     assert!(status.success(), "{status:?}");
     assert!(took < SHUTDOWN_TIMEOUT, "shutdown took {took:?}");
     Ok(())
-}
-
-/// Exact lag of every committed partition at the simulator's current time.
-fn all_lags(sim: &lagring_sim::SimHandle) -> Lags {
-    let e = sim.expected_now();
-    let mut out = Lags::new();
-    for (group, g) in &e.groups {
-        for (topic, partition) in g.committed.keys() {
-            let lag = e.lag(group, topic, *partition, false).expect("lag");
-            out.insert((group.clone(), topic.clone(), partition.to_string()), lag as f64);
-        }
-    }
-    out
 }
 
 /// A node on every broker of the simulator, 1 s interval.

@@ -22,7 +22,7 @@ const SCENARIO: &str = "seed: 11\nbrokers: 2\n\
 topics: [ { name: orders, partitions: 3, initial_messages: 600 } ]\n\
 groups: [ { name: g-a, topics: [orders], behaviour: { lags_by: 40 } }, { name: g-b, topics: [orders], behaviour: { lags_by: 7 } } ]\n";
 
-type Lags = BTreeMap<(String, String, String), f64>;
+use lagring_e2e::{Lags, simulated_lags as all_lags};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_makes_only_its_cluster_unhealthy_with_the_reason() -> Result<()> {
@@ -82,19 +82,6 @@ async fn a_wrong_password_makes_only_its_cluster_unhealthy_with_the_reason() -> 
     assert_eq!(unhealthy.keys().collect::<Vec<_>>(), vec!["denied"], "{body}");
     assert!(lags(&node.metrics().await?, "denied").is_empty(), "no lag from a cluster that did not log in");
     Ok(())
-}
-
-/// Exact lag of every committed partition at the simulator's current time.
-fn all_lags(sim: &SimHandle) -> Lags {
-    let e = sim.expected_now();
-    let mut out = Lags::new();
-    for (group, g) in &e.groups {
-        for (topic, partition) in g.committed.keys() {
-            let lag = e.lag(group, topic, *partition, false).expect("lag");
-            out.insert((group.clone(), topic.clone(), partition.to_string()), lag as f64);
-        }
-    }
-    out
 }
 
 fn lags(m: &[lagring_testkit::metrics_text::TextSample], cluster: &str) -> Lags {

@@ -8,6 +8,7 @@
 //! crate's own integration tests need it); alone, run
 //! `cargo build -p lagring && cargo test -p lagring-e2e`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -25,4 +26,22 @@ pub fn lagring_binary() -> Result<PathBuf> {
         bail!("{} not found: build it first with `cargo build -p lagring` (same profile as the tests)", bin.display());
     }
     Ok(bin)
+}
+
+/// Offset lag per (group, topic, partition as text), as the `/metrics` labels name them.
+pub type Lags = BTreeMap<(String, String, String), f64>;
+
+/// Exact offset lag (read_uncommitted) of every committed partition of the simulator's model at
+/// its current time.
+pub fn simulated_lags(sim: &lagring_sim::SimHandle) -> Lags {
+    let e = sim.expected_now();
+    let mut out = Lags::new();
+    for (group, g) in &e.groups {
+        for (topic, partition) in g.committed.keys() {
+            if let Some(lag) = e.lag(group, topic, *partition, false) {
+                out.insert((group.clone(), topic.clone(), partition.to_string()), lag as f64);
+            }
+        }
+    }
+    out
 }
