@@ -30,6 +30,7 @@ const OURS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetFetch, 2, 9),
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::ListOffsets, 2, 10),
+    (ApiKey::Fetch, 4, 12),
 ];
 
 /// What one broker advertised: API key → (min, max).
@@ -77,6 +78,7 @@ pub(crate) fn api_name(api: ApiKey) -> &'static str {
         ApiKey::OffsetFetch => "offset fetch",
         ApiKey::ListGroups => "list groups",
         ApiKey::ListOffsets => "list offsets",
+        ApiKey::Fetch => "fetch",
         _ => "an api lagring does not use",
     }
 }
