@@ -139,6 +139,9 @@ async fn run_node(cfg: Config, node: NodeIdentity, shutdown: CancellationToken) 
             groups: NameFilter::new(&c.groups.allow, &c.groups.deny).context("groups filter")?,
             topics: NameFilter::new(&c.topics.allow, &c.topics.deny).context("topics filter")?,
             max_in_flight: c.max_in_flight_offset_fetches,
+            exact_time_lag: (cfg.time_lag.method == crate::config::TimeLagMethod::Exact
+                && matches!(c.client_kind(), lagring_kafka::ClientKind::Native(_)))
+            .then(lagring_kafka::RecordTimeOptions::default),
             last_metadata: std::sync::Mutex::default(),
         };
         let task = ClusterTask {
