@@ -30,7 +30,7 @@ const OURS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetFetch, 2, 9),
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::ListOffsets, 2, 10),
-    (ApiKey::Fetch, 4, 12),
+    (ApiKey::Fetch, 4, 11),
 ];
 
 /// What one broker advertised: API key → (min, max).
