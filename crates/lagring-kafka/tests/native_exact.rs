@@ -197,6 +197,29 @@ async fn a_silent_broker_costs_only_its_partitions() {
     sim.set_silenced(1, false);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_committed_stops_at_the_last_stable_offset() {
+    // `txn` with an lso_gap: the last 5 offsets are not stable yet.
+    let yaml = SCENARIO.replace("lso_gap: 0, markers: true", "lso_gap: 5, markers: false");
+    let (clock, manual) = Clock::manual();
+    manual.set(Duration::from_secs(30));
+    let sim = Sim::start(Scenario::from_yaml(&yaml).unwrap(), clock).await.unwrap();
+    let mut conn = KafkaConnection::plaintext(sim.bootstrap());
+    conn.isolation = lagring_kafka::Isolation::ReadCommitted;
+    let client = KafkaClient::connect_with("sim", &conn, ClientKind::Native(NativeOptions::default())).unwrap();
+    let lso = sim.expected_now().partitions[&("txn".to_owned(), 0)].last_stable;
+    assert_eq!(lso, 1295);
+    let got = client.record_times(vec![(tp("txn", 0), 1294), (tp("txn", 0), 1297)], Default::default(), None).await;
+    let got = got.unwrap();
+    assert_eq!(got[&(tp("txn", 0), 1294)].as_ref().unwrap(), &exact(time_of(&sim, "txn", 0, 1294)));
+    assert_eq!(
+        got[&(tp("txn", 0), 1297)].as_ref().unwrap_err().to_string(),
+        "cluster sim: no produce time for partition txn/0 at offset 1297: no record yet: the log ends at 1295"
+    );
+    // One read at 1294 (its batch ends at the last stable offset) answers both.
+    assert_eq!(client.stats().fetch.requests, 1);
+}
+
 #[tokio::test]
 async fn the_librdkafka_client_does_not_read_record_times() {
     let client = KafkaClient::connect("sim", &KafkaConnection::plaintext("127.0.0.1:9".to_owned())).unwrap();
