@@ -89,13 +89,31 @@ pub fn group_time_lag(
     histories: &impl Histories,
     policy: &TimeLagPolicy,
 ) -> GroupTimeLag {
+    group_time_lag_with(lag, now_ms, members, histories, policy, |_, _| None)
+}
+
+/// Like [`group_time_lag`], with the produce time (Unix ms) of the record at
+/// a lagging partition's committed offset where `produce_ms(tp, committed)`
+/// knows it: that partition's time lag is then [`TimeLag::Exact`] instead of
+/// an estimate from the end-offset history.
+pub fn group_time_lag_with(
+    lag: &GroupLag,
+    now_ms: i64,
+    members: Members,
+    histories: &impl Histories,
+    policy: &TimeLagPolicy,
+    produce_ms: impl Fn(&TopicPartition, i64) -> Option<i64>,
+) -> GroupTimeLag {
     let empty = OffsetHistory::new();
     let mut partitions = Vec::with_capacity(lag.partitions.len());
     let mut progress = Vec::with_capacity(lag.partitions.len());
     for p in &lag.partitions {
         let end_history = histories.end(&p.tp).unwrap_or(&empty);
         let committed_history = histories.committed(&lag.group, &p.tp);
-        let time_lag = time_lag::estimate(p.committed, p.offsets.end, now_ms, end_history);
+        let time_lag = match produce_ms(&p.tp, p.committed) {
+            Some(produced) if p.committed < p.offsets.end => time_lag::from_produce_time(now_ms, produced),
+            _ => time_lag::estimate(p.committed, p.offsets.end, now_ms, end_history),
+        };
         let consume_per_s = committed_history.and_then(|h| rates::rate_per_second(h, policy.rate_window_ms));
         let status = committed_history.map(|committed_history| {
             let input = StatusInput {
@@ -231,6 +249,21 @@ mod tests {
         assert_eq!(got.catch_up_eta_seconds, None);
         // Consuming faster than producing with lag falling: OK everywhere.
         assert_eq!(got.status, Some(Status::Ok));
+
+        // Exact produce times replace the estimates where known: c/0 had no history, a/1 is
+        // caught up (stays 0), b/0's record comes from a clock ahead of ours (0, not negative).
+        let produced = |tp: &TopicPartition, committed: i64| match (&*tp.topic, tp.partition, committed) {
+            ("a", 0, 5_900) => Some(now - 12_345),
+            ("a", 1, _) => Some(now - 1),
+            ("b", 0, -100) => Some(now + 5_000),
+            ("c", 0, 10) => Some(now - 2_000),
+            _ => None,
+        };
+        let got = group_time_lag_with(&lag, now, Members::Active, &maps, &TimeLagPolicy::default(), produced);
+        let lags: Vec<TimeLag> = got.partitions.iter().map(|p| p.time_lag).collect();
+        assert_eq!(lags, [TimeLag::Exact(12.345), TimeLag::CaughtUp, TimeLag::Exact(0.0), TimeLag::Exact(2.0)]);
+        assert_eq!((got.max_seconds, got.sum_seconds), (Some(12.345), Some(14.345)));
+        assert_eq!((got.extrapolated, got.without_time_lag), (0, 0));
         assert_eq!(got.partitions[3].status, None);
 
         let without_c = GroupLag { partitions: lag.partitions[..3].to_vec(), ..lag };

@@ -38,6 +38,7 @@ pub struct IterationFacts {
 struct Names {
     partition_lag: Arc<str>,
     beyond_retention: Arc<str>,
+    lost_messages: Arc<str>,
     topic_max_lag: Arc<str>,
     topic_sum_lag: Arc<str>,
     group_max_lag: Arc<str>,
@@ -55,6 +56,7 @@ fn names() -> &'static Names {
     NAMES.get_or_init(|| Names {
         partition_lag: Arc::from(m::PARTITION_LAG_OFFSETS),
         beyond_retention: Arc::from(m::LAG_BEYOND_RETENTION),
+        lost_messages: Arc::from(m::LOST_MESSAGES),
         topic_max_lag: Arc::from(m::TOPIC_MAX_LAG_OFFSETS),
         topic_sum_lag: Arc::from(m::TOPIC_SUM_LAG_OFFSETS),
         group_max_lag: Arc::from(m::GROUP_MAX_LAG_OFFSETS),
@@ -147,6 +149,8 @@ impl<'a> Builder<'a> {
             self.push(&n.partition_lag, &set, p.lag as f64);
             if p.beyond_retention {
                 self.push(&n.beyond_retention, &set, 1.0);
+                let lost = p.offsets.start.saturating_sub(p.committed).max(0);
+                self.push(&n.lost_messages, &set, lost as f64);
             }
             labels.partitions.push((p.tp.clone(), set));
         }
@@ -249,6 +253,7 @@ mod tests {
             vec![
                 "kafka_consumer_group_lag_in_offsets{cluster=prod,env=test,group=billing,partition=2,topic=orders} 60",
                 "kafka_consumer_group_lag_beyond_retention{cluster=prod,env=test,group=billing,partition=2,topic=orders} 1",
+                "kafka_consumer_group_lost_messages{cluster=prod,env=test,group=billing,partition=2,topic=orders} 30",
                 "kafka_consumer_group_topic_max_lag_in_offsets{cluster=prod,env=test,group=billing,topic=orders} 60",
                 "kafka_consumer_group_topic_sum_lag_in_offsets{cluster=prod,env=test,group=billing,topic=orders} 60",
                 "kafka_consumer_group_max_lag_in_offsets{cluster=prod,env=test,group=billing} 60",

@@ -11,6 +11,7 @@ pub const TOPIC_MAX_LAG_OFFSETS: &str = "kafka_consumer_group_topic_max_lag_in_o
 pub const TOPIC_SUM_LAG_OFFSETS: &str = "kafka_consumer_group_topic_sum_lag_in_offsets";
 pub const PARTITIONS_WITHOUT_COMMIT: &str = "kafka_consumer_group_partitions_without_commit";
 pub const LAG_BEYOND_RETENTION: &str = "kafka_consumer_group_lag_beyond_retention";
+pub const LOST_MESSAGES: &str = "kafka_consumer_group_lost_messages";
 pub const TOTAL_GROUPS_CHECKED: &str = "kafka_total_groups_checked";
 pub const ITERATION_TIME_SECONDS: &str = "kafka_iteration_time_seconds";
 pub const PARTITION_LAG_SECONDS: &str = "kafka_consumer_group_lag_in_seconds";
@@ -34,6 +35,10 @@ pub const ALL: &[(&str, &str)] = &[
     (TOPIC_SUM_LAG_OFFSETS, "Sum of partition offset lags of a consumer group on one topic"),
     (PARTITIONS_WITHOUT_COMMIT, "Partitions of topics a group commits on that have no committed offset from the group"),
     (LAG_BEYOND_RETENTION, "1 when the committed offset is below the log-start offset (messages already deleted)"),
+    (
+        LOST_MESSAGES,
+        "Messages deleted by retention before the group consumed them: log-start offset - committed offset",
+    ),
     (TOTAL_GROUPS_CHECKED, "Consumer groups whose lag was computed in the last iteration"),
     (ITERATION_TIME_SECONDS, "Wall time of the last fetch-and-compute iteration of a cluster"),
     (PARTITION_LAG_SECONDS, "Time lag of a consumer group on one partition: age of the oldest unconsumed message"),
@@ -74,6 +79,7 @@ mod tests {
                 "kafka_consumer_group_topic_sum_lag_in_offsets",
                 "kafka_consumer_group_partitions_without_commit",
                 "kafka_consumer_group_lag_beyond_retention",
+                "kafka_consumer_group_lost_messages",
                 "kafka_total_groups_checked",
                 "kafka_iteration_time_seconds",
                 "kafka_consumer_group_lag_in_seconds",

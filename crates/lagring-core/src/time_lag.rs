@@ -47,6 +47,9 @@ pub enum TimeLag {
     Extrapolated(f64),
     /// Too little history to place the committed offset: no sample.
     NoData,
+    /// Seconds, from the produce time of the record at the committed offset
+    /// (read from the log, `time_lag.method: exact`).
+    Exact(f64),
 }
 
 impl TimeLag {
@@ -54,7 +57,7 @@ impl TimeLag {
     pub fn seconds(&self) -> Option<f64> {
         match *self {
             Self::CaughtUp => Some(0.0),
-            Self::Interpolated(s) | Self::Extrapolated(s) => Some(s),
+            Self::Interpolated(s) | Self::Extrapolated(s) | Self::Exact(s) => Some(s),
             Self::NoData => None,
         }
     }
@@ -62,6 +65,13 @@ impl TimeLag {
     pub fn is_extrapolated(&self) -> bool {
         matches!(self, Self::Extrapolated(_))
     }
+}
+
+/// Exact time lag at `now_ms` of a committed offset whose record was
+/// produced at `produce_ms` (Unix ms): never negative (a producer clock ahead
+/// of ours gives 0), never NaN.
+pub fn from_produce_time(now_ms: i64, produce_ms: i64) -> TimeLag {
+    TimeLag::Exact(now_ms.saturating_sub(produce_ms).max(0) as f64 / 1000.0)
 }
 
 /// Time lag of committed offset `committed` at `now_ms`, when the end offset

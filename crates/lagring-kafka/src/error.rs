@@ -67,6 +67,10 @@ pub enum KafkaError {
     },
     #[error("cluster {cluster}: {what} contains a nul byte: {name:?}")]
     InvalidName { cluster: Arc<str>, what: &'static str, name: String },
+    #[error("cluster {cluster}: no produce time for partition {partition} at offset {offset}: {reason}")]
+    RecordTime { cluster: Arc<str>, partition: TopicPartition, offset: i64, reason: String },
+    #[error("cluster {cluster}: {what} needs the native client (client: native)")]
+    NeedsNative { cluster: Arc<str>, what: &'static str },
     #[error("cluster {cluster}: {api} worker failed: {message}")]
     Internal { cluster: Arc<str>, api: &'static str, message: String },
 }

@@ -18,6 +18,8 @@ use crate::client::{GroupList, GroupListing, OffsetSpec, RdkafkaClient};
 use crate::config::{ClientKind, KafkaConnection};
 use crate::error::KafkaError;
 use crate::native::NativeClient;
+use crate::native::fetch::BatchCache;
+use crate::record_time::{RecordTimeOptions, RecordTimes};
 use crate::stats::{Api, RequestStats};
 
 /// A client of one cluster. Cheap to clone: all clones share one backend and
@@ -26,6 +28,8 @@ use crate::stats::{Api, RequestStats};
 pub struct KafkaClient {
     cluster: Arc<str>,
     backend: Backend,
+    /// Record batches read by [`KafkaClient::record_times`] (native client only).
+    batches: Arc<BatchCache>,
 }
 
 #[derive(Clone)]
@@ -61,7 +65,7 @@ impl KafkaClient {
             ClientKind::Librdkafka => Backend::Librdkafka(RdkafkaClient::connect(cluster, conn)?),
             ClientKind::Native(options) => Backend::Native(Arc::new(NativeClient::new(name.clone(), conn, options)?)),
         };
-        Ok(Self { cluster: name, backend })
+        Ok(Self { cluster: name, backend, batches: Arc::default() })
     }
 
     /// The cluster name errors and logs carry.
@@ -208,6 +212,25 @@ impl KafkaClient {
         match &self.backend {
             Backend::Librdkafka(c) => c.fetch_offsets(partitions, specs, deadline).await,
             Backend::Native(c) => c.fetch_offsets(partitions, specs, deadline).await,
+        }
+    }
+
+    /// When the record at each (partition, committed offset) was produced, read from its record
+    /// batch with Fetch (one request per leader, bounded follow-ups, cached batches; see
+    /// [`RecordTimeOptions`]), for exact time lag. The outer error means the call failed as a
+    /// whole (always so for the librdkafka client, which does not support it); otherwise every
+    /// distinct pair asked has an entry.
+    pub async fn record_times(
+        &self,
+        commits: Vec<(TopicPartition, Offset)>,
+        options: RecordTimeOptions,
+        deadline: Option<Instant>,
+    ) -> Result<RecordTimes, KafkaError> {
+        match &self.backend {
+            Backend::Librdkafka(_) => {
+                Err(KafkaError::NeedsNative { cluster: self.cluster.clone(), what: "reading record produce times" })
+            }
+            Backend::Native(c) => c.record_times(&self.batches, commits, options, deadline).await,
         }
     }
 }

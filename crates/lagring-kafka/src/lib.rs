@@ -21,6 +21,8 @@
 //!   every raw handle is owned by an RAII guard.
 //! - [`error`]: [`KafkaError`], each variant naming the cluster and, where it
 //!   applies, the group, partition and API.
+//! - [`record_time`]: produce times of the records at committed offsets (native client only),
+//!   for exact time lag.
 //! - [`stats`]: [`RequestStats`], request and error counters for self metrics.
 
 pub mod client;
@@ -30,10 +32,12 @@ pub mod error;
 mod ffi;
 pub mod kafka_client;
 mod native;
+pub mod record_time;
 pub mod stats;
 
 pub use client::{GroupList, GroupListing, OffsetSpec};
 pub use config::{ClientKind, Isolation, KafkaConnection, NativeOptions, Sasl, SaslMechanism, Tls, client_properties};
 pub use error::KafkaError;
 pub use kafka_client::KafkaClient;
+pub use record_time::{RecordTime, RecordTimeOptions, RecordTimes};
 pub use stats::{ApiCounts, RequestStats};

@@ -24,6 +24,10 @@ pub struct RequestStats {
     pub find_coordinator: ApiCounts,
     /// Native client only: one per connection handshake.
     pub api_versions: ApiCounts,
+    /// Native client only: Fetch requests reading record-batch headers for exact time lag.
+    pub fetch: ApiCounts,
+    /// Native client only: record bytes received in Fetch responses.
+    pub fetch_bytes: u64,
 }
 
 /// Requests issued and requests failed for one API.
@@ -43,6 +47,7 @@ pub(crate) enum Api {
     FindCoordinator,
     /// ApiVersions.
     Versions,
+    Fetch,
 }
 
 impl Api {
@@ -54,6 +59,7 @@ impl Api {
             Api::Metadata => "metadata",
             Api::FindCoordinator => "find coordinator",
             Api::Versions => "api versions",
+            Api::Fetch => "fetch",
         }
     }
 }
@@ -79,6 +85,8 @@ pub(crate) struct Counters {
     metadata: AtomicCounts,
     find_coordinator: AtomicCounts,
     api_versions: AtomicCounts,
+    fetch: AtomicCounts,
+    fetch_bytes: AtomicU64,
 }
 
 impl Counters {
@@ -90,6 +98,7 @@ impl Counters {
             Api::Metadata => &self.metadata,
             Api::FindCoordinator => &self.find_coordinator,
             Api::Versions => &self.api_versions,
+            Api::Fetch => &self.fetch,
         }
     }
 
@@ -101,6 +110,10 @@ impl Counters {
         self.of(api).errors.fetch_add(n, Ordering::Relaxed);
     }
 
+    pub(crate) fn fetch_bytes(&self, n: u64) {
+        self.fetch_bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> RequestStats {
         RequestStats {
             list_groups: self.list_groups.snapshot(),
@@ -109,6 +122,8 @@ impl Counters {
             metadata: self.metadata.snapshot(),
             find_coordinator: self.find_coordinator.snapshot(),
             api_versions: self.api_versions.snapshot(),
+            fetch: self.fetch.snapshot(),
+            fetch_bytes: self.fetch_bytes.load(Ordering::Relaxed),
         }
     }
 }

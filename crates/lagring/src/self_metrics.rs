@@ -35,6 +35,9 @@ pub struct SelfMetrics {
     pub history_resets: IntCounterVec,
     /// Iterations whose history-store call failed (time-lag series skipped).
     pub history_errors: IntCounterVec,
+    /// Lagging partitions (per group) whose exact time lag could not be read
+    /// (`time_lag.method: exact`) and was estimated instead.
+    pub exact_time_lag_fallbacks: IntCounterVec,
 }
 
 /// Stage latencies span 1 ms (compute) to a minute (a slow cluster).
@@ -93,6 +96,11 @@ impl SelfMetrics {
             "Iterations whose offset-history store call failed; their time-lag series were skipped",
             &["cluster"],
         )?;
+        let exact_time_lag_fallbacks = counter(
+            "lagring_exact_time_lag_fallbacks_total",
+            "Lagging group partitions whose exact time lag could not be read and was estimated instead",
+            &["cluster"],
+        )?;
         registry.register(Box::new(stage_seconds.clone()))?;
         for c in [
             &iterations,
@@ -102,6 +110,7 @@ impl SelfMetrics {
             &partial_listings,
             &history_resets,
             &history_errors,
+            &exact_time_lag_fallbacks,
         ] {
             registry.register(Box::new(c.clone()))?;
         }
@@ -126,6 +135,7 @@ impl SelfMetrics {
             partial_listings,
             history_resets,
             history_errors,
+            exact_time_lag_fallbacks,
         })
     }
 

@@ -27,6 +27,7 @@ mod connection;
 mod coordinators;
 mod directory;
 mod error;
+pub(crate) mod fetch;
 mod groups;
 mod list_offsets;
 mod metadata;

@@ -32,6 +32,7 @@ const OURS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListOffsets, 2, 10),
     (ApiKey::SaslHandshake, 1, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::Fetch, 4, 11),
 ];
 
 /// What one broker advertised: API key → (min, max).
@@ -81,6 +82,7 @@ pub(crate) fn api_name(api: ApiKey) -> &'static str {
         ApiKey::ListOffsets => "list offsets",
         ApiKey::SaslHandshake => "sasl handshake",
         ApiKey::SaslAuthenticate => "sasl authenticate",
+        ApiKey::Fetch => "fetch",
         _ => "an api lagring does not use",
     }
 }

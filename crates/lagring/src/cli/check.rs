@@ -121,6 +121,7 @@ async fn check_cluster(
         groups: NameFilter::new(&c.groups.allow, &c.groups.deny).map_err(|e| format!("groups filter: {e}"))?,
         topics: NameFilter::new(&c.topics.allow, &c.topics.deny).map_err(|e| format!("topics filter: {e}"))?,
         max_in_flight: c.max_in_flight_offset_fetches,
+        exact_time_lag: None,
         last_metadata: std::sync::Mutex::default(),
     };
     let started = Instant::now();

@@ -9,7 +9,7 @@ mod validate;
 use std::path::Path;
 
 pub use model::*;
-pub use time_lag::{HistoryConfig, TimeLagConfig, TimeLagSettings};
+pub use time_lag::{HistoryConfig, TimeLagConfig, TimeLagMethod, TimeLagSettings};
 
 /// Why a config could not be used; the binary exits with code 2 for all.
 #[derive(Debug, thiserror::Error)]

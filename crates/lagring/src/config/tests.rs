@@ -87,6 +87,17 @@ fn time_lag_section_parses_and_resolves() {
 }
 
 #[test]
+fn time_lag_method_defaults_to_interpolation_and_takes_exact() {
+    use crate::config::TimeLagMethod;
+    let cfg = parse("clusters: [{ name: a, brokers: ['b:1'] }]\n").unwrap();
+    assert_eq!(cfg.time_lag.method, TimeLagMethod::Interpolation);
+    let cfg = parse("clusters: [{ name: a, brokers: ['b:1'] }]\ntime_lag: { method: exact }\n").unwrap();
+    assert_eq!(cfg.time_lag.method, TimeLagMethod::Exact);
+    let err = parse("clusters: [{ name: a, brokers: ['b:1'] }]\ntime_lag: { method: guess }\n").unwrap_err();
+    assert!(err.to_string().starts_with("time_lag.method: unknown variant `guess`"), "{err}");
+}
+
+#[test]
 fn time_lag_problems_name_their_keys() {
     let err = parse(
         "clusters: [{ name: a, brokers: ['b:1'] }]\n\

@@ -36,6 +36,26 @@ pub struct TimeLagConfig {
     /// Window `W` of the status rules.
     #[serde(default, with = "humantime_serde")]
     pub status_window: Option<Duration>,
+    /// How a lagging partition's time lag is found. Default `interpolation`.
+    #[serde(default)]
+    pub method: TimeLagMethod,
+}
+
+/// `time_lag.method`.
+///
+/// The default stays `interpolation`: it costs no broker read, while `exact`
+/// reads one record-batch header per lagging partition whose committed offset
+/// left its cached batch (Fetch; see docs/native-client.md) every iteration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeLagMethod {
+    /// Estimate from the end-offset history (every client).
+    #[default]
+    Interpolation,
+    /// `now − produce time` of the record at the committed offset, read from
+    /// the log. Only for clusters with `client: native`; others, and
+    /// partitions whose read fails, keep the estimate.
+    Exact,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

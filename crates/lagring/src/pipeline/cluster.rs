@@ -117,6 +117,9 @@ impl ClusterTask {
         m.stage(c, "offset_fetch", o.timings.offset_fetch);
         m.stage(c, "metadata", o.timings.metadata);
         m.stage(c, "list_offsets", o.timings.list_offsets);
+        if self.fetcher.exact_time_lag.is_some() {
+            m.stage(c, "record_times", o.timings.record_times);
+        }
         m.iterations.with_label_values(&[c, "ok"]).inc();
         m.groups_discovered.with_label_values(&[c]).set(o.groups_discovered as i64);
         m.owned_groups.with_label_values(&[c]).set((o.observation.groups.len() + o.group_errors.len()) as i64);
@@ -170,6 +173,7 @@ impl ClusterTask {
             ("offset_fetch", s.offset_fetch),
             ("metadata", s.metadata),
             ("list_offsets", s.list_offsets),
+            ("fetch", s.fetch),
         ];
         for (api, counts) in apis {
             let total = counts.requests;

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lagring_core::filter::NameFilter;
-use lagring_core::model::{ClusterObservation, GroupCommits, TopicPartition};
+use lagring_core::model::{ClusterObservation, GroupCommits, Offset, TopicPartition};
 use lagring_core::status::Members;
-use lagring_kafka::{KafkaClient, KafkaError};
+use lagring_kafka::{KafkaClient, KafkaError, RecordTime, RecordTimeOptions};
 
 /// What this node works on in one iteration of one cluster.
 #[derive(Debug, Default)]
@@ -30,6 +30,8 @@ pub struct FetchTimings {
     pub offset_fetch: Duration,
     pub metadata: Duration,
     pub list_offsets: Duration,
+    /// Fetch of record batches for exact time lag (zero when not used).
+    pub record_times: Duration,
 }
 
 /// What one successful fetch produced, plus the partial failures in it.
@@ -54,6 +56,12 @@ pub struct FetchOutcome {
     pub partition_errors: Vec<(TopicPartition, KafkaError)>,
     /// Set when some brokers did not list their groups this iteration.
     pub partial_listing: Option<KafkaError>,
+    /// Produce time of the record at each lagging (partition, committed
+    /// offset) read this iteration (`time_lag.method: exact`).
+    pub record_times: HashMap<(TopicPartition, Offset), RecordTime>,
+    /// Lagging (partition, committed offset) pairs whose read failed: their
+    /// time lag is estimated.
+    pub record_time_failures: HashSet<(TopicPartition, Offset)>,
     pub timings: FetchTimings,
     pub started: Instant,
 }
@@ -93,6 +101,9 @@ pub struct ClusterFetcher {
     pub groups: NameFilter,
     pub topics: NameFilter,
     pub max_in_flight: usize,
+    /// `Some` with `time_lag.method: exact` on a native-client cluster: read
+    /// the produce time of the record at each lagging committed offset.
+    pub exact_time_lag: Option<RecordTimeOptions>,
     /// Last good partition counts and the failures since. std mutex: held
     /// for a clone, never across an `.await`.
     pub last_metadata: std::sync::Mutex<(BTreeMap<Arc<str>, i32>, u32)>,
@@ -218,6 +229,10 @@ impl ClusterFetcher {
         };
         timings.list_offsets = t.elapsed();
 
+        let t = Instant::now();
+        let (record_times, record_time_failures) = self.record_times(&groups, &offsets, deadline).await;
+        timings.record_times = t.elapsed();
+
         let observation = ClusterObservation {
             cluster: self.cluster.clone(),
             observed_at_ms: slot_ms,
@@ -235,9 +250,55 @@ impl ClusterFetcher {
             members: discovery.members,
             group_errors,
             partition_errors,
+            record_times,
+            record_time_failures,
             timings,
             started,
         })
+    }
+
+    /// Produce times of the records at the lagging committed offsets of
+    /// `groups` (with `exact_time_lag` only), and the pairs that failed. A
+    /// call that fails as a whole fails every pair; the caller estimates them.
+    async fn record_times(
+        &self,
+        groups: &[GroupCommits],
+        offsets: &BTreeMap<TopicPartition, lagring_core::model::PartitionOffsets>,
+        deadline: Instant,
+    ) -> (HashMap<(TopicPartition, Offset), RecordTime>, HashSet<(TopicPartition, Offset)>) {
+        let Some(options) = self.exact_time_lag else { return Default::default() };
+        let lagging: BTreeSet<(TopicPartition, Offset)> = groups
+            .iter()
+            .flat_map(|g| g.committed.iter())
+            .filter(|(tp, c)| offsets.get(*tp).is_some_and(|o| **c < o.end))
+            .map(|(tp, c)| (tp.clone(), *c))
+            .collect();
+        if lagging.is_empty() {
+            return Default::default();
+        }
+        let asked: Vec<_> = lagging.iter().cloned().collect();
+        match self.client.record_times(asked, options, Some(deadline)).await {
+            Ok(answers) => {
+                let mut times = HashMap::with_capacity(answers.len());
+                let mut failed = HashSet::new();
+                for (key, answer) in answers {
+                    match answer {
+                        Ok(time) => {
+                            times.insert(key, time);
+                        }
+                        Err(error) => {
+                            tracing::debug!(%error, "exact time lag unavailable, estimating");
+                            failed.insert(key);
+                        }
+                    }
+                }
+                (times, failed)
+            }
+            Err(error) => {
+                tracing::debug!(%error, "exact time lag unavailable, estimating");
+                (HashMap::new(), lagging.into_iter().collect())
+            }
+        }
     }
 }
 

@@ -133,12 +133,18 @@ async fn run_node(cfg: Config, node: NodeIdentity, shutdown: CancellationToken) 
         let name: Arc<str> = Arc::from(c.name.as_str());
         let client = KafkaClient::connect_with(&c.name, &c.kafka_connection(), c.client_kind())
             .with_context(|| format!("cluster {}: cannot create kafka client", c.name))?;
+        let exact = cfg.time_lag.method == crate::config::TimeLagMethod::Exact;
+        let native = matches!(c.client_kind(), lagring_kafka::ClientKind::Native(_));
+        if exact && !native {
+            tracing::warn!(cluster = %c.name, "time_lag.method: exact needs client: native; this cluster keeps interpolating");
+        }
         let fetcher = ClusterFetcher {
             cluster: name.clone(),
             client,
             groups: NameFilter::new(&c.groups.allow, &c.groups.deny).context("groups filter")?,
             topics: NameFilter::new(&c.topics.allow, &c.topics.deny).context("topics filter")?,
             max_in_flight: c.max_in_flight_offset_fetches,
+            exact_time_lag: (exact && native).then(lagring_kafka::RecordTimeOptions::default),
             last_metadata: std::sync::Mutex::default(),
         };
         let task = ClusterTask {

@@ -34,7 +34,7 @@ mod tests;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lagring_core::group_time::{GroupTimeLag, Histories, TimeLagPolicy, group_time_lag};
+use lagring_core::group_time::{GroupTimeLag, Histories, TimeLagPolicy, group_time_lag_with};
 use lagring_core::history::{AppendOutcome, OffsetHistory};
 use lagring_core::lag::{ClusterLag, GroupLag};
 use lagring_core::lag_series::{GroupLabels, LabelOptions};
@@ -174,10 +174,22 @@ impl TimeLagStage {
                 rest = tail;
                 let members = outcome.members.get(&g.group).copied().unwrap_or(Members::Unknown);
                 let histories = GroupHistories { end: &end, group: g, committed };
-                groups.push(group_time_lag(g, at_ms, members, &histories, &self.policy));
+                let produce_ms = |tp: &TopicPartition, committed: i64| {
+                    outcome.record_times.get(&(tp.clone(), committed)).map(|t| t.produce_ms)
+                };
+                groups.push(group_time_lag_with(g, at_ms, members, &histories, &self.policy, produce_ms));
             }
         }
 
+        let fallbacks = lag
+            .groups
+            .iter()
+            .flat_map(|g| g.partitions.iter())
+            .filter(|p| outcome.record_time_failures.contains(&(p.tp.clone(), p.committed)))
+            .count();
+        if fallbacks > 0 {
+            self.metrics.exact_time_lag_fallbacks.with_label_values(&[cluster]).inc_by(fallbacks as u64);
+        }
         let rates = self.produce_rates(&end);
         // Label sets built for another cluster name would not be equal.
         let shared = if lag.cluster == self.cluster { shared } else { &[] };

@@ -104,6 +104,8 @@ fn outcome(at_ms: i64, ends: &[(&str, i32, i64)], groups: Commits<'_>) -> FetchO
         members,
         group_errors: Vec::new(),
         partition_errors: Vec::new(),
+        record_times: HashMap::new(),
+        record_time_failures: HashSet::new(),
         partial_listing: None,
         timings: FetchTimings::default(),
         started: Instant::now(),
@@ -166,6 +168,30 @@ async fn time_lag_rates_and_status_come_out_next_to_offset_lag() {
     assert!((empty - 4.99).abs() < 1e-9, "{empty}");
     assert_eq!(v["kafka_consumer_group_partitions_without_time_lag{group=empty}"], 0.0);
     assert!(last.ended.is_empty(), "{:?}", last.ended);
+}
+
+#[tokio::test]
+async fn exact_produce_times_replace_the_estimate_and_failures_are_counted() {
+    let mut c = compute(Flaky::new());
+    let groups: Commits<'_> =
+        &[("exact", &[("t", 0, 250)]), ("estimated", &[("t", 0, 100)]), ("done", &[("t", 0, 500)])];
+    for slot in 0..5 {
+        c.run(&outcome(slot * 1_000, &[("t", 0, end_at(slot))], groups)).await;
+    }
+    let mut last = outcome(5_000, &[("t", 0, end_at(5))], groups);
+    // Record 250 produced at 1.234 s; the read of 100 failed; `done` is caught up (not asked).
+    last.record_times.insert(
+        (TopicPartition::new("t", 0), 250),
+        lagring_kafka::RecordTime { produce_ms: 1_234, exact: true, bound_ms: 0, lost_messages: 0 },
+    );
+    last.record_time_failures.insert((TopicPartition::new("t", 0), 100));
+    let v = values(&c.run(&last).await);
+    assert_eq!(v["kafka_consumer_group_lag_in_seconds{group=exact,partition=0,topic=t}"], 3.766);
+    // The estimate from the end-offset history: record 100 was written at 1.01 s.
+    let estimated = v["kafka_consumer_group_lag_in_seconds{group=estimated,partition=0,topic=t}"];
+    assert!((estimated - 3.99).abs() < 1e-9, "{estimated}");
+    assert_eq!(v["kafka_consumer_group_lag_in_seconds{group=done,partition=0,topic=t}"], 0.0);
+    assert_eq!(c.metrics.exact_time_lag_fallbacks.with_label_values(&["c"]).get(), 1);
 }
 
 #[tokio::test]
