@@ -20,14 +20,17 @@
 //! deadline. Plaintext only for now: TLS and SASL are refused at construction.
 
 mod broker;
+mod by_coordinator;
 mod connection;
 mod coordinators;
+mod describe;
 mod directory;
 mod error;
 mod groups;
 mod list_offsets;
 mod metadata;
 mod offset_fetch;
+mod share_offsets;
 mod versions;
 mod wire;
 

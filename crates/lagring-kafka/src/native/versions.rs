@@ -30,6 +30,10 @@ const OURS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetFetch, 2, 9),
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::ListOffsets, 2, 10),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
+    (ApiKey::ShareGroupDescribe, 1, 1),
+    (ApiKey::DescribeShareGroupOffsets, 0, 0),
 ];
 
 /// What one broker advertised: API key → (min, max).
@@ -77,6 +81,10 @@ pub(crate) fn api_name(api: ApiKey) -> &'static str {
         ApiKey::OffsetFetch => "offset fetch",
         ApiKey::ListGroups => "list groups",
         ApiKey::ListOffsets => "list offsets",
+        ApiKey::DescribeGroups => "describe groups",
+        ApiKey::ConsumerGroupDescribe => "consumer group describe",
+        ApiKey::ShareGroupDescribe => "share group describe",
+        ApiKey::DescribeShareGroupOffsets => "describe share group offsets",
         _ => "an api lagring does not use",
     }
 }
