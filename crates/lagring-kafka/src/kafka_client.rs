@@ -132,6 +132,12 @@ impl KafkaClient {
         }
     }
 
+    /// Whether this client describes groups by type and reads share-group offsets (the native
+    /// client); the librdkafka client fails those calls for every group.
+    pub fn describes_group_types(&self) -> bool {
+        matches!(self.backend, Backend::Native(_))
+    }
+
     /// State and member count of each listed group through its type's describe API (duplicates
     /// answered once, in input order), due by `deadline`. A per-group error fails only that
     /// group. Native client only: the librdkafka client fails every group with
