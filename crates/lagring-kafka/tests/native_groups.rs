@@ -200,3 +200,31 @@ async fn streams_groups_commit_and_share_groups_do_not() {
     let at = |o: i64| BTreeMap::from([(tp("a", 0), o), (tp("a", 1), o), (tp("a", 2), o)]);
     assert_eq!(got, vec![("streams", at(395)), ("share", BTreeMap::new()), ("kip848", at(400))]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_coordinator_fails_its_group_once_and_is_looked_up_again() {
+    let sim = start().await;
+    let client = native(&sim);
+    let groups = listing(&client).await;
+    let asked: Vec<GroupListing> =
+        groups.into_iter().filter(|g| ["kip848", "kip848-more", "share"].contains(&&*g.group)).collect();
+    client.describe_groups_until(asked.clone(), 8, None).await.into_iter().for_each(|(_, d)| {
+        d.unwrap();
+    });
+    let moved_to = (sim.coordinator_of("kip848") + 1) % 3;
+    sim.move_coordinator("kip848", moved_to);
+
+    let first = client.describe_groups_until(asked.clone(), 8, None).await;
+    match &first[0] {
+        (g, Err(KafkaError::GroupRequest { api, error, .. })) => {
+            assert_eq!((&**g, *api, error.code), ("kip848", "consumer group describe", 16), "NOT_COORDINATOR");
+        }
+        other => panic!("expected kip848 to fail once, got {other:?}"),
+    }
+    assert_eq!(first[1].1.as_ref().unwrap().members, Some(2), "other groups are unaffected");
+    assert_eq!(first[2].1.as_ref().unwrap().members, Some(2));
+
+    let second = client.describe_groups_until(asked, 8, None).await;
+    let members: Vec<Option<u32>> = second.into_iter().map(|(_, d)| d.unwrap().members).collect();
+    assert_eq!(members, vec![Some(3), Some(2), Some(2)]);
+}
