@@ -24,6 +24,11 @@ pub struct RequestStats {
     pub find_coordinator: ApiCounts,
     /// Native client only: one per connection handshake.
     pub api_versions: ApiCounts,
+    /// Native client only: DescribeGroups, ConsumerGroupDescribe and ShareGroupDescribe
+    /// requests (one per coordinator and batch of each).
+    pub describe_groups: ApiCounts,
+    /// Native client only: DescribeShareGroupOffsets requests.
+    pub share_group_offsets: ApiCounts,
 }
 
 /// Requests issued and requests failed for one API.
@@ -43,6 +48,10 @@ pub(crate) enum Api {
     FindCoordinator,
     /// ApiVersions.
     Versions,
+    /// DescribeGroups, ConsumerGroupDescribe, ShareGroupDescribe.
+    DescribeGroups,
+    /// DescribeShareGroupOffsets.
+    ShareGroupOffsets,
 }
 
 impl Api {
@@ -54,6 +63,8 @@ impl Api {
             Api::Metadata => "metadata",
             Api::FindCoordinator => "find coordinator",
             Api::Versions => "api versions",
+            Api::DescribeGroups => "describe groups",
+            Api::ShareGroupOffsets => "describe share group offsets",
         }
     }
 }
@@ -79,6 +90,8 @@ pub(crate) struct Counters {
     metadata: AtomicCounts,
     find_coordinator: AtomicCounts,
     api_versions: AtomicCounts,
+    describe_groups: AtomicCounts,
+    share_group_offsets: AtomicCounts,
 }
 
 impl Counters {
@@ -90,6 +103,8 @@ impl Counters {
             Api::Metadata => &self.metadata,
             Api::FindCoordinator => &self.find_coordinator,
             Api::Versions => &self.api_versions,
+            Api::DescribeGroups => &self.describe_groups,
+            Api::ShareGroupOffsets => &self.share_group_offsets,
         }
     }
 
@@ -109,6 +124,8 @@ impl Counters {
             metadata: self.metadata.snapshot(),
             find_coordinator: self.find_coordinator.snapshot(),
             api_versions: self.api_versions.snapshot(),
+            describe_groups: self.describe_groups.snapshot(),
+            share_group_offsets: self.share_group_offsets.snapshot(),
         }
     }
 }

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use lagring_core::model::TopicPartition;
 use lagring_kafka::{
-    ClientKind, GroupDescription, GroupListing, GroupType, KafkaClient, KafkaConnection, KafkaError, NativeOptions,
+    ApiCounts, ClientKind, GroupDescription, GroupListing, GroupType, KafkaClient, KafkaConnection, KafkaError,
+    NativeOptions,
 };
 use lagring_sim::{Clock, Expected, Scenario, Sim, SimHandle};
 
@@ -136,6 +137,9 @@ async fn describe_gives_state_and_members_in_one_request_per_coordinator_and_typ
     assert_eq!(sent("OffsetFetch"), 0);
     assert_eq!(sent("DescribeShareGroupOffsets"), 0);
     assert!(coordinators(&sim, &expected, "classic") >= 2, "the scenario spreads classic groups");
+    // The client counts the same requests.
+    let describes = sent("DescribeGroups") + sent("ConsumerGroupDescribe") + sent("ShareGroupDescribe");
+    assert_eq!(client.stats().describe_groups, ApiCounts { requests: describes, errors: 0 });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,10 +152,9 @@ async fn share_group_start_offsets_are_exact_in_one_request_per_coordinator() {
     let before = sim.request_counts();
     let starts = client.share_group_offsets_until(share.clone(), 8, None).await;
     let after = sim.request_counts();
-    assert_eq!(
-        after.api("DescribeShareGroupOffsets") - before.api("DescribeShareGroupOffsets"),
-        coordinators(&sim, &expected, "share")
-    );
+    let share_coordinators = coordinators(&sim, &expected, "share");
+    assert_eq!(after.api("DescribeShareGroupOffsets") - before.api("DescribeShareGroupOffsets"), share_coordinators);
+    assert_eq!(client.stats().share_group_offsets, ApiCounts { requests: share_coordinators, errors: 0 });
 
     let got: BTreeMap<String, BTreeMap<TopicPartition, i64>> =
         starts.into_iter().map(|(g, s)| (g.to_string(), s.unwrap())).collect();

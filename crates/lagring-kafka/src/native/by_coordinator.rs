@@ -20,15 +20,19 @@ use super::NativeClient;
 use super::broker::Broker;
 use super::coordinators::coordinator_moved;
 use super::error::WireError;
+use crate::stats::Api;
 
 /// One group's answer, or why it has none.
 pub(super) type Answer<T> = (Arc<str>, Result<T, WireError>);
 
 impl NativeClient {
     /// Runs `ask(broker, chunk, timeout)` for every chunk of `groups` per coordinator; every group
-    /// of `groups` gets exactly one answer (in no particular order).
+    /// of `groups` gets exactly one answer (in no particular order). Counts one `api` request per
+    /// chunk, and an error for a chunk whose request failed as a whole (every group the same
+    /// transport error, no broker answer).
     pub(super) async fn per_coordinator<T, F, Fut>(
         &self,
+        api: Api,
         groups: &[Arc<str>],
         max_in_flight: usize,
         deadline: Option<Instant>,
@@ -73,7 +77,18 @@ impl NativeClient {
         let asked: Vec<Vec<Answer<T>>> = futures_util::stream::iter(jobs)
             .map(|(broker, chunk)| async move {
                 match self.timeout(deadline) {
-                    Ok(timeout) => complete(&chunk, ask(broker, chunk.clone(), timeout).await),
+                    Ok(timeout) => {
+                        self.count(api, 1, 0);
+                        let answers = complete(&chunk, ask(broker, chunk.clone(), timeout).await);
+                        let failed = !answers.is_empty()
+                            && answers
+                                .iter()
+                                .all(|(_, a)| matches!(a, Err(e) if !matches!(e, WireError::Broker { .. })));
+                        if failed {
+                            self.count(api, 0, 1);
+                        }
+                        answers
+                    }
                     Err(e) => chunk.into_iter().map(|g| (g, Err(e.clone()))).collect(),
                 }
             })

@@ -22,6 +22,7 @@ use super::error::WireError;
 use crate::client::GroupListing;
 use crate::error::{BrokerError, KafkaError};
 use crate::group_types::{GroupDescription, GroupType};
+use crate::stats::Api;
 
 /// (state, members) as a describe answers them.
 type Described = (String, u32);
@@ -53,52 +54,70 @@ impl NativeClient {
         let (classic, consumer, share) =
             (of(&[GroupType::Classic, GroupType::Unknown]), of(&[GroupType::Consumer]), of(&[GroupType::Share]));
         let (classic, consumer, share) = futures_util::join!(
-            self.per_coordinator(&classic, max_in_flight, deadline, |broker, chunk, timeout| async move {
-                let answer = broker
-                    .request::<DescribeGroupsRequest>(timeout, |_| {
-                        DescribeGroupsRequest::default().with_groups(ids(&chunk))
-                    })
-                    .await;
-                match answer {
-                    Ok((_, response)) => response
-                        .groups
-                        .into_iter()
-                        .map(|g| {
-                            let answer = described(g.error_code, &g.group_state, g.members.len());
-                            (Arc::from(g.group_id.0.as_str()), answer)
+            self.per_coordinator(
+                Api::DescribeGroups,
+                &classic,
+                max_in_flight,
+                deadline,
+                |broker, chunk, timeout| async move {
+                    let answer = broker
+                        .request::<DescribeGroupsRequest>(timeout, |_| {
+                            DescribeGroupsRequest::default().with_groups(ids(&chunk))
                         })
-                        .collect(),
-                    Err(e) => chunk.into_iter().map(|g| (g, Err(e.clone()))).collect::<Vec<Answer<Described>>>(),
+                        .await;
+                    match answer {
+                        Ok((_, response)) => response
+                            .groups
+                            .into_iter()
+                            .map(|g| {
+                                let answer = described(g.error_code, &g.group_state, g.members.len());
+                                (Arc::from(g.group_id.0.as_str()), answer)
+                            })
+                            .collect(),
+                        Err(e) => chunk.into_iter().map(|g| (g, Err(e.clone()))).collect::<Vec<Answer<Described>>>(),
+                    }
                 }
-            }),
-            self.per_coordinator(&consumer, max_in_flight, deadline, |broker, chunk, timeout| async move {
-                let request = |_| ConsumerGroupDescribeRequest::default().with_group_ids(ids(&chunk));
-                match broker.request::<ConsumerGroupDescribeRequest>(timeout, request).await {
-                    Ok((_, response)) => response
-                        .groups
-                        .into_iter()
-                        .map(|g| {
-                            let answer = described(g.error_code, &g.group_state, g.members.len());
-                            (Arc::from(g.group_id.0.as_str()), answer)
-                        })
-                        .collect(),
-                    Err(e) => chunk.iter().map(|g| (g.clone(), Err(e.clone()))).collect::<Vec<Answer<Described>>>(),
+            ),
+            self.per_coordinator(
+                Api::DescribeGroups,
+                &consumer,
+                max_in_flight,
+                deadline,
+                |broker, chunk, timeout| async move {
+                    let request = |_| ConsumerGroupDescribeRequest::default().with_group_ids(ids(&chunk));
+                    match broker.request::<ConsumerGroupDescribeRequest>(timeout, request).await {
+                        Ok((_, response)) => response
+                            .groups
+                            .into_iter()
+                            .map(|g| {
+                                let answer = described(g.error_code, &g.group_state, g.members.len());
+                                (Arc::from(g.group_id.0.as_str()), answer)
+                            })
+                            .collect(),
+                        Err(e) => chunk.iter().map(|g| (g.clone(), Err(e.clone()))).collect::<Vec<Answer<Described>>>(),
+                    }
                 }
-            }),
-            self.per_coordinator(&share, max_in_flight, deadline, |broker, chunk, timeout| async move {
-                let request = |_| ShareGroupDescribeRequest::default().with_group_ids(ids(&chunk));
-                match broker.request::<ShareGroupDescribeRequest>(timeout, request).await {
-                    Ok((_, response)) => response
-                        .groups
-                        .into_iter()
-                        .map(|g| {
-                            let answer = described(g.error_code, &g.group_state, g.members.len());
-                            (Arc::from(g.group_id.0.as_str()), answer)
-                        })
-                        .collect(),
-                    Err(e) => chunk.iter().map(|g| (g.clone(), Err(e.clone()))).collect::<Vec<Answer<Described>>>(),
+            ),
+            self.per_coordinator(
+                Api::DescribeGroups,
+                &share,
+                max_in_flight,
+                deadline,
+                |broker, chunk, timeout| async move {
+                    let request = |_| ShareGroupDescribeRequest::default().with_group_ids(ids(&chunk));
+                    match broker.request::<ShareGroupDescribeRequest>(timeout, request).await {
+                        Ok((_, response)) => response
+                            .groups
+                            .into_iter()
+                            .map(|g| {
+                                let answer = described(g.error_code, &g.group_state, g.members.len());
+                                (Arc::from(g.group_id.0.as_str()), answer)
+                            })
+                            .collect(),
+                        Err(e) => chunk.iter().map(|g| (g.clone(), Err(e.clone()))).collect::<Vec<Answer<Described>>>(),
+                    }
                 }
-            }),
+            ),
         );
         let mut answers: std::collections::HashMap<Arc<str>, (&'static str, Result<Described, WireError>)> =
             std::collections::HashMap::new();

@@ -20,6 +20,7 @@ use super::by_coordinator::Answer;
 use super::error::WireError;
 use crate::commits::{RawCommit, TopicInterner, commit_map};
 use crate::error::{BrokerError, KafkaError};
+use crate::stats::Api;
 
 const API: &str = "describe share group offsets";
 
@@ -35,47 +36,53 @@ impl NativeClient {
         let mut seen = BTreeSet::new();
         let groups: Vec<Arc<str>> = groups.into_iter().filter(|g| seen.insert(g.clone())).collect();
         let answers = self
-            .per_coordinator(&groups, max_in_flight, deadline, |broker, chunk, timeout| async move {
-                let request = |_| {
-                    let asked = chunk
-                        .iter()
-                        .map(|g| {
-                            DescribeShareGroupOffsetsRequestGroup::default()
-                                .with_group_id(GroupId(StrBytes::from_string(g.to_string())))
-                                .with_topics(None)
-                        })
-                        .collect();
-                    DescribeShareGroupOffsetsRequest::default().with_groups(asked)
-                };
-                match broker.request::<DescribeShareGroupOffsetsRequest>(timeout, request).await {
-                    Ok((_, response)) => response
-                        .groups
-                        .into_iter()
-                        .map(|g| {
-                            let answer = match g.error_code {
-                                0 => Ok(g
-                                    .topics
-                                    .iter()
-                                    .flat_map(|t| {
-                                        t.partitions.iter().map(|p| {
-                                            let start = match p.error_code {
-                                                0 => Ok(p.start_offset),
-                                                code => Err(BrokerError::from(WireError::broker(code))),
-                                            };
-                                            (t.topic_name.0.to_string(), p.partition_index, start)
+            .per_coordinator(
+                Api::ShareGroupOffsets,
+                &groups,
+                max_in_flight,
+                deadline,
+                |broker, chunk, timeout| async move {
+                    let request = |_| {
+                        let asked = chunk
+                            .iter()
+                            .map(|g| {
+                                DescribeShareGroupOffsetsRequestGroup::default()
+                                    .with_group_id(GroupId(StrBytes::from_string(g.to_string())))
+                                    .with_topics(None)
+                            })
+                            .collect();
+                        DescribeShareGroupOffsetsRequest::default().with_groups(asked)
+                    };
+                    match broker.request::<DescribeShareGroupOffsetsRequest>(timeout, request).await {
+                        Ok((_, response)) => response
+                            .groups
+                            .into_iter()
+                            .map(|g| {
+                                let answer = match g.error_code {
+                                    0 => Ok(g
+                                        .topics
+                                        .iter()
+                                        .flat_map(|t| {
+                                            t.partitions.iter().map(|p| {
+                                                let start = match p.error_code {
+                                                    0 => Ok(p.start_offset),
+                                                    code => Err(BrokerError::from(WireError::broker(code))),
+                                                };
+                                                (t.topic_name.0.to_string(), p.partition_index, start)
+                                            })
                                         })
-                                    })
-                                    .collect::<Vec<RawCommit>>()),
-                                code => Err(WireError::broker(code)),
-                            };
-                            (Arc::from(g.group_id.0.as_str()), answer)
-                        })
-                        .collect(),
-                    Err(e) => {
-                        chunk.iter().map(|g| (g.clone(), Err(e.clone()))).collect::<Vec<Answer<Vec<RawCommit>>>>()
+                                        .collect::<Vec<RawCommit>>()),
+                                    code => Err(WireError::broker(code)),
+                                };
+                                (Arc::from(g.group_id.0.as_str()), answer)
+                            })
+                            .collect(),
+                        Err(e) => {
+                            chunk.iter().map(|g| (g.clone(), Err(e.clone()))).collect::<Vec<Answer<Vec<RawCommit>>>>()
+                        }
                     }
-                }
-            })
+                },
+            )
             .await;
         let mut by_group: std::collections::HashMap<Arc<str>, Result<Vec<RawCommit>, WireError>> =
             answers.into_iter().collect();

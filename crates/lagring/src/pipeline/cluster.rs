@@ -171,6 +171,8 @@ impl ClusterTask {
             ("offset_fetch", s.offset_fetch),
             ("metadata", s.metadata),
             ("list_offsets", s.list_offsets),
+            ("describe_groups", s.describe_groups),
+            ("share_group_offsets", s.share_group_offsets),
         ];
         for (api, counts) in apis {
             let total = counts.requests;
