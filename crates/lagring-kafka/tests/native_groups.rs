@@ -231,3 +231,21 @@ async fn a_moved_coordinator_fails_its_group_once_and_is_looked_up_again() {
     let members: Vec<Option<u32>> = second.into_iter().map(|(_, d)| d.unwrap().members).collect();
     assert_eq!(members, vec![Some(3), Some(2), Some(2)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn below_list_groups_v5_types_come_from_the_protocol_type() {
+    let sim = start().await;
+    sim.cap_version(kafka_protocol::messages::ApiKey::ListGroups, 4);
+    let client = native(&sim);
+    let groups = listing(&client).await;
+    let of = |name: &str| groups.iter().find(|g| &*g.group == name).unwrap().clone();
+    let types: Vec<GroupType> =
+        ["classic-stable", "kip848", "share", "streams"].iter().map(|n| of(n).group_type).collect();
+    // `consumer` is classic or KIP-848: only v5 tells them apart.
+    assert_eq!(types, vec![GroupType::Unknown, GroupType::Unknown, GroupType::Share, GroupType::Streams]);
+    let described = client.describe_groups_until(vec![of("classic-stable"), of("kip848")], 8, None).await;
+    let got: Vec<(String, Option<u32>)> =
+        described.into_iter().map(|(_, d)| d.map(|d| (d.state, d.members)).unwrap()).collect();
+    // DescribeGroups calls the KIP-848 group `Dead`; the listing's state is kept instead.
+    assert_eq!(got, vec![("Stable".to_owned(), Some(2)), ("Stable".to_owned(), None)]);
+}

@@ -4,7 +4,8 @@
 //! (see `by_coordinator.rs`). The three run concurrently. Streams groups have no describe API in
 //! the codec (no StreamsGroupDescribe in `kafka-protocol` 0.18): they keep the listing's state
 //! with no member count. A group ListGroups gave no type (brokers below v5) is asked through
-//! DescribeGroups, which reports a non-classic group as `Dead`.
+//! DescribeGroups, which reports a non-classic group as `Dead`: such a group keeps the listing's
+//! state, with no member count.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -130,6 +131,13 @@ impl NativeClient {
             .into_iter()
             .map(|listing| {
                 let result = match answers.remove(&listing.group) {
+                    // Type unknown (ListGroups below v5) and DescribeGroups says `Dead` of a
+                    // listed live group: a KIP-848 group, which the classic API cannot see.
+                    Some((_, Ok((state, _))))
+                        if listing.group_type == GroupType::Unknown && state == "Dead" && listing.state != "Dead" =>
+                    {
+                        Ok(GroupDescription { group_type: listing.group_type, state: listing.state, members: None })
+                    }
                     Some((_, Ok((state, members)))) => {
                         Ok(GroupDescription { group_type: listing.group_type, state, members: Some(members) })
                     }
