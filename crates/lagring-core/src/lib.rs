@@ -21,6 +21,7 @@
 //! - [`time_lag_series`]: the emitted series for them.
 
 pub mod filter;
+pub mod group_series;
 pub mod group_time;
 pub mod history;
 pub mod lag;

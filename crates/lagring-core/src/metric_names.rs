@@ -25,6 +25,9 @@ pub const PARTITION_PRODUCE_RATE: &str = "kafka_partition_produce_records_per_se
 pub const PARTITION_CONSUME_RATE: &str = "kafka_consumer_group_consume_records_per_second";
 pub const CATCH_UP_ETA_SECONDS: &str = "kafka_consumer_group_catch_up_eta_seconds";
 pub const GROUP_STATUS: &str = "kafka_consumer_group_status";
+pub const GROUP_INFO: &str = "kafka_consumer_group_info";
+pub const GROUP_MEMBERS: &str = "kafka_consumer_group_members";
+pub const SHARE_GROUP_LAG: &str = "kafka_share_group_lag";
 
 /// Every lag-series name with its help text, in a stable order.
 pub const ALL: &[(&str, &str)] = &[
@@ -55,6 +58,12 @@ pub const ALL: &[(&str, &str)] = &[
     ),
     (CATCH_UP_ETA_SECONDS, "Seconds until a consumer group catches up at its current consume and produce rates"),
     (GROUP_STATUS, "Consumer group status: 0 OK, 1 WARN, 2 REWIND, 3 STALL, 4 STOP"),
+    (GROUP_INFO, "1 per group, with its type (classic, consumer, share, streams) and state as labels"),
+    (GROUP_MEMBERS, "Members of a group as its type's describe API reports them"),
+    (
+        SHARE_GROUP_LAG,
+        "Records of a share group's partition at or above its share-partition start offset: max(0, end - start)",
+    ),
 ];
 
 /// Help text for a lag-series name; a generic text for unknown names.
@@ -93,6 +102,9 @@ mod tests {
                 "kafka_consumer_group_consume_records_per_second",
                 "kafka_consumer_group_catch_up_eta_seconds",
                 "kafka_consumer_group_status",
+                "kafka_consumer_group_info",
+                "kafka_consumer_group_members",
+                "kafka_share_group_lag",
             ]
         );
         assert_eq!(help_for(GROUP_MAX_LAG_OFFSETS), "Largest partition offset lag of a consumer group");

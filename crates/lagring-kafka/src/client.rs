@@ -28,6 +28,7 @@ use crate::commits::{TopicInterner, commit_map, group_error};
 use crate::config::{Isolation, KafkaConnection, client_properties};
 use crate::error::{BrokerError, KafkaError};
 use crate::ffi::{self, Admin};
+use crate::group_types::GroupType;
 use crate::stats::{Api, Counters, RequestStats};
 
 pub use crate::kafka_client::KafkaClient;
@@ -38,15 +39,19 @@ const WORKER_SLACK: Duration = Duration::from_secs(1);
 /// How much later than the worker's deadline the async caller gives up.
 const OUTER_SLACK: Duration = Duration::from_secs(2);
 
-/// One consumer group as ListConsumerGroups reports it.
+/// One group as ListGroups reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupListing {
     pub group: Arc<str>,
-    /// Kafka's state name ("Stable", "Empty", ...; "Unknown" if the broker
-    /// does not say).
+    /// Kafka's state name ("Stable", "Empty", "Assigning", ...; "Unknown" if
+    /// the broker does not say).
     pub state: String,
     /// True for groups that only commit offsets (no group protocol).
     pub is_simple: bool,
+    /// Group protocol (ListGroups v5). The librdkafka client says `Classic`
+    /// for simple groups and `Unknown` otherwise, and lists no share or
+    /// streams groups (see `crate::group_types`).
+    pub group_type: GroupType,
 }
 
 /// The librdkafka client of one cluster. Cheap to clone: all clones share one
@@ -158,7 +163,12 @@ impl RdkafkaClient {
         debug!(cluster = %self.inner.cluster, groups = groups.len(), failed_brokers = failed, "listed consumer groups");
         let groups = groups
             .into_iter()
-            .map(|g| GroupListing { group: Arc::from(g.name), state: g.state.to_owned(), is_simple: g.is_simple })
+            .map(|g| GroupListing {
+                group: Arc::from(g.name),
+                state: g.state.to_owned(),
+                is_simple: g.is_simple,
+                group_type: if g.is_simple { GroupType::Classic } else { GroupType::Unknown },
+            })
             .collect();
         Ok(GroupList { groups, partial })
     }

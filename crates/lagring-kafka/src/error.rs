@@ -51,6 +51,10 @@ pub enum KafkaError {
     PartialGroupListing { cluster: Arc<str>, failed: usize, first: BrokerError },
     #[error("cluster {cluster}: offset fetch for group {group} failed: {error}")]
     Group { cluster: Arc<str>, group: Arc<str>, error: BrokerError },
+    /// A describe of one group (DescribeGroups, ConsumerGroupDescribe, ShareGroupDescribe,
+    /// DescribeShareGroupOffsets) failed; other groups of the call are unaffected.
+    #[error("cluster {cluster}: {api} for group {group} failed: {error}")]
+    GroupRequest { cluster: Arc<str>, api: &'static str, group: Arc<str>, error: BrokerError },
     #[error("cluster {cluster}: offset fetch for group {group} timed out after {after:?}")]
     GroupTimeout { cluster: Arc<str>, group: Arc<str>, after: Duration },
     #[error("cluster {cluster}: {api} for partition {partition} failed: {error}")]
@@ -82,6 +86,7 @@ impl KafkaError {
             KafkaError::Timeout { .. } | KafkaError::GroupTimeout { .. } => true,
             KafkaError::Request { error, .. }
             | KafkaError::Group { error, .. }
+            | KafkaError::GroupRequest { error, .. }
             | KafkaError::Partition { error, .. } => error.code == TIMED_OUT,
             KafkaError::Metadata { source, .. } => {
                 source.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::OperationTimedOut)

@@ -16,7 +16,8 @@ use tracing::debug;
 
 use crate::client::{GroupList, GroupListing, OffsetSpec, RdkafkaClient};
 use crate::config::{ClientKind, KafkaConnection};
-use crate::error::KafkaError;
+use crate::error::{BrokerError, KafkaError};
+use crate::group_types::GroupDescription;
 use crate::native::NativeClient;
 use crate::native::fetch::BatchCache;
 use crate::record_time::{RecordTimeOptions, RecordTimes};
@@ -132,6 +133,59 @@ impl KafkaClient {
         match &self.backend {
             Backend::Librdkafka(c) => c.committed_offsets_until(groups, max_in_flight, deadline).await,
             Backend::Native(c) => c.committed_offsets_until(groups, max_in_flight, deadline).await,
+        }
+    }
+
+    /// Whether this client describes groups by type and reads share-group offsets (the native
+    /// client); the librdkafka client fails those calls for every group.
+    pub fn describes_group_types(&self) -> bool {
+        matches!(self.backend, Backend::Native(_))
+    }
+
+    /// State and member count of each listed group through its type's describe API (duplicates
+    /// answered once, in input order), due by `deadline`. A per-group error fails only that
+    /// group. Native client only: the librdkafka client fails every group with
+    /// `KafkaError::Unsupported` (see `crate::group_types`).
+    pub async fn describe_groups_until(
+        &self,
+        groups: Vec<GroupListing>,
+        max_in_flight: usize,
+        deadline: Option<Instant>,
+    ) -> Vec<(Arc<str>, Result<GroupDescription, KafkaError>)> {
+        match &self.backend {
+            Backend::Librdkafka(_) => {
+                groups.into_iter().map(|g| (g.group, Err(self.unsupported("describe groups")))).collect()
+            }
+            Backend::Native(c) => c.describe_groups_until(groups, max_in_flight, deadline).await,
+        }
+    }
+
+    /// Share-partition start offset (KIP-932) of every initialised partition of each share
+    /// group (duplicates answered once, in input order), due by `deadline`: a share group's
+    /// position, as a committed offset is a consumer group's. Native client only (see
+    /// [`KafkaClient::describe_groups_until`]).
+    pub async fn share_group_offsets_until(
+        &self,
+        groups: Vec<Arc<str>>,
+        max_in_flight: usize,
+        deadline: Option<Instant>,
+    ) -> Vec<(Arc<str>, Result<BTreeMap<TopicPartition, Offset>, KafkaError>)> {
+        match &self.backend {
+            Backend::Librdkafka(_) => {
+                groups.into_iter().map(|g| (g, Err(self.unsupported("describe share group offsets")))).collect()
+            }
+            Backend::Native(c) => c.share_group_offsets_until(groups, max_in_flight, deadline).await,
+        }
+    }
+
+    fn unsupported(&self, api: &'static str) -> KafkaError {
+        KafkaError::Request {
+            cluster: self.cluster.clone(),
+            api,
+            error: BrokerError {
+                code: crate::error::UNSUPPORTED_FEATURE,
+                message: "not supported by the librdkafka client; use the native client".to_owned(),
+            },
         }
     }
 

@@ -28,6 +28,11 @@ pub struct RequestStats {
     pub fetch: ApiCounts,
     /// Native client only: record bytes received in Fetch responses.
     pub fetch_bytes: u64,
+    /// Native client only: DescribeGroups, ConsumerGroupDescribe and ShareGroupDescribe
+    /// requests (one per coordinator and batch of each).
+    pub describe_groups: ApiCounts,
+    /// Native client only: DescribeShareGroupOffsets requests.
+    pub share_group_offsets: ApiCounts,
 }
 
 /// Requests issued and requests failed for one API.
@@ -48,6 +53,10 @@ pub(crate) enum Api {
     /// ApiVersions.
     Versions,
     Fetch,
+    /// DescribeGroups, ConsumerGroupDescribe, ShareGroupDescribe.
+    DescribeGroups,
+    /// DescribeShareGroupOffsets.
+    ShareGroupOffsets,
 }
 
 impl Api {
@@ -60,6 +69,8 @@ impl Api {
             Api::FindCoordinator => "find coordinator",
             Api::Versions => "api versions",
             Api::Fetch => "fetch",
+            Api::DescribeGroups => "describe groups",
+            Api::ShareGroupOffsets => "describe share group offsets",
         }
     }
 }
@@ -87,6 +98,8 @@ pub(crate) struct Counters {
     api_versions: AtomicCounts,
     fetch: AtomicCounts,
     fetch_bytes: AtomicU64,
+    describe_groups: AtomicCounts,
+    share_group_offsets: AtomicCounts,
 }
 
 impl Counters {
@@ -99,6 +112,8 @@ impl Counters {
             Api::FindCoordinator => &self.find_coordinator,
             Api::Versions => &self.api_versions,
             Api::Fetch => &self.fetch,
+            Api::DescribeGroups => &self.describe_groups,
+            Api::ShareGroupOffsets => &self.share_group_offsets,
         }
     }
 
@@ -124,6 +139,8 @@ impl Counters {
             api_versions: self.api_versions.snapshot(),
             fetch: self.fetch.snapshot(),
             fetch_bytes: self.fetch_bytes.load(Ordering::Relaxed),
+            describe_groups: self.describe_groups.snapshot(),
+            share_group_offsets: self.share_group_offsets.snapshot(),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! ListGroups on every broker at once. A broker that fails or does not answer by the deadline
 //! makes the listing partial (its groups are missing, which must not read as deleted), like the
-//! librdkafka path. ListGroups v5 asks for `classic` and `consumer` groups only: share and
-//! streams groups have no committed offsets to read through OffsetFetch.
+//! librdkafka path. ListGroups asks without a type filter, so every type is listed (Kafka 4
+//! lists classic, consumer, share and streams groups); v5+ names each group's type, and below v5
+//! the protocol type still tells `share` and `streams` apart from the two consumer kinds. Callers
+//! decide per type what to fetch (no OffsetFetch for share groups).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,9 +17,10 @@ use super::NativeClient;
 use super::error::WireError;
 use crate::client::{GroupList, GroupListing};
 use crate::error::{BrokerError, KafkaError};
+use crate::group_types::GroupType;
 use crate::stats::Api;
 
-/// First ListGroups version with the group state, and with the type filter.
+/// First ListGroups version with the group state, and with the group type.
 const WITH_STATE: i16 = 4;
 const WITH_TYPES: i16 = 5;
 
@@ -60,12 +63,24 @@ impl NativeClient {
     }
 }
 
-fn request(version: i16) -> ListGroupsRequest {
-    let mut request = ListGroupsRequest::default();
-    if version >= WITH_TYPES {
-        request.types_filter = vec![StrBytes::from_static_str("classic"), StrBytes::from_static_str("consumer")];
+/// No state or type filter: every group of every type.
+fn request(_version: i16) -> ListGroupsRequest {
+    ListGroupsRequest::default()
+}
+
+/// The type ListGroups names (v5+), else what the protocol type allows: `share` and `streams`
+/// are their own; an empty protocol type is a simple (classic) group; `consumer` is classic or
+/// KIP-848, which only v5 tells apart.
+fn group_type(version: i16, group_type: &StrBytes, protocol_type: &StrBytes) -> GroupType {
+    if version >= WITH_TYPES && !group_type.is_empty() {
+        return GroupType::parse(group_type.as_str());
     }
-    request
+    match protocol_type.as_str() {
+        "" => GroupType::Classic,
+        "share" => GroupType::Share,
+        "streams" => GroupType::Streams,
+        _ => GroupType::Unknown,
+    }
 }
 
 fn listings(version: i16, response: ListGroupsResponse) -> impl Iterator<Item = GroupListing> {
@@ -77,5 +92,6 @@ fn listings(version: i16, response: ListGroupsResponse) -> impl Iterator<Item = 
             "Unknown".to_owned()
         },
         is_simple: g.protocol_type.is_empty(),
+        group_type: group_type(version, &g.group_type, &g.protocol_type),
     })
 }

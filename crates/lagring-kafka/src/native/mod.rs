@@ -23,8 +23,10 @@
 //! construction); GSSAPI and OAUTHBEARER need the librdkafka client.
 
 mod broker;
+mod by_coordinator;
 mod connection;
 mod coordinators;
+mod describe;
 mod directory;
 mod error;
 pub(crate) mod fetch;
@@ -33,6 +35,7 @@ mod list_offsets;
 mod metadata;
 mod offset_fetch;
 mod sasl;
+mod share_offsets;
 mod tls;
 mod versions;
 mod wire;

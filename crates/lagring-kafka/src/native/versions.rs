@@ -33,6 +33,10 @@ const OURS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SaslHandshake, 1, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
     (ApiKey::Fetch, 4, 11),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
+    (ApiKey::ShareGroupDescribe, 1, 1),
+    (ApiKey::DescribeShareGroupOffsets, 0, 0),
 ];
 
 /// What one broker advertised: API key → (min, max).
@@ -83,6 +87,10 @@ pub(crate) fn api_name(api: ApiKey) -> &'static str {
         ApiKey::SaslHandshake => "sasl handshake",
         ApiKey::SaslAuthenticate => "sasl authenticate",
         ApiKey::Fetch => "fetch",
+        ApiKey::DescribeGroups => "describe groups",
+        ApiKey::ConsumerGroupDescribe => "consumer group describe",
+        ApiKey::ShareGroupDescribe => "share group describe",
+        ApiKey::DescribeShareGroupOffsets => "describe share group offsets",
         _ => "an api lagring does not use",
     }
 }

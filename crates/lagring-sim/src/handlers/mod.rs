@@ -3,14 +3,20 @@
 //! the response with its header. Handlers are pure functions of the model and the instant.
 
 mod api_versions;
+mod consumer_group_describe;
 mod describe_groups;
+mod describe_share_group_offsets;
 mod fetch;
 mod find_coordinator;
+#[cfg(test)]
+mod group_types_tests;
 mod list_groups;
 mod list_offsets;
+mod lookup;
 mod metadata;
 mod offset_fetch;
 mod produce;
+mod share_group_describe;
 mod unsupported;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -34,6 +40,9 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     // Answered by the connection's SASL state (server/sasl.rs), not by `dispatch`.
     (ApiKey::SaslHandshake, 1, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
+    (ApiKey::ShareGroupDescribe, 1, 1),
+    (ApiKey::DescribeShareGroupOffsets, 0, 0),
 ];
 
 /// A broker's listening address.
@@ -113,6 +122,15 @@ fn supported(ctx: &Ctx, key: ApiKey, id: i32, mut body: Bytes) -> anyhow::Result
         ApiKey::ListOffsets => frame(id, v, &list_offsets::handle(ctx, Decodable::decode(&mut body, v)?)),
         ApiKey::Fetch => frame(id, v, &fetch::handle(ctx, Decodable::decode(&mut body, v)?)),
         ApiKey::Produce => frame(id, v, &produce::handle(ctx, Decodable::decode(&mut body, v)?)),
+        ApiKey::ConsumerGroupDescribe => {
+            frame(id, v, &consumer_group_describe::handle(ctx, Decodable::decode(&mut body, v)?))
+        }
+        ApiKey::ShareGroupDescribe => {
+            frame(id, v, &share_group_describe::handle(ctx, Decodable::decode(&mut body, v)?))
+        }
+        ApiKey::DescribeShareGroupOffsets => {
+            frame(id, v, &describe_share_group_offsets::handle(ctx, Decodable::decode(&mut body, v)?))
+        }
         other => unsupported::respond(other, v, id),
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::Model;
 use super::partition::PartitionOffsets;
 use crate::clock::duration_ms;
+use crate::scenario::GroupType;
 
 /// (topic, partition).
 pub type TopicPartitionKey = (String, i32);
@@ -23,10 +24,17 @@ pub struct Expected {
 /// One group's expected view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExpectedGroup {
-    /// `Stable`, `Empty` or `Dead`.
+    /// `classic`, `consumer`, `share` or `streams`.
+    pub group_type: &'static str,
+    /// The state Kafka reports (`Stable`, `Empty`, `Dead`, `Assigning`, ...).
     pub state: &'static str,
-    /// Committed offset per partition the group reads; `None` = never committed.
+    /// Members a describe reports (0 for `Empty` and `Dead`, and once deleted).
+    pub members: u32,
+    /// Committed offset per partition the group reads; `None` = never committed (and every
+    /// partition of a share group).
     pub committed: BTreeMap<TopicPartitionKey, Option<i64>>,
+    /// Share-partition start offset per partition a share group reads; empty for other types.
+    pub share_start: BTreeMap<TopicPartitionKey, Option<i64>>,
 }
 
 impl Expected {
@@ -54,15 +62,27 @@ impl Model {
             .groups
             .iter()
             .map(|g| {
-                let committed = g
-                    .topics
-                    .iter()
-                    .filter_map(|i| self.topics.get(*i))
-                    .flat_map(|t| {
-                        (0..t.partitions()).map(move |p| ((t.config.name.clone(), p), g.committed(t, p, t_ms)))
-                    })
-                    .collect();
-                (g.config.name.clone(), ExpectedGroup { state: g.state(t_ms), committed })
+                let read = || {
+                    g.topics
+                        .iter()
+                        .filter_map(|i| self.topics.get(*i))
+                        .flat_map(|t| (0..t.partitions()).map(move |p| (t, p)))
+                };
+                let committed = read().map(|(t, p)| ((t.config.name.clone(), p), g.committed(t, p, t_ms))).collect();
+                let share_start = if g.group_type() == GroupType::Share {
+                    read().map(|(t, p)| ((t.config.name.clone(), p), g.share_start(t, p, t_ms))).collect()
+                } else {
+                    BTreeMap::new()
+                };
+                let members = if g.exists(t_ms) { g.config.members } else { 0 };
+                let expected = ExpectedGroup {
+                    group_type: g.group_type().name(),
+                    state: g.state(t_ms),
+                    members,
+                    committed,
+                    share_start,
+                };
+                (g.config.name.clone(), expected)
             })
             .collect();
         Expected { at, partitions, groups }

@@ -1,6 +1,9 @@
-//! A consumer group at time t: whether it exists, its state and members (with a real
-//! consumer-protocol assignment) and its committed offset per partition, derived from the
-//! configured behaviour and the partition's high watermark.
+//! A group at time t: whether it exists, its type and state, its members (with a real
+//! consumer-protocol assignment), its epochs (KIP-848 and KIP-932 groups) and its position per
+//! partition, derived from the configured behaviour and the partition's high watermark. The
+//! position is a committed offset for classic, consumer and streams groups and the
+//! share-partition start offset for a share group, which commits nothing: Kafka keeps the two
+//! apart, so the model does too (`committed` and `share_start`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,7 +14,7 @@ use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use super::partition::{TopicModel, to_i64};
 use crate::clock::duration_ms;
-use crate::scenario::{Behaviour, GroupConfig};
+use crate::scenario::{Behaviour, GroupConfig, GroupState, GroupType};
 
 /// Assignment encoding version (v0 is understood by every client).
 const ASSIGNMENT_VERSION: i16 = 0;
@@ -59,12 +62,42 @@ impl GroupModel {
         self.config.deleted_at.is_none_or(|d| t_ms < duration_ms(d))
     }
 
-    /// Group state as Kafka names it.
+    /// Group state as Kafka names it: the configured one, else derived from the members.
     pub fn state(&self, t_ms: u64) -> &'static str {
-        match (self.exists(t_ms), self.config.members) {
-            (false, _) => "Dead",
-            (true, 0) => "Empty",
-            (true, _) => "Stable",
+        match (self.exists(t_ms), self.config.state, self.config.members) {
+            (false, _, _) => "Dead",
+            (true, Some(state), _) => state.name(),
+            (true, None, 0) => "Empty",
+            (true, None, _) => "Stable",
+        }
+    }
+
+    pub fn group_type(&self) -> GroupType {
+        self.config.group_type
+    }
+
+    /// Whether the group holds positions now: it exists and is not held `Dead`.
+    fn live(&self, t_ms: u64) -> bool {
+        self.exists(t_ms) && self.config.state != Some(GroupState::Dead)
+    }
+
+    /// Group epoch and assignment epoch (KIP-848 / KIP-932 groups): one bump per member join.
+    /// `Assigning` is a group epoch the assignment has not caught up with yet.
+    pub fn epochs(&self) -> (i32, i32) {
+        let epoch = i32::try_from(self.config.members).unwrap_or(i32::MAX - 1).saturating_add(1);
+        match self.config.state {
+            Some(GroupState::Assigning) => (epoch.saturating_add(1), epoch),
+            _ => (epoch, epoch),
+        }
+    }
+
+    /// Epoch of member `index`: the assignment epoch, except that in `Reconciling` the first
+    /// member is still one behind.
+    pub fn member_epoch(&self, index: usize) -> i32 {
+        let (_, assignment) = self.epochs();
+        match self.config.state {
+            Some(GroupState::Reconciling) if index == 0 => assignment.saturating_sub(1),
+            _ => assignment,
         }
     }
 
@@ -73,9 +106,28 @@ impl GroupModel {
         self.topics.contains(&topic) && topics.get(topic).is_some_and(|t| (0..t.partitions()).contains(&partition))
     }
 
-    /// Committed offset of one partition at `t_ms`; `None` when never committed or gone.
+    /// Committed offset of one partition at `t_ms`; `None` when never committed or gone, and
+    /// always for a share group (Kafka answers its OffsetFetch with no offsets and no error).
     pub fn committed(&self, topic: &TopicModel, partition: i32, t_ms: u64) -> Option<i64> {
-        if !self.exists(t_ms)
+        if self.config.group_type == GroupType::Share {
+            return None;
+        }
+        self.position(topic, partition, t_ms)
+    }
+
+    /// Share-partition start offset (KIP-932) of one partition at `t_ms`: every offset below it
+    /// is acknowledged or archived. `None` for other types and for partitions never initialised
+    /// (`never_committed`).
+    pub fn share_start(&self, topic: &TopicModel, partition: i32, t_ms: u64) -> Option<i64> {
+        if self.config.group_type != GroupType::Share {
+            return None;
+        }
+        self.position(topic, partition, t_ms)
+    }
+
+    /// Where the group is in one partition, whatever its type calls that.
+    fn position(&self, topic: &TopicModel, partition: i32, t_ms: u64) -> Option<i64> {
+        if !self.live(t_ms)
             || !self.topics.contains(&topic.index)
             || !(0..topic.partitions()).contains(&partition)
             || self.never_committed.contains(&(topic.index, partition))
@@ -98,6 +150,7 @@ impl GroupModel {
     }
 
     /// Members and their assignment: partitions dealt round-robin in (topic, partition) order.
+    /// `Empty` and `Dead` groups have none (validation makes their `members` 0).
     pub fn members(&self, topics: &[TopicModel]) -> Vec<Member> {
         let count = self.config.members as usize;
         let mut members: Vec<Member> = (0..count)

@@ -176,6 +176,96 @@ pub struct GroupConfig {
     /// The group is deleted at this time (no longer listed, no offsets).
     #[serde(default, with = "humantime_serde::option")]
     pub deleted_at: Option<Duration>,
+    /// Group protocol: `classic` (the default, so older scenarios keep their meaning),
+    /// `consumer` (KIP-848), `share` (KIP-932) or `streams` (KIP-1071).
+    #[serde(default, rename = "type")]
+    pub group_type: GroupType,
+    /// A state held for the whole run (one the type has, see [`GroupState::valid_for`]); absent:
+    /// `Empty` without members, `Stable` with. `empty` and `dead` need `members: 0`.
+    #[serde(default)]
+    pub state: Option<GroupState>,
+}
+
+/// The group protocols of Kafka 4.x; `ListGroups` v5 reports them by [`GroupType::name`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupType {
+    /// JoinGroup/SyncGroup groups (and simple groups that only commit).
+    #[default]
+    Classic,
+    /// KIP-848 consumer groups: the broker assigns, described by ConsumerGroupDescribe.
+    Consumer,
+    /// KIP-932 share groups: no committed offsets, a share-partition start offset instead.
+    Share,
+    /// KIP-1071 Kafka Streams groups: commit offsets like consumer groups.
+    Streams,
+}
+
+impl GroupType {
+    /// The name Kafka uses on the wire (ListGroups `GroupType`).
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupType::Classic => "classic",
+            GroupType::Consumer => "consumer",
+            GroupType::Share => "share",
+            GroupType::Streams => "streams",
+        }
+    }
+
+    /// ListGroups `ProtocolType`: `consumer` for classic and KIP-848 consumers alike.
+    pub fn protocol_type(self) -> &'static str {
+        match self {
+            GroupType::Classic | GroupType::Consumer => "consumer",
+            GroupType::Share => "share",
+            GroupType::Streams => "streams",
+        }
+    }
+}
+
+/// Group states over all types; which type has which is [`GroupState::valid_for`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupState {
+    Empty,
+    Stable,
+    PreparingRebalance,
+    CompletingRebalance,
+    Assigning,
+    Reconciling,
+    NotReady,
+    Dead,
+}
+
+impl GroupState {
+    /// The name Kafka reports (ListGroups, DescribeGroups, *GroupDescribe).
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::Stable => "Stable",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Assigning => "Assigning",
+            GroupState::Reconciling => "Reconciling",
+            GroupState::NotReady => "NotReady",
+            GroupState::Dead => "Dead",
+        }
+    }
+
+    /// Whether a group of `group_type` can be in this state in Kafka 4.x.
+    pub fn valid_for(self, group_type: GroupType) -> bool {
+        use GroupState::*;
+        match group_type {
+            GroupType::Classic => matches!(self, Empty | Stable | PreparingRebalance | CompletingRebalance | Dead),
+            GroupType::Consumer => matches!(self, Empty | Assigning | Reconciling | Stable | Dead),
+            GroupType::Share => matches!(self, Empty | Stable | Dead),
+            GroupType::Streams => matches!(self, Empty | NotReady | Assigning | Reconciling | Stable | Dead),
+        }
+    }
+
+    /// Whether the state has no members.
+    pub fn memberless(self) -> bool {
+        matches!(self, GroupState::Empty | GroupState::Dead)
+    }
 }
 
 fn default_members() -> u32 {
@@ -306,6 +396,16 @@ impl Scenario {
                 && !(0.0..=1.0).contains(&f)
             {
                 return invalid(format!("groups[{i}].behaviour.consumes_fraction: must be in [0, 1]"));
+            }
+            if let Some(state) = group.state {
+                if !state.valid_for(group.group_type) {
+                    let (s, t) = (state.name(), group.group_type.name());
+                    return invalid(format!("groups[{i}].state: a {t} group has no state {s}"));
+                }
+                if state.memberless() != (group.members == 0) {
+                    let need = if state.memberless() { "members: 0" } else { "at least one member" };
+                    return invalid(format!("groups[{i}].state: {} needs {need}", state.name()));
+                }
             }
             for topic in group.topics.iter().chain(group.never_committed.keys()) {
                 if !names.contains(topic.as_str()) {

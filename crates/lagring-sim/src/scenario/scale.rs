@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Behaviour, Codec, GroupConfig, Produce, Rewind, Scenario, TimestampKind, TopicConfig};
+use super::{Behaviour, Codec, GroupConfig, GroupType, Produce, Rewind, Scenario, TimestampKind, TopicConfig};
 use crate::error::SimError;
 use crate::model::hash::unit;
 
@@ -106,6 +106,8 @@ impl ScaleSpec {
             behaviour,
             never_committed: BTreeMap::new(),
             deleted_at: None,
+            group_type: GroupType::Classic,
+            state: None,
         }
     }
 }

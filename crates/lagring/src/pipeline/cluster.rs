@@ -122,7 +122,8 @@ impl ClusterTask {
         }
         m.iterations.with_label_values(&[c, "ok"]).inc();
         m.groups_discovered.with_label_values(&[c]).set(o.groups_discovered as i64);
-        m.owned_groups.with_label_values(&[c]).set((o.observation.groups.len() + o.group_errors.len()) as i64);
+        let owned = o.observation.groups.len() + o.share_starts.len() + o.group_errors.len();
+        m.owned_groups.with_label_values(&[c]).set(owned as i64);
         if !o.group_errors.is_empty() {
             m.kafka_errors.with_label_values(&[c, "offset_fetch"]).inc_by(o.group_errors.len() as u64);
         }
@@ -174,6 +175,8 @@ impl ClusterTask {
             ("metadata", s.metadata),
             ("list_offsets", s.list_offsets),
             ("fetch", s.fetch),
+            ("describe_groups", s.describe_groups),
+            ("share_group_offsets", s.share_group_offsets),
         ];
         for (api, counts) in apis {
             let total = counts.requests;

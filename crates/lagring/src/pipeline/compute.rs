@@ -17,7 +17,7 @@ use lagring_core::group_time::TimeLagPolicy;
 use lagring_core::lag_series::{self, IterationFacts, LabelOptions};
 use lagring_core::model::TopicPartition;
 use lagring_core::series::{SeriesBatch, SeriesKey, StalenessTracker};
-use lagring_core::{lag, metric_names};
+use lagring_core::{group_series, lag, metric_names};
 use lagring_store::HistoryStore;
 
 use super::fetch::FetchOutcome;
@@ -60,6 +60,8 @@ impl Compute {
             .iter()
             .map(|g| g.group.clone())
             .chain(outcome.group_errors.iter().map(|(g, _)| g.clone()))
+            .chain(outcome.group_info.iter().map(|g| g.group.clone()))
+            .chain(outcome.share_starts.iter().map(|(g, _)| g.clone()))
             .collect();
         let owns_cluster_series = outcome.owns_cluster_series;
         let ownership = (owned, owns_cluster_series);
@@ -82,6 +84,11 @@ impl Compute {
         let time_lag = self.time_lag.run(outcome, &computed, &label_sets).await;
         drop(label_sets);
         samples.extend(time_lag.group_samples);
+        samples.extend(group_series::info_samples(&self.cluster, &outcome.group_info, &self.labels));
+        for (group, starts) in &outcome.share_starts {
+            let offsets = &outcome.observation.offsets;
+            samples.extend(group_series::share_lag_samples(&self.cluster, group, starts, offsets, &self.labels));
+        }
         if outcome.owns_cluster_series {
             let facts = IterationFacts {
                 groups_checked: outcome.groups_checked,
@@ -112,6 +119,9 @@ impl Compute {
         let unavailable = |k: &SeriesKey| {
             let group = k.label("group").unwrap_or_default();
             if failed_groups.contains(group) {
+                return true;
+            }
+            if k.name() == metric_names::GROUP_MEMBERS && outcome.describe_failed.contains(group) {
                 return true;
             }
             match (k.label("topic"), k.label("partition")) {

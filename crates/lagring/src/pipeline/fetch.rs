@@ -1,5 +1,11 @@
 //! The fetch stage of one cluster: discover groups, fetch their committed
-//! offsets, then the log offsets of every partition they read.
+//! offsets (share groups: their share-partition start offsets) and their
+//! type, state and members, then the log offsets of every partition they read.
+//!
+//! A share group (KIP-932) commits nothing: OffsetFetch would answer it with
+//! no offsets. Its position is the share-partition start offset, read with
+//! DescribeShareGroupOffsets, and its lag is a series of its own
+//! (`kafka_share_group_lag`, docs/metrics.md).
 //!
 //! Order matters (DESIGN §3): committed offsets are fetched *before* end
 //! offsets, so a race can only over-estimate lag, never under-estimate it.
@@ -11,9 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lagring_core::filter::NameFilter;
+use lagring_core::group_series::GroupInfo;
 use lagring_core::model::{ClusterObservation, GroupCommits, Offset, TopicPartition};
 use lagring_core::status::Members;
-use lagring_kafka::{KafkaClient, KafkaError, RecordTime, RecordTimeOptions};
+use lagring_kafka::{GroupListing, GroupType, KafkaClient, KafkaError, RecordTime, RecordTimeOptions};
 
 /// What this node works on in one iteration of one cluster.
 #[derive(Debug, Default)]
@@ -50,8 +57,16 @@ pub struct FetchOutcome {
     /// Whether each listed group has active members (its ListGroups state),
     /// for the STOP/STALL status rule; a group missing here is `Unknown`.
     pub members: HashMap<Arc<str>, Members>,
-    /// Groups dropped because OffsetFetch failed for them.
+    /// Groups dropped because OffsetFetch (share groups: DescribeShareGroupOffsets) failed
+    /// for them.
     pub group_errors: Vec<(Arc<str>, KafkaError)>,
+    /// Type, state and member count of each owned listed group (group series).
+    pub group_info: Vec<GroupInfo>,
+    /// Owned groups whose describe failed this iteration: their members series is kept, not
+    /// ended (with the librdkafka client, which cannot describe by type, every group).
+    pub describe_failed: HashSet<Arc<str>>,
+    /// Share-partition start offsets of the owned share groups.
+    pub share_starts: Vec<(Arc<str>, BTreeMap<TopicPartition, Offset>)>,
     /// Partitions whose log offsets the broker did not return.
     pub partition_errors: Vec<(TopicPartition, KafkaError)>,
     /// Set when some brokers did not list their groups this iteration.
@@ -139,10 +154,12 @@ impl ClusterFetcher {
         let listed_count = list.groups.len();
         let kept: Vec<_> = list.groups.into_iter().filter(|g| self.groups.matches(&g.group)).collect();
         let members = kept.iter().map(|g| (g.group.clone(), Members::from_group_state(&g.state))).collect();
-        let groups = kept.into_iter().map(|g| g.group).collect();
+        let groups = kept.iter().map(|g| g.group.clone()).collect();
+        let listings = kept.into_iter().map(|g| (g.group.clone(), g)).collect();
         Ok(Discovery {
             groups,
             members,
+            listings,
             listed: listed_count,
             partial: list.partial,
             took: started.elapsed(),
@@ -186,12 +203,33 @@ impl ClusterFetcher {
     ) -> Result<FetchOutcome, FetchError> {
         let mut timings = FetchTimings { list_groups: discovery.took, ..FetchTimings::default() };
         let t = Instant::now();
-        let requested = selection.owned.len();
+        let is_share = |g: &Arc<str>| discovery.listings.get(g).is_some_and(|l| l.group_type == GroupType::Share);
+        let (share, commit): (Vec<Arc<str>>, Vec<Arc<str>>) = selection.owned.into_iter().partition(is_share);
+        let requested = commit.len();
+        let owned_listings: Vec<GroupListing> =
+            commit.iter().chain(&share).filter_map(|g| discovery.listings.get(g).cloned()).collect();
         // Committed offsets may use two thirds of what is left; metadata and
         // log offsets share the rest, so a slow coordinator never starves them.
+        // Share-group positions and describes run alongside, with the same bound.
         let offsets_deadline = t + deadline.saturating_duration_since(t) * 2 / 3;
-        let results =
-            self.client.committed_offsets_until(selection.owned, self.max_in_flight, Some(offsets_deadline)).await;
+        let (results, starts, described) = tokio::join!(
+            self.client.committed_offsets_until(commit, self.max_in_flight, Some(offsets_deadline)),
+            async {
+                if share.is_empty() {
+                    return Vec::new();
+                }
+                self.client.share_group_offsets_until(share, self.max_in_flight, Some(offsets_deadline)).await
+            },
+            async {
+                // The librdkafka client cannot describe by type: info from the listing only.
+                if owned_listings.is_empty() || !self.client.describes_group_types() {
+                    return Vec::new();
+                }
+                self.client
+                    .describe_groups_until(owned_listings.clone(), self.max_in_flight, Some(offsets_deadline))
+                    .await
+            },
+        );
         timings.offset_fetch = t.elapsed();
         let mut groups = Vec::with_capacity(results.len());
         let mut group_errors = Vec::new();
@@ -210,9 +248,24 @@ impl ClusterFetcher {
         {
             return Err(FetchError::AllGroupsFailed(requested, e));
         }
+        let mut share_starts = Vec::new();
+        for (group, result) in starts {
+            match result {
+                Ok(mut starts) => {
+                    starts.retain(|tp, _| self.topics.matches(&tp.topic));
+                    share_starts.push((group, starts));
+                }
+                Err(e) => group_errors.push((group, e)),
+            }
+        }
+        let (group_info, describe_failed) = group_info(owned_listings, described);
 
-        let read_topics: BTreeSet<Arc<str>> =
-            groups.iter().flat_map(|g| g.committed.keys().map(|tp| tp.topic.clone())).collect();
+        let read_topics: BTreeSet<Arc<str>> = groups
+            .iter()
+            .flat_map(|g| g.committed.keys())
+            .chain(share_starts.iter().flat_map(|(_, s)| s.keys()))
+            .map(|tp| tp.topic.clone())
+            .collect();
         let mut topic_partitions = discovery.topic_partitions;
         topic_partitions.retain(|topic, _| read_topics.contains(topic));
         timings.metadata = discovery.metadata_took;
@@ -249,6 +302,9 @@ impl ClusterFetcher {
             owns_cluster_series: selection.owns_cluster_series,
             members: discovery.members,
             group_errors,
+            group_info,
+            describe_failed,
+            share_starts,
             partition_errors,
             record_times,
             record_time_failures,
@@ -302,12 +358,46 @@ impl ClusterFetcher {
     }
 }
 
+/// The group series' input: each listing with its describe's state and members where the
+/// describe answered, else the listing's state and no member count.
+fn group_info(
+    listings: Vec<GroupListing>,
+    described: Vec<(Arc<str>, Result<lagring_kafka::GroupDescription, KafkaError>)>,
+) -> (Vec<GroupInfo>, HashSet<Arc<str>>) {
+    let mut described: HashMap<Arc<str>, Result<lagring_kafka::GroupDescription, KafkaError>> =
+        described.into_iter().collect();
+    let mut failed = HashSet::new();
+    let info = listings
+        .into_iter()
+        .map(|listing| {
+            let (state, members) = match described.remove(&listing.group) {
+                Some(Ok(d)) => (d.state, d.members),
+                Some(Err(error)) => {
+                    tracing::debug!(group = %listing.group, %error, "describe failed, using the listing");
+                    failed.insert(listing.group.clone());
+                    (listing.state, None)
+                }
+                None => (listing.state, None),
+            };
+            GroupInfo {
+                group: listing.group,
+                group_type: Arc::from(listing.group_type.as_str()),
+                state: Arc::from(state),
+                members,
+            }
+        })
+        .collect();
+    (info, failed)
+}
+
 /// The groups of one cluster that passed the group filter this iteration.
 #[derive(Debug)]
 pub struct Discovery {
     pub groups: Vec<Arc<str>>,
     /// Members of each group in `groups` as ListGroups reported them.
     pub members: HashMap<Arc<str>, Members>,
+    /// The listing of each group in `groups` (type and state).
+    pub listings: HashMap<Arc<str>, GroupListing>,
     /// Groups the broker listed, before filtering.
     pub listed: usize,
     /// Set when some brokers did not answer: groups they coordinate may be

@@ -16,6 +16,8 @@ mod cluster;
 mod compute;
 mod emit;
 pub mod fetch;
+#[cfg(test)]
+mod group_series_tests;
 mod owner;
 mod slots;
 mod supervise;

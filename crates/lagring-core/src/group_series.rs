@@ -1,0 +1,137 @@
+//! Series about a group rather than about its lag: an info series carrying the group's type and
+//! state, its member count, and the lag of a share group (KIP-932), which is not consumer lag.
+//! Names in [`crate::metric_names`], meanings in docs/metrics.md.
+//!
+//! Type and state are labels of one info series (value 1), not labels of every lag series: a
+//! state change then ends one series and starts one, instead of ending and restarting every
+//! partition series of the group (label churn), and the lag series keep their identity across
+//! rebalances. Join on `group` when a query needs the state.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::lag_series::LabelOptions;
+use crate::metric_names as m;
+use crate::model::{Offset, PartitionOffsets, TopicPartition};
+use crate::series::{Sample, SeriesKey};
+
+/// What the listing and describe said about one group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupInfo {
+    pub group: Arc<str>,
+    /// `classic`, `consumer`, `share`, `streams` or `unknown`.
+    pub group_type: Arc<str>,
+    /// Kafka's state name (`Stable`, `PreparingRebalance`, `Assigning`, ...).
+    pub state: Arc<str>,
+    /// Members now, where a describe said (absent: no members series).
+    pub members: Option<u32>,
+}
+
+fn key(opts: &LabelOptions, cluster: &Arc<str>, name: &str, labels: &[(&str, &Arc<str>)]) -> SeriesKey {
+    let mut all: Vec<(Arc<str>, Arc<str>)> = opts.extra.clone();
+    all.push((opts.cluster_label.clone(), cluster.clone()));
+    all.extend(labels.iter().map(|(k, v)| (Arc::from(*k), Arc::clone(v))));
+    SeriesKey::new(name, all)
+}
+
+/// `kafka_consumer_group_info{group, type, state} 1` per group, and
+/// `kafka_consumer_group_members{group}` where the member count is known.
+pub fn info_samples(cluster: &Arc<str>, groups: &[GroupInfo], opts: &LabelOptions) -> Vec<Sample> {
+    let mut out = Vec::with_capacity(groups.len() * 2);
+    for g in groups {
+        let labels = [("group", &g.group), ("type", &g.group_type), ("state", &g.state)];
+        out.push(Sample { key: key(opts, cluster, m::GROUP_INFO, &labels), value: 1.0 });
+        if let Some(members) = g.members {
+            let key = key(opts, cluster, m::GROUP_MEMBERS, &[("group", &g.group)]);
+            out.push(Sample { key, value: f64::from(members) });
+        }
+    }
+    out
+}
+
+/// `kafka_share_group_lag{group, topic, partition}`: `max(0, end − start)` for every partition
+/// with a share-partition start offset and log offsets, where `start` is the SPSO and `end` the
+/// same end offset consumer lag uses. Records at or above the SPSO that are not yet acknowledged
+/// (available, acquired or in flight) plus those not yet fetched; not a consumer-group lag.
+pub fn share_lag_samples(
+    cluster: &Arc<str>,
+    group: &Arc<str>,
+    starts: &BTreeMap<TopicPartition, Offset>,
+    offsets: &BTreeMap<TopicPartition, PartitionOffsets>,
+    opts: &LabelOptions,
+) -> Vec<Sample> {
+    starts
+        .iter()
+        .filter_map(|(tp, start)| {
+            let end = offsets.get(tp)?.end;
+            let partition: Arc<str> = Arc::from(tp.partition.to_string());
+            let labels = [("group", group), ("topic", &tp.topic), ("partition", &partition)];
+            let lag = end.saturating_sub(*start).max(0);
+            Some(Sample { key: key(opts, cluster, m::SHARE_GROUP_LAG, &labels), value: lag as f64 })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> LabelOptions {
+        LabelOptions { cluster_label: Arc::from("cluster"), extra: vec![(Arc::from("env"), Arc::from("prod"))] }
+    }
+
+    fn rendered(samples: &[Sample]) -> Vec<(String, f64)> {
+        samples
+            .iter()
+            .map(|s| {
+                let labels: Vec<String> = s.key.labels().iter().map(|(k, v)| format!("{k}={v}")).collect();
+                (format!("{}{{{}}}", s.key.name(), labels.join(",")), s.value)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn info_and_members() {
+        let info = |g: &str, t: &str, s: &str, members| GroupInfo {
+            group: Arc::from(g),
+            group_type: Arc::from(t),
+            state: Arc::from(s),
+            members,
+        };
+        let samples = info_samples(
+            &Arc::from("c1"),
+            &[info("billing", "consumer", "Reconciling", Some(3)), info("etl", "streams", "Stable", None)],
+            &opts(),
+        );
+        assert_eq!(
+            rendered(&samples),
+            vec![
+                (
+                    "kafka_consumer_group_info{cluster=c1,env=prod,group=billing,state=Reconciling,type=consumer}"
+                        .into(),
+                    1.0
+                ),
+                ("kafka_consumer_group_members{cluster=c1,env=prod,group=billing}".into(), 3.0),
+                ("kafka_consumer_group_info{cluster=c1,env=prod,group=etl,state=Stable,type=streams}".into(), 1.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn share_lag_is_end_minus_start_never_negative() {
+        let tp = TopicPartition::new;
+        let starts = BTreeMap::from([(tp("a", 0), 70), (tp("a", 1), 120), (tp("b", 0), 5)]);
+        let offsets = BTreeMap::from([
+            (tp("a", 0), PartitionOffsets { start: 0, end: 100 }),
+            (tp("a", 1), PartitionOffsets { start: 0, end: 100 }),
+        ]);
+        let samples = share_lag_samples(&Arc::from("c1"), &Arc::from("s"), &starts, &offsets, &opts());
+        assert_eq!(
+            rendered(&samples),
+            vec![
+                ("kafka_share_group_lag{cluster=c1,env=prod,group=s,partition=0,topic=a}".into(), 30.0),
+                ("kafka_share_group_lag{cluster=c1,env=prod,group=s,partition=1,topic=a}".into(), 0.0),
+            ]
+        );
+    }
+}

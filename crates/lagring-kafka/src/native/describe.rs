@@ -1,0 +1,162 @@
+//! State and member count of each listed group, through the describe API of its type: one
+//! DescribeGroups for the classic groups of a coordinator (many groups per request), one
+//! ConsumerGroupDescribe for its KIP-848 groups and one ShareGroupDescribe for its share groups
+//! (see `by_coordinator.rs`). The three run concurrently. Streams groups have no describe API in
+//! the codec (no StreamsGroupDescribe in `kafka-protocol` 0.18): they keep the listing's state
+//! with no member count. A group ListGroups gave no type (brokers below v5) is asked through
+//! DescribeGroups, which reports a non-classic group as `Dead`: such a group keeps the listing's
+//! state, with no member count.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use kafka_protocol::messages::{
+    ConsumerGroupDescribeRequest, DescribeGroupsRequest, GroupId, ShareGroupDescribeRequest,
+};
+use kafka_protocol::protocol::StrBytes;
+use tracing::debug;
+
+use super::NativeClient;
+use super::by_coordinator::Answer;
+use super::error::WireError;
+use crate::client::GroupListing;
+use crate::error::{BrokerError, KafkaError};
+use crate::group_types::{GroupDescription, GroupType};
+use crate::stats::Api;
+
+/// (state, members) as a describe answers them.
+type Described = (String, u32);
+
+fn ids(groups: &[Arc<str>]) -> Vec<GroupId> {
+    groups.iter().map(|g| GroupId(StrBytes::from_string(g.to_string()))).collect()
+}
+
+/// A group-level answer: the state and member count, or the group's error code.
+fn described(code: i16, state: &StrBytes, members: usize) -> Result<Described, WireError> {
+    match code {
+        0 => Ok((state.as_str().to_owned(), u32::try_from(members).unwrap_or(u32::MAX))),
+        code => Err(WireError::broker(code)),
+    }
+}
+
+impl NativeClient {
+    pub(crate) async fn describe_groups_until(
+        &self,
+        groups: Vec<GroupListing>,
+        max_in_flight: usize,
+        deadline: Option<Instant>,
+    ) -> Vec<(Arc<str>, Result<GroupDescription, KafkaError>)> {
+        let mut seen = BTreeSet::new();
+        let groups: Vec<GroupListing> = groups.into_iter().filter(|g| seen.insert(g.group.clone())).collect();
+        let of = |wanted: &[GroupType]| -> Vec<Arc<str>> {
+            groups.iter().filter(|g| wanted.contains(&g.group_type)).map(|g| g.group.clone()).collect()
+        };
+        let (classic, consumer, share) =
+            (of(&[GroupType::Classic, GroupType::Unknown]), of(&[GroupType::Consumer]), of(&[GroupType::Share]));
+        let (classic, consumer, share) = futures_util::join!(
+            self.per_coordinator(
+                Api::DescribeGroups,
+                &classic,
+                max_in_flight,
+                deadline,
+                |broker, chunk, timeout| async move {
+                    let answer = broker
+                        .request::<DescribeGroupsRequest>(timeout, |_| {
+                            DescribeGroupsRequest::default().with_groups(ids(&chunk))
+                        })
+                        .await;
+                    match answer {
+                        Ok((_, response)) => response
+                            .groups
+                            .into_iter()
+                            .map(|g| {
+                                let answer = described(g.error_code, &g.group_state, g.members.len());
+                                (Arc::from(g.group_id.0.as_str()), answer)
+                            })
+                            .collect(),
+                        Err(e) => chunk.into_iter().map(|g| (g, Err(e.clone()))).collect::<Vec<Answer<Described>>>(),
+                    }
+                }
+            ),
+            self.per_coordinator(
+                Api::DescribeGroups,
+                &consumer,
+                max_in_flight,
+                deadline,
+                |broker, chunk, timeout| async move {
+                    let request = |_| ConsumerGroupDescribeRequest::default().with_group_ids(ids(&chunk));
+                    match broker.request::<ConsumerGroupDescribeRequest>(timeout, request).await {
+                        Ok((_, response)) => response
+                            .groups
+                            .into_iter()
+                            .map(|g| {
+                                let answer = described(g.error_code, &g.group_state, g.members.len());
+                                (Arc::from(g.group_id.0.as_str()), answer)
+                            })
+                            .collect(),
+                        Err(e) => chunk.iter().map(|g| (g.clone(), Err(e.clone()))).collect::<Vec<Answer<Described>>>(),
+                    }
+                }
+            ),
+            self.per_coordinator(
+                Api::DescribeGroups,
+                &share,
+                max_in_flight,
+                deadline,
+                |broker, chunk, timeout| async move {
+                    let request = |_| ShareGroupDescribeRequest::default().with_group_ids(ids(&chunk));
+                    match broker.request::<ShareGroupDescribeRequest>(timeout, request).await {
+                        Ok((_, response)) => response
+                            .groups
+                            .into_iter()
+                            .map(|g| {
+                                let answer = described(g.error_code, &g.group_state, g.members.len());
+                                (Arc::from(g.group_id.0.as_str()), answer)
+                            })
+                            .collect(),
+                        Err(e) => chunk.iter().map(|g| (g.clone(), Err(e.clone()))).collect::<Vec<Answer<Described>>>(),
+                    }
+                }
+            ),
+        );
+        let mut answers: std::collections::HashMap<Arc<str>, (&'static str, Result<Described, WireError>)> =
+            std::collections::HashMap::new();
+        for (api, batch) in
+            [("describe groups", classic), ("consumer group describe", consumer), ("share group describe", share)]
+        {
+            answers.extend(batch.into_iter().map(|(g, a)| (g, (api, a))));
+        }
+        let results: Vec<(Arc<str>, Result<GroupDescription, KafkaError>)> = groups
+            .into_iter()
+            .map(|listing| {
+                let result = match answers.remove(&listing.group) {
+                    // Type unknown (ListGroups below v5) and DescribeGroups says `Dead` of a
+                    // listed live group: a KIP-848 group, which the classic API cannot see.
+                    Some((_, Ok((state, _))))
+                        if listing.group_type == GroupType::Unknown && state == "Dead" && listing.state != "Dead" =>
+                    {
+                        Ok(GroupDescription { group_type: listing.group_type, state: listing.state, members: None })
+                    }
+                    Some((_, Ok((state, members)))) => {
+                        Ok(GroupDescription { group_type: listing.group_type, state, members: Some(members) })
+                    }
+                    Some((api, Err(error))) => Err(KafkaError::GroupRequest {
+                        cluster: self.cluster.clone(),
+                        api,
+                        group: listing.group.clone(),
+                        error: BrokerError::from(error),
+                    }),
+                    // Streams groups: no describe API, the listing is all there is.
+                    None => {
+                        Ok(GroupDescription { group_type: listing.group_type, state: listing.state, members: None })
+                    }
+                };
+                (listing.group, result)
+            })
+            .collect();
+        let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+        debug!(cluster = %self.cluster, groups = results.len(), failed, "described groups");
+        results
+    }
+}

@@ -1,0 +1,114 @@
+//! Share-partition start offsets (KIP-932) of many share groups: one DescribeShareGroupOffsets
+//! per coordinator and chunk of groups, asking for all topics (null), so each group answers with
+//! its initialised partitions (see `by_coordinator.rs`). The start offset is a share group's
+//! position, the analogue of a committed offset: records below it are acknowledged or archived.
+//! A partition without share state (-1) is left out, like a partition without a commit; a
+//! partition error fails its group only.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use kafka_protocol::messages::describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup;
+use kafka_protocol::messages::{DescribeShareGroupOffsetsRequest, GroupId};
+use kafka_protocol::protocol::StrBytes;
+use lagring_core::model::{Offset, TopicPartition};
+use tracing::debug;
+
+use super::NativeClient;
+use super::by_coordinator::Answer;
+use super::error::WireError;
+use crate::commits::{RawCommit, TopicInterner, commit_map};
+use crate::error::{BrokerError, KafkaError};
+use crate::stats::Api;
+
+const API: &str = "describe share group offsets";
+
+type Starts = Result<BTreeMap<TopicPartition, Offset>, KafkaError>;
+
+impl NativeClient {
+    pub(crate) async fn share_group_offsets_until(
+        &self,
+        groups: Vec<Arc<str>>,
+        max_in_flight: usize,
+        deadline: Option<Instant>,
+    ) -> Vec<(Arc<str>, Starts)> {
+        let mut seen = BTreeSet::new();
+        let groups: Vec<Arc<str>> = groups.into_iter().filter(|g| seen.insert(g.clone())).collect();
+        let answers = self
+            .per_coordinator(
+                Api::ShareGroupOffsets,
+                &groups,
+                max_in_flight,
+                deadline,
+                |broker, chunk, timeout| async move {
+                    let request = |_| {
+                        let asked = chunk
+                            .iter()
+                            .map(|g| {
+                                DescribeShareGroupOffsetsRequestGroup::default()
+                                    .with_group_id(GroupId(StrBytes::from_string(g.to_string())))
+                                    .with_topics(None)
+                            })
+                            .collect();
+                        DescribeShareGroupOffsetsRequest::default().with_groups(asked)
+                    };
+                    match broker.request::<DescribeShareGroupOffsetsRequest>(timeout, request).await {
+                        Ok((_, response)) => response
+                            .groups
+                            .into_iter()
+                            .map(|g| {
+                                let answer = match g.error_code {
+                                    0 => Ok(g
+                                        .topics
+                                        .iter()
+                                        .flat_map(|t| {
+                                            t.partitions.iter().map(|p| {
+                                                let start = match p.error_code {
+                                                    0 => Ok(p.start_offset),
+                                                    code => Err(BrokerError::from(WireError::broker(code))),
+                                                };
+                                                (t.topic_name.0.to_string(), p.partition_index, start)
+                                            })
+                                        })
+                                        .collect::<Vec<RawCommit>>()),
+                                    code => Err(WireError::broker(code)),
+                                };
+                                (Arc::from(g.group_id.0.as_str()), answer)
+                            })
+                            .collect(),
+                        Err(e) => {
+                            chunk.iter().map(|g| (g.clone(), Err(e.clone()))).collect::<Vec<Answer<Vec<RawCommit>>>>()
+                        }
+                    }
+                },
+            )
+            .await;
+        let mut by_group: std::collections::HashMap<Arc<str>, Result<Vec<RawCommit>, WireError>> =
+            answers.into_iter().collect();
+        let mut topics = TopicInterner::default();
+        let results: Vec<(Arc<str>, Starts)> = groups
+            .into_iter()
+            .map(|group| {
+                let starts = match by_group.remove(&group) {
+                    Some(Ok(entries)) => commit_map(&self.cluster, &group, entries, &mut topics),
+                    Some(Err(error)) => Err(self.describe_error(&group, error)),
+                    None => Err(self.describe_error(&group, WireError::Decode(format!("no answer for group {group}")))),
+                };
+                (group, starts)
+            })
+            .collect();
+        let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+        debug!(cluster = %self.cluster, groups = results.len(), failed, "fetched share-partition start offsets");
+        results
+    }
+
+    fn describe_error(&self, group: &Arc<str>, error: WireError) -> KafkaError {
+        KafkaError::GroupRequest {
+            cluster: self.cluster.clone(),
+            api: API,
+            group: group.clone(),
+            error: BrokerError::from(error),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! ConsumerGroupDescribe (KIP-848): state, group and assignment epochs, and members with their
+//! epoch and assignment (topic id, name, partitions) for consumer groups this broker coordinates.
+//! The target assignment equals the current one except for the member a `Reconciling` group is
+//! still waiting for. Other group types and unknown ids get GROUP_ID_NOT_FOUND, as Kafka.
+
+use kafka_protocol::messages::consumer_group_describe_response::{Assignment, DescribedGroup, Member, TopicPartitions};
+use kafka_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, GroupId, TopicName};
+
+use super::lookup::{topic_id, typed_group};
+use super::{Ctx, sb};
+use crate::model::group::Member as SimMember;
+use crate::scenario::GroupType;
+
+/// The broker's default server-side assignor.
+const ASSIGNOR: &str = "uniform";
+
+pub fn handle(ctx: &Ctx, req: ConsumerGroupDescribeRequest) -> ConsumerGroupDescribeResponse {
+    let groups = req.group_ids.into_iter().map(|id| describe(ctx, id)).collect();
+    ConsumerGroupDescribeResponse::default().with_groups(groups)
+}
+
+fn describe(ctx: &Ctx, id: GroupId) -> DescribedGroup {
+    let name = id.0.as_str().to_string();
+    let base = DescribedGroup::default().with_group_id(id);
+    let group = match typed_group(ctx, &name, GroupType::Consumer) {
+        Ok(group) => group,
+        Err((code, message)) => return base.with_error_code(code).with_error_message(message.map(sb)),
+    };
+    let (group_epoch, assignment_epoch) = group.epochs();
+    let subscribed: Vec<TopicName> = group.config.topics.iter().map(|t| TopicName(sb(t.clone()))).collect();
+    let members = group
+        .members(&ctx.model.topics)
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let assignment = assignment(ctx, m);
+            Member::default()
+                .with_member_id(sb(m.member_id.clone()))
+                .with_member_epoch(group.member_epoch(i))
+                .with_client_id(sb(m.client_id.clone()))
+                .with_client_host(sb(m.client_host.clone()))
+                .with_subscribed_topic_names(subscribed.clone())
+                .with_target_assignment(assignment.clone())
+                .with_assignment(if group.member_epoch(i) < assignment_epoch {
+                    Assignment::default()
+                } else {
+                    assignment
+                })
+        })
+        .collect();
+    base.with_group_state(sb(group.state(ctx.t_ms)))
+        .with_group_epoch(group_epoch)
+        .with_assignment_epoch(assignment_epoch)
+        .with_assignor_name(sb(ASSIGNOR))
+        .with_members(members)
+}
+
+/// A member's partitions grouped by topic, in the model's (topic, partition) order.
+pub(super) fn assignment(ctx: &Ctx, member: &SimMember) -> Assignment {
+    let mut out: Vec<TopicPartitions> = Vec::new();
+    for (t, p) in &member.partitions {
+        let Some(topic) = ctx.model.topics.get(*t) else { continue };
+        match out.last_mut() {
+            Some(last) if last.topic_name.0.as_str() == topic.config.name => last.partitions.push(*p),
+            _ => out.push(
+                TopicPartitions::default()
+                    .with_topic_id(topic_id(ctx, topic))
+                    .with_topic_name(TopicName(sb(topic.config.name.clone())))
+                    .with_partitions(vec![*p]),
+            ),
+        }
+    }
+    Assignment::default().with_topic_partitions(out)
+}
