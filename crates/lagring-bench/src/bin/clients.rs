@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Parser;
 use lagring_core::model::TopicPartition;
-use lagring_kafka::{ClientKind, KafkaClient, KafkaConnection, NativeOptions};
+use lagring_kafka::{ClientKind, KafkaClient, KafkaConnection, NativeOptions, RecordTimeOptions};
 use lagring_sim::{Clock, RequestCounts, ScaleSpec, Sim};
 
 /// Name of the simulator's runtime threads (at most 15 bytes: Linux truncates `comm`).
@@ -39,6 +39,16 @@ struct Args {
     /// `max_in_flight_offset_fetches` (lagring's default).
     #[arg(long, default_value_t = 64)]
     max_in_flight: usize,
+    /// Scenario time between iterations (an iteration interval), in seconds.
+    #[arg(long, default_value_t = 10)]
+    advance: u64,
+}
+
+/// What the exact-time-lag reads of one iteration cost.
+#[derive(Default)]
+struct Exact {
+    asked: u64,
+    fallbacks: u64,
 }
 
 struct Row {
@@ -47,6 +57,8 @@ struct Row {
     requests: BTreeMap<String, u64>,
     wall: Duration,
     cpu: f64,
+    /// `native + exact` only: record bytes fetched, commits asked and fallbacks, per iteration.
+    exact: Option<(u64, Exact)>,
 }
 
 fn main() -> Result<()> {
@@ -58,25 +70,41 @@ fn main() -> Result<()> {
     for &groups in &args.groups {
         let spec =
             ScaleSpec { groups, topics: args.topics, partitions: args.partitions, brokers: 3, ..Default::default() };
-        let (clock, _manual) = Clock::manual();
+        let (clock, manual) = Clock::manual();
+        manual.set(Duration::from_secs(60));
         let sim = sim_rt.block_on(Sim::start(spec.scenario(), clock)).context("start simulator")?;
-        for (name, kind) in
-            [("librdkafka", ClientKind::Librdkafka), ("native", ClientKind::Native(NativeOptions::default()))]
-        {
+        let native = || ClientKind::Native(NativeOptions::default());
+        for (name, kind, exact) in [
+            ("librdkafka", ClientKind::Librdkafka, false),
+            ("native", native(), false),
+            ("native + exact", native(), true),
+        ] {
             let mut conn = KafkaConnection::plaintext(sim.bootstrap());
             conn.request_timeout = Duration::from_secs(30);
             let client = KafkaClient::connect_with("bench", &conn, kind)?;
-            client_rt.block_on(iteration(&client, args.max_in_flight)).context("warm-up")?;
+            client_rt.block_on(iteration(&client, args.max_in_flight, exact)).context("warm-up")?;
             let before = sim.request_counts();
+            let bytes_before = client.stats().fetch_bytes;
             let cpu_before = client_cpu()?;
-            let started = Instant::now();
+            let mut measured = Duration::ZERO;
+            let mut reads = Exact::default();
             for _ in 0..args.iterations {
-                client_rt.block_on(iteration(&client, args.max_in_flight))?;
+                manual.advance(Duration::from_secs(args.advance));
+                let started = Instant::now();
+                let one = client_rt.block_on(iteration(&client, args.max_in_flight, exact))?;
+                measured += started.elapsed();
+                reads.asked += one.asked;
+                reads.fallbacks += one.fallbacks;
             }
-            let wall = started.elapsed() / args.iterations;
-            let cpu = (client_cpu()? - cpu_before) / f64::from(args.iterations);
-            let requests = per_iteration(&before, &sim.request_counts(), args.iterations);
-            rows.push(Row { client: name, groups, requests, wall, cpu });
+            let n = args.iterations;
+            let wall = measured / n;
+            let cpu = (client_cpu()? - cpu_before) / f64::from(n);
+            let requests = per_iteration(&before, &sim.request_counts(), n);
+            let exact = exact.then(|| {
+                let bytes = (client.stats().fetch_bytes - bytes_before) / u64::from(n);
+                (bytes, Exact { asked: reads.asked / u64::from(n), fallbacks: reads.fallbacks / u64::from(n) })
+            });
+            rows.push(Row { client: name, groups, requests, wall, cpu, exact });
         }
         sim_rt.block_on(sim.shutdown());
     }
@@ -85,7 +113,8 @@ fn main() -> Result<()> {
 }
 
 /// One iteration's Kafka calls, in the pipeline's order; fails unless every answer is complete.
-async fn iteration(client: &KafkaClient, max_in_flight: usize) -> Result<()> {
+/// With `exact`, then the produce times of the records at every lagging committed offset.
+async fn iteration(client: &KafkaClient, max_in_flight: usize, exact: bool) -> Result<Exact> {
     let listing = client.list_groups().await?;
     let groups: Vec<Arc<str>> = listing.into_iter().map(|g| g.group).collect();
     let committed = client.committed_offsets(groups, max_in_flight).await;
@@ -95,11 +124,23 @@ async fn iteration(client: &KafkaClient, max_in_flight: usize) -> Result<()> {
     let counts = client.topic_partition_counts().await?;
     let partitions: Vec<TopicPartition> =
         counts.iter().flat_map(|(t, n)| (0..*n).map(move |p| TopicPartition::new(t.clone(), p))).collect();
-    let (_, errors) = client.log_offsets(partitions).await?;
+    let (offsets, errors) = client.log_offsets(partitions).await?;
     if let Some((tp, e)) = errors.first() {
         anyhow::bail!("partition {tp}: {e}");
     }
-    Ok(())
+    if !exact {
+        return Ok(Exact::default());
+    }
+    let lagging: Vec<(TopicPartition, i64)> = committed
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .flatten()
+        .filter(|(tp, c)| offsets.get(*tp).is_some_and(|o| **c < o.end))
+        .map(|(tp, c)| (tp.clone(), *c))
+        .collect();
+    let asked = lagging.len() as u64;
+    let times = client.record_times(lagging, RecordTimeOptions::default(), None).await?;
+    Ok(Exact { asked, fallbacks: times.values().filter(|r| r.is_err()).count() as u64 })
 }
 
 fn per_iteration(before: &RequestCounts, after: &RequestCounts, iterations: u32) -> BTreeMap<String, u64> {
@@ -138,13 +179,18 @@ fn print(rows: &[Row], args: &Args) {
         "## librdkafka vs native client: one iteration's Kafka calls ({} topics × {} partitions, 3 brokers, {} iterations)\n",
         args.topics, args.partitions, args.iterations
     );
-    println!("| groups | client | requests | by API | wall / iteration | client CPU / iteration |");
-    println!("|---:|---|---:|---|---:|---:|");
+    println!(
+        "| groups | client | requests | by API | wall / iteration | client CPU / iteration | exact: commits asked, fallbacks, Fetch bytes |"
+    );
+    println!("|---:|---|---:|---|---:|---:|---|");
     for r in rows {
         let total: u64 = r.requests.values().sum();
         let by_api = r.requests.iter().map(|(api, n)| format!("{api} {n}")).collect::<Vec<_>>().join(", ");
+        let exact = r.exact.as_ref().map_or("–".to_owned(), |(bytes, e)| {
+            format!("{} asked, {} fallbacks, {:.1} MB", e.asked, e.fallbacks, *bytes as f64 / 1e6)
+        });
         println!(
-            "| {} | {} | {total} | {by_api} | {:.3} s | {:.3} s |",
+            "| {} | {} | {total} | {by_api} | {:.3} s | {:.3} s | {exact} |",
             r.groups,
             r.client,
             r.wall.as_secs_f64(),

@@ -6,16 +6,22 @@
 //! with no member count. A group ListGroups gave no type (brokers below v5) is asked through
 //! DescribeGroups, which reports a non-classic group as `Dead`: such a group keeps the listing's
 //! state, with no member count.
+//!
+//! Describes only add state and member counts, so a broker that answers them by closing the
+//! connection or with bytes the codec cannot read (tansu 0.6 does both for DescribeGroups) must
+//! not keep costing reconnects: after such a transport failure, describes pause for
+//! [`DESCRIBE_PAUSE`] (one warning), and every group gets an error meanwhile (the pipeline then
+//! uses the listing's state).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, DescribeGroupsRequest, GroupId, ShareGroupDescribeRequest,
 };
 use kafka_protocol::protocol::StrBytes;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::NativeClient;
 use super::by_coordinator::Answer;
@@ -24,6 +30,9 @@ use crate::client::GroupListing;
 use crate::error::{BrokerError, KafkaError};
 use crate::group_types::{GroupDescription, GroupType};
 use crate::stats::Api;
+
+/// How long describes pause after a broker failed one at the transport level.
+pub(crate) const DESCRIBE_PAUSE: Duration = Duration::from_secs(600);
 
 /// (state, members) as a describe answers them.
 type Described = (String, u32);
@@ -47,6 +56,15 @@ impl NativeClient {
         max_in_flight: usize,
         deadline: Option<Instant>,
     ) -> Vec<(Arc<str>, Result<GroupDescription, KafkaError>)> {
+        let paused = *self.describe_paused_until.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(until) = paused.filter(|until| Instant::now() < *until) {
+            let left = until.saturating_duration_since(Instant::now());
+            let error = || KafkaError::Unsupported {
+                cluster: self.cluster.clone(),
+                what: format!("describes paused for {}s after a broker failed one", left.as_secs()),
+            };
+            return groups.into_iter().map(|g| (g.group, Err(error()))).collect();
+        }
         let mut seen = BTreeSet::new();
         let groups: Vec<GroupListing> = groups.into_iter().filter(|g| seen.insert(g.group.clone())).collect();
         let of = |wanted: &[GroupType]| -> Vec<Arc<str>> {
@@ -126,6 +144,19 @@ impl NativeClient {
             [("describe groups", classic), ("consumer group describe", consumer), ("share group describe", share)]
         {
             answers.extend(batch.into_iter().map(|(g, a)| (g, (api, a))));
+        }
+        let broken = answers.values().find_map(|(api, a)| match a {
+            Err(e @ (WireError::Closed | WireError::Decode(_))) => Some((*api, e.clone())),
+            _ => None,
+        });
+        if let Some((api, error)) = broken {
+            *self.describe_paused_until.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some(Instant::now() + DESCRIBE_PAUSE);
+            warn!(
+                cluster = %self.cluster, api, %error,
+                "a broker failed a group describe; group state and members come from ListGroups for the next {}s",
+                DESCRIBE_PAUSE.as_secs()
+            );
         }
         let results: Vec<(Arc<str>, Result<GroupDescription, KafkaError>)> = groups
             .into_iter()

@@ -61,6 +61,8 @@ pub(crate) struct NativeClient {
     /// Coordinator node id per group, until a broker says it moved. A `std` mutex: held only to
     /// read or update entries, never across an `.await`.
     coordinators: Mutex<HashMap<Arc<str>, i32>>,
+    /// Set when a broker failed a describe at the transport level (see `describe.rs`).
+    describe_paused_until: Mutex<Option<Instant>>,
 }
 
 impl NativeClient {
@@ -85,6 +87,7 @@ impl NativeClient {
             counters,
             directory,
             coordinators: Mutex::default(),
+            describe_paused_until: Mutex::default(),
         })
     }
 

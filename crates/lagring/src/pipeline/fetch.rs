@@ -210,24 +210,17 @@ impl ClusterFetcher {
             commit.iter().chain(&share).filter_map(|g| discovery.listings.get(g).cloned()).collect();
         // Committed offsets may use two thirds of what is left; metadata and
         // log offsets share the rest, so a slow coordinator never starves them.
-        // Share-group positions and describes run alongside, with the same bound.
+        // Share-group positions run alongside, with the same bound. Describes
+        // (state and members only) run after everything lag needs, so a broker
+        // that mishandles them cannot cost this iteration's lag.
         let offsets_deadline = t + deadline.saturating_duration_since(t) * 2 / 3;
-        let (results, starts, described) = tokio::join!(
+        let (results, starts) = tokio::join!(
             self.client.committed_offsets_until(commit, self.max_in_flight, Some(offsets_deadline)),
             async {
                 if share.is_empty() {
                     return Vec::new();
                 }
                 self.client.share_group_offsets_until(share, self.max_in_flight, Some(offsets_deadline)).await
-            },
-            async {
-                // The librdkafka client cannot describe by type: info from the listing only.
-                if owned_listings.is_empty() || !self.client.describes_group_types() {
-                    return Vec::new();
-                }
-                self.client
-                    .describe_groups_until(owned_listings.clone(), self.max_in_flight, Some(offsets_deadline))
-                    .await
             },
         );
         timings.offset_fetch = t.elapsed();
@@ -258,7 +251,6 @@ impl ClusterFetcher {
                 Err(e) => group_errors.push((group, e)),
             }
         }
-        let (group_info, describe_failed) = group_info(owned_listings, described);
 
         let read_topics: BTreeSet<Arc<str>> = groups
             .iter()
@@ -285,6 +277,14 @@ impl ClusterFetcher {
         let t = Instant::now();
         let (record_times, record_time_failures) = self.record_times(&groups, &offsets, deadline).await;
         timings.record_times = t.elapsed();
+
+        // The librdkafka client cannot describe by type: info from the listing only.
+        let described = if owned_listings.is_empty() || !self.client.describes_group_types() {
+            Vec::new()
+        } else {
+            self.client.describe_groups_until(owned_listings.clone(), self.max_in_flight, Some(deadline)).await
+        };
+        let (group_info, describe_failed) = group_info(owned_listings, described);
 
         let observation = ClusterObservation {
             cluster: self.cluster.clone(),
