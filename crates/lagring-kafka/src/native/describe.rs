@@ -49,6 +49,25 @@ fn described(code: i16, state: &StrBytes, members: usize) -> Result<Described, W
     }
 }
 
+/// The answers of one describe request: per described group `fields` gives (id, error code,
+/// state, member count); a failed request fails every group of its `chunk`.
+fn answers<G>(
+    response: Result<Vec<G>, WireError>,
+    chunk: &[Arc<str>],
+    fields: impl Fn(&G) -> (&GroupId, i16, &StrBytes, usize),
+) -> Vec<Answer<Described>> {
+    match response {
+        Ok(groups) => groups
+            .iter()
+            .map(|g| {
+                let (id, code, state, members) = fields(g);
+                (Arc::from(id.0.as_str()), described(code, state, members))
+            })
+            .collect(),
+        Err(e) => chunk.iter().map(|g| (g.clone(), Err(e.clone()))).collect(),
+    }
+}
+
 impl NativeClient {
     pub(crate) async fn describe_groups_until(
         &self,
@@ -79,22 +98,11 @@ impl NativeClient {
                 max_in_flight,
                 deadline,
                 |broker, chunk, timeout| async move {
-                    let answer = broker
-                        .request::<DescribeGroupsRequest>(timeout, |_| {
-                            DescribeGroupsRequest::default().with_groups(ids(&chunk))
-                        })
-                        .await;
-                    match answer {
-                        Ok((_, response)) => response
-                            .groups
-                            .into_iter()
-                            .map(|g| {
-                                let answer = described(g.error_code, &g.group_state, g.members.len());
-                                (Arc::from(g.group_id.0.as_str()), answer)
-                            })
-                            .collect(),
-                        Err(e) => chunk.into_iter().map(|g| (g, Err(e.clone()))).collect::<Vec<Answer<Described>>>(),
-                    }
+                    let request = |_| DescribeGroupsRequest::default().with_groups(ids(&chunk));
+                    let response = broker.request::<DescribeGroupsRequest>(timeout, request).await;
+                    answers(response.map(|(_, r)| r.groups), &chunk, |g| {
+                        (&g.group_id, g.error_code, &g.group_state, g.members.len())
+                    })
                 }
             ),
             self.per_coordinator(
@@ -104,17 +112,10 @@ impl NativeClient {
                 deadline,
                 |broker, chunk, timeout| async move {
                     let request = |_| ConsumerGroupDescribeRequest::default().with_group_ids(ids(&chunk));
-                    match broker.request::<ConsumerGroupDescribeRequest>(timeout, request).await {
-                        Ok((_, response)) => response
-                            .groups
-                            .into_iter()
-                            .map(|g| {
-                                let answer = described(g.error_code, &g.group_state, g.members.len());
-                                (Arc::from(g.group_id.0.as_str()), answer)
-                            })
-                            .collect(),
-                        Err(e) => chunk.iter().map(|g| (g.clone(), Err(e.clone()))).collect::<Vec<Answer<Described>>>(),
-                    }
+                    let response = broker.request::<ConsumerGroupDescribeRequest>(timeout, request).await;
+                    answers(response.map(|(_, r)| r.groups), &chunk, |g| {
+                        (&g.group_id, g.error_code, &g.group_state, g.members.len())
+                    })
                 }
             ),
             self.per_coordinator(
@@ -124,28 +125,21 @@ impl NativeClient {
                 deadline,
                 |broker, chunk, timeout| async move {
                     let request = |_| ShareGroupDescribeRequest::default().with_group_ids(ids(&chunk));
-                    match broker.request::<ShareGroupDescribeRequest>(timeout, request).await {
-                        Ok((_, response)) => response
-                            .groups
-                            .into_iter()
-                            .map(|g| {
-                                let answer = described(g.error_code, &g.group_state, g.members.len());
-                                (Arc::from(g.group_id.0.as_str()), answer)
-                            })
-                            .collect(),
-                        Err(e) => chunk.iter().map(|g| (g.clone(), Err(e.clone()))).collect::<Vec<Answer<Described>>>(),
-                    }
+                    let response = broker.request::<ShareGroupDescribeRequest>(timeout, request).await;
+                    answers(response.map(|(_, r)| r.groups), &chunk, |g| {
+                        (&g.group_id, g.error_code, &g.group_state, g.members.len())
+                    })
                 }
             ),
         );
-        let mut answers: std::collections::HashMap<Arc<str>, (&'static str, Result<Described, WireError>)> =
+        let mut by_group: std::collections::HashMap<Arc<str>, (&'static str, Result<Described, WireError>)> =
             std::collections::HashMap::new();
         for (api, batch) in
             [("describe groups", classic), ("consumer group describe", consumer), ("share group describe", share)]
         {
-            answers.extend(batch.into_iter().map(|(g, a)| (g, (api, a))));
+            by_group.extend(batch.into_iter().map(|(g, a)| (g, (api, a))));
         }
-        let broken = answers.values().find_map(|(api, a)| match a {
+        let broken = by_group.values().find_map(|(api, a)| match a {
             Err(e @ (WireError::Closed | WireError::Decode(_))) => Some((*api, e.clone())),
             _ => None,
         });
@@ -161,7 +155,7 @@ impl NativeClient {
         let results: Vec<(Arc<str>, Result<GroupDescription, KafkaError>)> = groups
             .into_iter()
             .map(|listing| {
-                let result = match answers.remove(&listing.group) {
+                let result = match by_group.remove(&listing.group) {
                     // Type unknown (ListGroups below v5) and DescribeGroups says `Dead` of a
                     // listed live group: a KIP-848 group, which the classic API cannot see.
                     Some((_, Ok((state, _))))

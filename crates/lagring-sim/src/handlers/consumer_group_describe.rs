@@ -6,7 +6,7 @@
 use kafka_protocol::messages::consumer_group_describe_response::{Assignment, DescribedGroup, Member, TopicPartitions};
 use kafka_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, GroupId, TopicName};
 
-use super::lookup::{topic_id, typed_group};
+use super::lookup::{partitions_by_topic, typed_group};
 use super::{Ctx, sb};
 use crate::model::group::Member as SimMember;
 use crate::scenario::GroupType;
@@ -55,20 +55,16 @@ fn describe(ctx: &Ctx, id: GroupId) -> DescribedGroup {
         .with_members(members)
 }
 
-/// A member's partitions grouped by topic, in the model's (topic, partition) order.
+/// A member's assignment, by topic.
 pub(super) fn assignment(ctx: &Ctx, member: &SimMember) -> Assignment {
-    let mut out: Vec<TopicPartitions> = Vec::new();
-    for (t, p) in &member.partitions {
-        let Some(topic) = ctx.model.topics.get(*t) else { continue };
-        match out.last_mut() {
-            Some(last) if last.topic_name.0.as_str() == topic.config.name => last.partitions.push(*p),
-            _ => out.push(
-                TopicPartitions::default()
-                    .with_topic_id(topic_id(ctx, topic))
-                    .with_topic_name(TopicName(sb(topic.config.name.clone())))
-                    .with_partitions(vec![*p]),
-            ),
-        }
-    }
-    Assignment::default().with_topic_partitions(out)
+    let topics = partitions_by_topic(ctx, member)
+        .into_iter()
+        .map(|(id, name, partitions)| {
+            TopicPartitions::default()
+                .with_topic_id(id)
+                .with_topic_name(TopicName(sb(name.to_owned())))
+                .with_partitions(partitions)
+        })
+        .collect();
+    Assignment::default().with_topic_partitions(topics)
 }

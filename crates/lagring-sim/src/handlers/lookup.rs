@@ -35,3 +35,20 @@ pub fn topic_id(ctx: &Ctx, topic: &crate::model::partition::TopicModel) -> uuid:
     let (generation, _) = topic.generation(ctx.t_ms);
     super::metadata::topic_id(ctx.model.seed, &topic.config.name, generation)
 }
+
+/// A member's partitions grouped by topic, in the model's (topic, partition) order: (topic id,
+/// name, partitions), for the assignment fields of the describe responses.
+pub fn partitions_by_topic<'a>(
+    ctx: &Ctx<'a>,
+    member: &crate::model::group::Member,
+) -> Vec<(uuid::Uuid, &'a str, Vec<i32>)> {
+    let mut out: Vec<(uuid::Uuid, &'a str, Vec<i32>)> = Vec::new();
+    for (t, p) in &member.partitions {
+        let Some(topic) = ctx.model.topics.get(*t) else { continue };
+        match out.last_mut() {
+            Some((_, name, partitions)) if *name == topic.config.name => partitions.push(*p),
+            _ => out.push((topic_id(ctx, topic), topic.config.name.as_str(), vec![*p])),
+        }
+    }
+    out
+}

@@ -6,7 +6,7 @@
 use kafka_protocol::messages::share_group_describe_response::{Assignment, DescribedGroup, Member, TopicPartitions};
 use kafka_protocol::messages::{GroupId, ShareGroupDescribeRequest, ShareGroupDescribeResponse, TopicName};
 
-use super::lookup::{topic_id, typed_group};
+use super::lookup::{partitions_by_topic, typed_group};
 use super::{Ctx, sb};
 use crate::scenario::GroupType;
 
@@ -32,19 +32,15 @@ fn describe(ctx: &Ctx, id: GroupId) -> DescribedGroup {
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let mut by_topic: Vec<TopicPartitions> = Vec::new();
-            for (t, p) in &m.partitions {
-                let Some(topic) = ctx.model.topics.get(*t) else { continue };
-                match by_topic.last_mut() {
-                    Some(last) if last.topic_name.0.as_str() == topic.config.name => last.partitions.push(*p),
-                    _ => by_topic.push(
-                        TopicPartitions::default()
-                            .with_topic_id(topic_id(ctx, topic))
-                            .with_topic_name(TopicName(sb(topic.config.name.clone())))
-                            .with_partitions(vec![*p]),
-                    ),
-                }
-            }
+            let by_topic = partitions_by_topic(ctx, m)
+                .into_iter()
+                .map(|(id, name, partitions)| {
+                    TopicPartitions::default()
+                        .with_topic_id(id)
+                        .with_topic_name(TopicName(sb(name.to_owned())))
+                        .with_partitions(partitions)
+                })
+                .collect();
             Member::default()
                 .with_member_id(sb(m.member_id.clone()))
                 .with_member_epoch(group.member_epoch(i))
