@@ -40,6 +40,13 @@ pub trait Histories {
     fn end(&self, tp: &TopicPartition) -> Option<&OffsetHistory>;
     /// Committed-offset history of a group on a partition.
     fn committed(&self, group: &str, tp: &TopicPartition) -> Option<&OffsetHistory>;
+    /// Produce rate of a partition over `window_ms` (records per second)
+    /// from its end-offset history. Every group reading a partition asks
+    /// for the same value; an implementation that serves many groups can
+    /// compute it once per partition.
+    fn produce_per_s(&self, tp: &TopicPartition, window_ms: i64) -> Option<f64> {
+        rates::rate_per_second(self.end(tp)?, window_ms)
+    }
 }
 
 /// Time lag and what goes with it for one group on one partition.
@@ -129,7 +136,7 @@ pub fn group_time_lag_with(
         progress.push(PartitionProgress {
             lag: p.lag,
             consume_per_s,
-            produce_per_s: rates::rate_per_second(end_history, policy.rate_window_ms),
+            produce_per_s: histories.produce_per_s(&p.tp, policy.rate_window_ms),
         });
         partitions.push(PartitionTimeLag { tp: p.tp.clone(), time_lag, consume_per_s, status });
     }

@@ -12,7 +12,11 @@
 //!   (even at 0) for every group with an offset-lag sample.
 //! - `kafka_consumer_group_consume_records_per_second` per partition with a
 //!   consume rate.
-//! - `kafka_consumer_group_catch_up_eta_seconds` while the ETA exists.
+//! - `kafka_consumer_group_catch_up_eta_seconds` while the ETA exists. It
+//!   comes back apart from the rest ([`TimeLagSamples::catch_up_eta`]): it
+//!   starts and ends whenever a group starts or stops catching up, which in
+//!   a busy cluster is thousands of groups every iteration, so callers track
+//!   it on its own instead of re-diffing each such group's other series.
 //! - `kafka_consumer_group_status`: one series per group whose value is the
 //!   status code ([`Status::code`]). A numeric value keeps the series identity
 //!   the same across status changes: no series starts or ends (and no
@@ -31,7 +35,7 @@ use crate::group_time::GroupTimeLag;
 use crate::lag_series::{Builder, GroupLabels, LabelOptions};
 use crate::metric_names as m;
 use crate::model::TopicPartition;
-use crate::series::Sample;
+use crate::series::{Sample, SeriesKey};
 
 /// Metric and label names as shared strings, built once per process.
 struct Names {
@@ -69,6 +73,17 @@ fn names() -> &'static Names {
     })
 }
 
+/// The series of [`time_lag_samples`], the catch-up ETA apart (see the
+/// module docs).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TimeLagSamples {
+    /// Every series but the catch-up ETA, group by group; a group's series
+    /// are the same from one iteration to the next while its history lasts.
+    pub steady: Vec<Sample>,
+    /// `kafka_consumer_group_catch_up_eta_seconds` of the groups that have one.
+    pub catch_up_eta: Vec<Sample>,
+}
+
 /// Time-lag, consume-rate, ETA and status series of every group in `groups`.
 ///
 /// `shared` is the label sets of the offset-lag series
@@ -81,9 +96,13 @@ pub fn time_lag_samples(
     groups: &[GroupTimeLag],
     opts: &LabelOptions,
     shared: &[GroupLabels],
-) -> Vec<Sample> {
+) -> TimeLagSamples {
     let n = names();
     let mut b = Builder::new(opts, cluster);
+    // Per partition: time lag and consume rate; per topic: max and sum; per
+    // group: max, sum, two counts and the status.
+    b.reserve(groups.iter().map(|g| 2 * g.partitions.len() + 2 * g.topics.len() + 5).sum());
+    let mut catch_up_eta = Vec::new();
     let mut rest = shared;
     for g in groups {
         let shared = match rest.iter().position(|l| l.group == g.group).and_then(|i| rest.get(i..)) {
@@ -135,13 +154,13 @@ pub fn time_lag_samples(
         b.push(&n.extrapolated, &labels, f64::from(g.extrapolated));
         b.push(&n.without_time_lag, &labels, f64::from(g.without_time_lag));
         if let Some(eta) = g.catch_up_eta_seconds {
-            b.push(&n.eta, &labels, eta);
+            catch_up_eta.push(Sample { key: SeriesKey::with_labels(n.eta.clone(), labels.clone()), value: eta });
         }
         if let Some(status) = g.status {
             b.push(&n.status, &labels, f64::from(status.code()));
         }
     }
-    b.into_samples()
+    TimeLagSamples { steady: b.into_samples(), catch_up_eta }
 }
 
 /// `kafka_partition_produce_records_per_second` for each `(partition, rate)`.
@@ -244,7 +263,7 @@ mod tests {
         ];
         let opts = LabelOptions { cluster_label: "cluster".into(), extra: vec![("env".into(), "test".into())] };
         let alone = time_lag_samples(&"prod".into(), &groups, &opts, &[]);
-        let got: Vec<String> = alone.iter().map(render).collect();
+        let got: Vec<String> = alone.steady.iter().map(render).collect();
         let g = "cluster=prod,env=test,group=billing";
         assert_eq!(
             got,
@@ -258,19 +277,20 @@ mod tests {
                 format!("kafka_consumer_group_sum_lag_in_seconds{{{g}}} 4012.5"),
                 format!("kafka_consumer_group_partitions_time_lag_extrapolated{{{g}}} 1"),
                 format!("kafka_consumer_group_partitions_without_time_lag{{{g}}} 1"),
-                format!("kafka_consumer_group_catch_up_eta_seconds{{{g}}} 300"),
                 format!("kafka_consumer_group_status{{{g}}} 3"),
                 "kafka_consumer_group_partitions_time_lag_extrapolated{cluster=prod,env=test,group=idle} 0".to_owned(),
                 "kafka_consumer_group_partitions_without_time_lag{cluster=prod,env=test,group=idle} 1".to_owned(),
             ]
         );
+        let eta: Vec<String> = alone.catch_up_eta.iter().map(render).collect();
+        assert_eq!(eta, [format!("kafka_consumer_group_catch_up_eta_seconds{{{g}}} 300")]);
 
         // Sharing the offset series' label sets changes nothing but the allocations.
         let (offsets, shared) = lag_series::group_samples_with_labels(&offset_lag(), &opts);
         let with_shared = time_lag_samples(&"prod".into(), &groups, &opts, &shared);
         assert_eq!(with_shared, alone);
         let same_allocation = |a: &Sample, b: &Sample| std::ptr::eq(a.key.labels().as_ptr(), b.key.labels().as_ptr());
-        for s in &with_shared {
+        for s in with_shared.steady.iter().chain(&with_shared.catch_up_eta) {
             assert!(offsets.iter().any(|o| same_allocation(o, s)), "{} has its own label set", render(s));
         }
 

@@ -32,7 +32,10 @@ pub struct MemoryHistoryStore {
 #[derive(Debug, Default)]
 struct ClusterHistories {
     end: HashMap<TopicPartition, Entry>,
-    committed: HashMap<(Arc<str>, TopicPartition), Entry>,
+    /// By group, then partition: a store call lists each group's partitions
+    /// together, so the group name is hashed once per group, not once per
+    /// partition.
+    committed: HashMap<Arc<str>, HashMap<TopicPartition, Entry>>,
 }
 
 #[derive(Debug, Default)]
@@ -64,14 +67,22 @@ fn record<K: Hash + Eq>(
 ) -> Vec<Recorded> {
     let oldest_kept = at_ms.saturating_sub(policy.expiry_ms());
     map.retain(|_, e| e.last_seen_ms > oldest_kept);
-    points
-        .map(|(key, offset)| {
-            let entry = map.entry(key).or_default();
-            entry.last_seen_ms = entry.last_seen_ms.max(at_ms);
-            let outcome = Arc::make_mut(&mut entry.history).append(OffsetPoint::new(offset, at_ms), policy);
-            Recorded { outcome, history: entry.history.clone() }
-        })
-        .collect()
+    append_all(map, policy, at_ms, points).collect()
+}
+
+/// Appends `(key, offset)` at `at_ms` to the histories in `map`.
+fn append_all<'m, K: Hash + Eq>(
+    map: &'m mut HashMap<K, Entry>,
+    policy: &'m HistoryPolicy,
+    at_ms: i64,
+    points: impl Iterator<Item = (K, i64)> + 'm,
+) -> impl Iterator<Item = Recorded> + 'm {
+    points.map(move |(key, offset)| {
+        let entry = map.entry(key).or_default();
+        entry.last_seen_ms = entry.last_seen_ms.max(at_ms);
+        let outcome = Arc::make_mut(&mut entry.history).append(OffsetPoint::new(offset, at_ms), policy);
+        Recorded { outcome, history: entry.history.clone() }
+    })
 }
 
 impl HistoryStore for MemoryHistoryStore {
@@ -94,8 +105,21 @@ impl HistoryStore for MemoryHistoryStore {
         offsets: &'a [CommittedOffset],
     ) -> StoreFuture<'a, Vec<Recorded>> {
         let policy = self.policies.committed;
-        let points = offsets.iter().map(|o| ((o.group.clone(), o.tp.clone()), o.committed));
-        let recorded = self.with_cluster(cluster, |c| record(&mut c.committed, &policy, at_ms, points));
+        let recorded = self.with_cluster(cluster, |c| {
+            let oldest_kept = at_ms.saturating_sub(policy.expiry_ms());
+            c.committed.retain(|_, partitions| {
+                partitions.retain(|_, e| e.last_seen_ms > oldest_kept);
+                !partitions.is_empty()
+            });
+            let mut recorded = Vec::with_capacity(offsets.len());
+            for run in offsets.chunk_by(|a, b| a.group == b.group) {
+                let Some(first) = run.first() else { continue };
+                let partitions = c.committed.entry(first.group.clone()).or_default();
+                let points = run.iter().map(|o| (o.tp.clone(), o.committed));
+                recorded.extend(append_all(partitions, &policy, at_ms, points));
+            }
+            recorded
+        });
         Box::pin(async move { Ok(recorded) })
     }
 }

@@ -31,6 +31,10 @@ pub struct Compute {
     pub labels: LabelOptions,
     pub metrics: SelfMetrics,
     tracker: StalenessTracker,
+    /// Catch-up ETAs only: thousands of groups start or stop catching up
+    /// every iteration, and in `tracker` each of them would re-diff all of
+    /// its group's series.
+    eta_tracker: StalenessTracker,
     time_lag: TimeLagStage,
     /// Groups fetched (or tried) and cluster-series ownership of the last
     /// iteration: while they stay the same nothing can have moved away, and
@@ -47,7 +51,15 @@ impl Compute {
         policy: TimeLagPolicy,
     ) -> Self {
         let time_lag = TimeLagStage::new(cluster.clone(), history, policy, labels.clone(), metrics.clone());
-        Self { cluster, labels, metrics, tracker: StalenessTracker::default(), time_lag, last_ownership: None }
+        Self {
+            cluster,
+            labels,
+            metrics,
+            tracker: StalenessTracker::default(),
+            eta_tracker: StalenessTracker::default(),
+            time_lag,
+            last_ownership: None,
+        }
     }
 
     /// Series of groups (and the per-cluster series) that another node owns
@@ -69,10 +81,12 @@ impl Compute {
             return;
         }
         let owned = &ownership.0;
-        self.tracker.forget_groups(|group| match group {
+        let moved = |group: Option<&str>| match group {
             Some(group) => outcome.discovered.contains(group) && !owned.contains(group),
             None => !owns_cluster_series,
-        });
+        };
+        self.tracker.forget_groups(moved);
+        self.eta_tracker.forget_groups(moved);
         self.last_ownership = Some(ownership);
     }
 
@@ -83,6 +97,15 @@ impl Compute {
         let (mut samples, label_sets) = lag_series::group_samples_with_labels(&computed, &self.labels);
         let time_lag = self.time_lag.run(outcome, &computed, &label_sets).await;
         drop(label_sets);
+        // One reallocation for everything appended below, instead of one per
+        // `extend` (each copies and page-faults the whole batch).
+        let coming = time_lag.group_samples.len()
+            + time_lag.catch_up_eta.len()
+            + time_lag.produce_rates.len()
+            + 2 * outcome.group_info.len()
+            + outcome.share_starts.iter().map(|(_, starts)| starts.len()).sum::<usize>()
+            + 2;
+        samples.reserve(coming);
         samples.extend(time_lag.group_samples);
         samples.extend(group_series::info_samples(&self.cluster, &outcome.group_info, &self.labels));
         for (group, starts) in &outcome.share_starts {
@@ -131,7 +154,13 @@ impl Compute {
             }
         };
         let gaps = time_lag::Gaps::new(time_lag.complete, &computed);
-        let ended = self.tracker.observe_keeping(&samples, |k| unavailable(k) || gaps.keeps(k));
+        let mut ended = self.tracker.observe_keeping(&samples, |k| unavailable(k) || gaps.keeps(k));
+        let eta_ended = self.eta_tracker.observe_keeping(&time_lag.catch_up_eta, |k| unavailable(k) || gaps.keeps(k));
+        if !eta_ended.is_empty() {
+            ended.extend(eta_ended);
+            ended.sort();
+        }
+        samples.extend(time_lag.catch_up_eta);
         // Never tracked: produce rates end without a marker (see time_lag).
         samples.extend(time_lag.produce_rates);
 

@@ -31,6 +31,7 @@ mod gaps;
 #[cfg(test)]
 mod tests;
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,9 +80,12 @@ pub struct TimeLagStage {
 /// The time-lag series of one iteration.
 #[derive(Debug, Default)]
 pub struct TimeLagSeries {
-    /// Per-group series (time lag, consume rate, ETA, status): tracked for
+    /// Per-group series (time lag, consume rate, status): tracked for
     /// staleness with the offset series.
     pub group_samples: Vec<Sample>,
+    /// Catch-up ETAs: they start and end with every group that starts or
+    /// stops catching up, so the compute stage tracks them on their own.
+    pub catch_up_eta: Vec<Sample>,
     /// Produce rates of the partitions whose slot this node recorded first.
     pub produce_rates: Vec<Sample>,
     /// False when the history store failed and nothing was computed.
@@ -149,7 +153,7 @@ impl TimeLagStage {
         *history_time += t.elapsed();
         same_length("record_end_offsets", ends.len(), end_recorded.len())?;
         self.count_resets("end", &end_recorded);
-        let end = EndHistories { ends: &ends, recorded: &end_recorded };
+        let end = EndHistories::new(&ends, &end_recorded, self.policy.rate_window_ms);
 
         let mut groups: Vec<GroupTimeLag> = Vec::with_capacity(lag.groups.len());
         for chunk in chunks(&lag.groups, COMMITTED_PER_CALL) {
@@ -173,28 +177,36 @@ impl TimeLagStage {
                 let Some((committed, tail)) = rest.split_at_checked(g.partitions.len()) else { break };
                 rest = tail;
                 let members = outcome.members.get(&g.group).copied().unwrap_or(Members::Unknown);
-                let histories = GroupHistories { end: &end, group: g, committed };
+                let histories = GroupHistories::new(&end, g, committed);
+                let exact = !outcome.record_times.is_empty();
                 let produce_ms = |tp: &TopicPartition, committed: i64| {
-                    outcome.record_times.get(&(tp.clone(), committed)).map(|t| t.produce_ms)
+                    exact.then(|| outcome.record_times.get(&(tp.clone(), committed)).map(|t| t.produce_ms)).flatten()
                 };
                 groups.push(group_time_lag_with(g, at_ms, members, &histories, &self.policy, produce_ms));
             }
         }
 
-        let fallbacks = lag
-            .groups
-            .iter()
-            .flat_map(|g| g.partitions.iter())
-            .filter(|p| outcome.record_time_failures.contains(&(p.tp.clone(), p.committed)))
-            .count();
+        // Exact time lag only: commits whose record time could not be read.
+        let failures = &outcome.record_time_failures;
+        let fallbacks = match failures.is_empty() {
+            true => 0,
+            false => lag
+                .groups
+                .iter()
+                .flat_map(|g| g.partitions.iter())
+                .filter(|p| failures.contains(&(p.tp.clone(), p.committed)))
+                .count(),
+        };
         if fallbacks > 0 {
             self.metrics.exact_time_lag_fallbacks.with_label_values(&[cluster]).inc_by(fallbacks as u64);
         }
         let rates = self.produce_rates(&end);
         // Label sets built for another cluster name would not be equal.
         let shared = if lag.cluster == self.cluster { shared } else { &[] };
+        let samples = time_lag_samples(&self.cluster, &groups, &self.labels, shared);
         Ok(TimeLagSeries {
-            group_samples: time_lag_samples(&self.cluster, &groups, &self.labels, shared),
+            group_samples: samples.steady,
+            catch_up_eta: samples.catch_up_eta,
             produce_rates: produce_rate_samples(&self.cluster, &rates, &self.labels),
             complete: true,
             took: Duration::ZERO,
@@ -207,8 +219,9 @@ impl TimeLagStage {
         end.ends
             .iter()
             .zip(end.recorded)
-            .filter(|(_, r)| r.outcome != AppendOutcome::Ignored)
-            .filter_map(|(e, r)| Some((e.tp.clone(), rate_per_second(&r.history, self.policy.rate_window_ms)?)))
+            .zip(&end.produce_per_s)
+            .filter(|((_, r), _)| r.outcome != AppendOutcome::Ignored)
+            .filter_map(|((e, _), rate)| Some((e.tp.clone(), (*rate)?)))
             .collect()
     }
 
@@ -247,37 +260,77 @@ fn same_length(op: &'static str, sent: usize, got: usize) -> Result<(), StoreErr
 }
 
 /// The end-offset histories of this iteration, sorted by partition (in the
-/// order of the observation's offsets map).
+/// order of the observation's offsets map), with each partition's produce
+/// rate computed once for all the groups that read it.
 struct EndHistories<'a> {
     ends: &'a [EndOffset],
     recorded: &'a [Recorded],
+    produce_per_s: Vec<Option<f64>>,
+    rate_window_ms: i64,
 }
 
-impl EndHistories<'_> {
-    fn get(&self, tp: &TopicPartition) -> Option<&OffsetHistory> {
-        let i = self.ends.binary_search_by(|e| e.tp.cmp(tp)).ok()?;
-        self.recorded.get(i).map(|r| &*r.history)
+impl<'a> EndHistories<'a> {
+    fn new(ends: &'a [EndOffset], recorded: &'a [Recorded], rate_window_ms: i64) -> Self {
+        let produce_per_s = recorded.iter().map(|r| rate_per_second(&r.history, rate_window_ms)).collect();
+        Self { ends, recorded, produce_per_s, rate_window_ms }
+    }
+
+    /// Index of `tp` in `ends`. A group's partitions are asked for in order
+    /// and are neighbours in `ends`, so the entry at or after `hint` (the
+    /// last one found) is tried before a binary search.
+    fn index(&self, tp: &TopicPartition, hint: &Cell<usize>) -> Option<usize> {
+        let i = match (hint.get()..hint.get() + 2).find(|&i| self.ends.get(i).is_some_and(|e| e.tp == *tp)) {
+            Some(i) => i,
+            None => self.ends.binary_search_by(|e| e.tp.cmp(tp)).ok()?,
+        };
+        hint.set(i);
+        Some(i)
     }
 }
 
 /// The histories one group's computation reads: `committed[i]` belongs to
-/// `group.partitions[i]` (sorted by partition).
+/// `group.partitions[i]` (sorted by partition). The computation asks for the
+/// group's partitions in order, so each lookup starts where the last one
+/// ended.
 struct GroupHistories<'a> {
     end: &'a EndHistories<'a>,
     group: &'a GroupLag,
     committed: &'a [Recorded],
+    end_hint: Cell<usize>,
+    committed_hint: Cell<usize>,
+}
+
+impl<'a> GroupHistories<'a> {
+    fn new(end: &'a EndHistories<'a>, group: &'a GroupLag, committed: &'a [Recorded]) -> Self {
+        Self { end, group, committed, end_hint: Cell::new(0), committed_hint: Cell::new(0) }
+    }
 }
 
 impl Histories for GroupHistories<'_> {
     fn end(&self, tp: &TopicPartition) -> Option<&OffsetHistory> {
-        self.end.get(tp)
+        let i = self.end.index(tp, &self.end_hint)?;
+        self.end.recorded.get(i).map(|r| &*r.history)
     }
 
     fn committed(&self, group: &str, tp: &TopicPartition) -> Option<&OffsetHistory> {
         if group != &*self.group.group {
             return None;
         }
-        let i = self.group.partitions.binary_search_by(|p| p.tp.cmp(tp)).ok()?;
+        let partitions = &self.group.partitions;
+        let hint = self.committed_hint.get();
+        let i = match (hint..hint + 2).find(|&i| partitions.get(i).is_some_and(|p| p.tp == *tp)) {
+            Some(i) => i,
+            None => partitions.binary_search_by(|p| p.tp.cmp(tp)).ok()?,
+        };
+        self.committed_hint.set(i);
         self.committed.get(i).map(|r| &*r.history)
+    }
+
+    fn produce_per_s(&self, tp: &TopicPartition, window_ms: i64) -> Option<f64> {
+        let i = self.end.index(tp, &self.end_hint)?;
+        if window_ms != self.end.rate_window_ms {
+            return rate_per_second(&self.end.recorded.get(i)?.history, window_ms);
+        }
+        self.end.produce_per_s.get(i).copied().flatten()
     }
 }

@@ -261,6 +261,34 @@ async fn missing_time_lag_is_a_gap_an_eta_ends_and_a_deleted_group_ends_everythi
 }
 
 #[tokio::test]
+async fn an_eta_is_forgotten_when_its_group_moves_and_ends_when_its_group_is_deleted() {
+    let mut c = compute(Flaky::new());
+    // Both groups catch up from 300 behind, consuming 150 records/s of 100 produced.
+    let both = |at_ms: i64, end: i64, committed: i64| {
+        outcome(at_ms, &[("t", 0, end)], &[("moved", &[("t", 0, committed)]), ("deleted", &[("t", 0, committed)])])
+    };
+    c.run(&both(0, 300, 0)).await;
+    c.run(&both(1_000, 400, 150)).await;
+    let catching_up = c.run(&both(2_000, 500, 300)).await;
+    let v = values(&catching_up);
+    assert_eq!(v["kafka_consumer_group_catch_up_eta_seconds{group=moved}"], 4.0);
+    assert_eq!(v["kafka_consumer_group_catch_up_eta_seconds{group=deleted}"], 4.0);
+
+    // "moved" now belongs to another node (still listed by the cluster);
+    // "deleted" is gone from the cluster.
+    let mut next = outcome(3_000, &[("t", 0, 600)], &[]);
+    next.discovered = [Arc::from("moved")].into_iter().collect();
+    let next = c.run(&next).await;
+    let ended: Vec<String> = next.ended.iter().map(render).collect();
+    assert!(ended.iter().all(|k| !k.contains("group=moved")), "a moved group's series are not ended: {ended:?}");
+    assert!(ended.contains(&"kafka_consumer_group_catch_up_eta_seconds{group=deleted}".to_owned()), "{ended:?}");
+    assert!(ended.contains(&"kafka_consumer_group_status{group=deleted}".to_owned()), "{ended:?}");
+    let mut sorted = next.ended.clone();
+    sorted.sort();
+    assert_eq!(next.ended, sorted, "ended keys come sorted");
+}
+
+#[tokio::test]
 async fn one_produce_rate_sample_per_partition_and_slot_across_nodes() {
     let shared: Arc<dyn HistoryStore> = Arc::new(MemoryHistoryStore::new(HistoryPolicies {
         end: HistoryPolicy::new(10, 60_000).unwrap(),
