@@ -65,9 +65,14 @@ fn record<K: Hash + Eq>(
     at_ms: i64,
     points: impl Iterator<Item = (K, i64)>,
 ) -> Vec<Recorded> {
-    let oldest_kept = at_ms.saturating_sub(policy.expiry_ms());
-    map.retain(|_, e| e.last_seen_ms > oldest_kept);
+    map.retain(|_, e| fresh(e, policy, at_ms));
     append_all(map, policy, at_ms, points).collect()
+}
+
+/// False once `entry` has not been appended to for the policy's expiry
+/// before slot `at_ms` (when Redis would have let its key expire).
+fn fresh(entry: &Entry, policy: &HistoryPolicy, at_ms: i64) -> bool {
+    entry.last_seen_ms > at_ms.saturating_sub(policy.expiry_ms())
 }
 
 /// Appends `(key, offset)` at `at_ms` to the histories in `map`.
@@ -106,9 +111,8 @@ impl HistoryStore for MemoryHistoryStore {
     ) -> StoreFuture<'a, Vec<Recorded>> {
         let policy = self.policies.committed;
         let recorded = self.with_cluster(cluster, |c| {
-            let oldest_kept = at_ms.saturating_sub(policy.expiry_ms());
             c.committed.retain(|_, partitions| {
-                partitions.retain(|_, e| e.last_seen_ms > oldest_kept);
+                partitions.retain(|_, e| fresh(e, &policy, at_ms));
                 !partitions.is_empty()
             });
             let mut recorded = Vec::with_capacity(offsets.len());

@@ -154,8 +154,9 @@ impl Compute {
             }
         };
         let gaps = time_lag::Gaps::new(time_lag.complete, &computed);
-        let mut ended = self.tracker.observe_keeping(&samples, |k| unavailable(k) || gaps.keeps(k));
-        let eta_ended = self.eta_tracker.observe_keeping(&time_lag.catch_up_eta, |k| unavailable(k) || gaps.keeps(k));
+        let keep = |k: &SeriesKey| unavailable(k) || gaps.keeps(k);
+        let mut ended = self.tracker.observe_keeping(&samples, keep);
+        let eta_ended = self.eta_tracker.observe_keeping(&time_lag.catch_up_eta, keep);
         if !eta_ended.is_empty() {
             ended.extend(eta_ended);
             ended.sort();

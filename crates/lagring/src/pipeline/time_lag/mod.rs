@@ -155,6 +155,9 @@ impl TimeLagStage {
         self.count_resets("end", &end_recorded);
         let end = EndHistories::new(&ends, &end_recorded, self.policy.rate_window_ms);
 
+        // Record times exist only with exact time lag; without them no
+        // lookup (and no partition clone for its key) is made.
+        let exact = !outcome.record_times.is_empty();
         let mut groups: Vec<GroupTimeLag> = Vec::with_capacity(lag.groups.len());
         for chunk in chunks(&lag.groups, COMMITTED_PER_CALL) {
             let commits: Vec<CommittedOffset> = chunk
@@ -178,7 +181,6 @@ impl TimeLagStage {
                 rest = tail;
                 let members = outcome.members.get(&g.group).copied().unwrap_or(Members::Unknown);
                 let histories = GroupHistories::new(&end, g, committed);
-                let exact = !outcome.record_times.is_empty();
                 let produce_ms = |tp: &TopicPartition, committed: i64| {
                     exact.then(|| outcome.record_times.get(&(tp.clone(), committed)).map(|t| t.produce_ms)).flatten()
                 };
@@ -188,14 +190,11 @@ impl TimeLagStage {
 
         // Exact time lag only: commits whose record time could not be read.
         let failures = &outcome.record_time_failures;
-        let fallbacks = match failures.is_empty() {
-            true => 0,
-            false => lag
-                .groups
-                .iter()
-                .flat_map(|g| g.partitions.iter())
-                .filter(|p| failures.contains(&(p.tp.clone(), p.committed)))
-                .count(),
+        let fallbacks = if failures.is_empty() {
+            0
+        } else {
+            let partitions = lag.groups.iter().flat_map(|g| g.partitions.iter());
+            partitions.filter(|p| failures.contains(&(p.tp.clone(), p.committed))).count()
         };
         if fallbacks > 0 {
             self.metrics.exact_time_lag_fallbacks.with_label_values(&[cluster]).inc_by(fallbacks as u64);
@@ -275,17 +274,28 @@ impl<'a> EndHistories<'a> {
         Self { ends, recorded, produce_per_s, rate_window_ms }
     }
 
-    /// Index of `tp` in `ends`. A group's partitions are asked for in order
-    /// and are neighbours in `ends`, so the entry at or after `hint` (the
-    /// last one found) is tried before a binary search.
+    /// Index of `tp` in `ends` (a group's partitions are neighbours there).
     fn index(&self, tp: &TopicPartition, hint: &Cell<usize>) -> Option<usize> {
-        let i = match (hint.get()..hint.get() + 2).find(|&i| self.ends.get(i).is_some_and(|e| e.tp == *tp)) {
-            Some(i) => i,
-            None => self.ends.binary_search_by(|e| e.tp.cmp(tp)).ok()?,
-        };
-        hint.set(i);
-        Some(i)
+        index_near(self.ends, tp, hint, |e| &e.tp)
     }
+}
+
+/// Index of `tp` in `items`, sorted by `tp_of`. Partitions are asked for in
+/// order, so the item at or just after `hint` (the last one found) is tried
+/// before a binary search; `hint` is moved to the result.
+fn index_near<T>(
+    items: &[T],
+    tp: &TopicPartition,
+    hint: &Cell<usize>,
+    tp_of: impl Fn(&T) -> &TopicPartition,
+) -> Option<usize> {
+    let near = (hint.get()..hint.get() + 2).find(|&i| items.get(i).is_some_and(|item| tp_of(item) == tp));
+    let i = match near {
+        Some(i) => i,
+        None => items.binary_search_by(|item| tp_of(item).cmp(tp)).ok()?,
+    };
+    hint.set(i);
+    Some(i)
 }
 
 /// The histories one group's computation reads: `committed[i]` belongs to
@@ -316,13 +326,7 @@ impl Histories for GroupHistories<'_> {
         if group != &*self.group.group {
             return None;
         }
-        let partitions = &self.group.partitions;
-        let hint = self.committed_hint.get();
-        let i = match (hint..hint + 2).find(|&i| partitions.get(i).is_some_and(|p| p.tp == *tp)) {
-            Some(i) => i,
-            None => partitions.binary_search_by(|p| p.tp.cmp(tp)).ok()?,
-        };
-        self.committed_hint.set(i);
+        let i = index_near(&self.group.partitions, tp, &self.committed_hint, |p| &p.tp)?;
         self.committed.get(i).map(|r| &*r.history)
     }
 
