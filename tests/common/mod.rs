@@ -56,7 +56,7 @@ pub struct Fleet {
     /// The nodes' `redis:` section (flow YAML) instead of `{ url: <redis> }`,
     /// for Sentinel and Cluster runs.
     pub redis_section: Option<String>,
-    /// `clusters[].client` of every node: `librdkafka` (default) or `native`.
+    /// `clusters[].client` of every node: `native` (the default) or `librdkafka`.
     pub cluster_client: &'static str,
 }
 
@@ -131,7 +131,7 @@ impl Fleet {
             timing,
             extra_config,
             redis_section,
-            cluster_client: "librdkafka",
+            cluster_client: "native",
         };
         for i in 0..nodes {
             fleet.add_node(&format!("node-{i}"))?;

@@ -101,9 +101,23 @@ impl Config {
 }
 
 impl ClusterConfig {
+    /// The client this cluster uses: the configured one, else native, except
+    /// for a cluster that sets what only librdkafka understands (`properties`
+    /// or an encrypted `tls.key_password`), which keeps librdkafka so that a
+    /// configuration written before native became the default still loads.
+    pub fn client_choice(&self) -> ClientChoice {
+        let needs_librdkafka =
+            !self.properties.is_empty() || self.tls.as_ref().is_some_and(|t| t.key_password.is_some());
+        match self.client {
+            Some(choice) => choice,
+            None if needs_librdkafka => ClientChoice::Librdkafka,
+            None => ClientChoice::Native,
+        }
+    }
+
     /// Which Kafka client the adapter uses for this cluster.
     pub fn client_kind(&self) -> lagring_kafka::ClientKind {
-        match self.client {
+        match self.client_choice() {
             ClientChoice::Librdkafka => lagring_kafka::ClientKind::Librdkafka,
             ClientChoice::Native => lagring_kafka::ClientKind::Native(lagring_kafka::NativeOptions::default()),
         }

@@ -114,9 +114,11 @@ pub struct ClusterConfig {
     /// (librdkafka client only; the native client batches groups instead).
     #[serde(default = "defaults::max_in_flight")]
     pub max_in_flight_offset_fetches: usize,
-    /// Which Kafka client talks to this cluster (see docs/native-client.md).
+    /// Which Kafka client talks to this cluster (see docs/native-client.md);
+    /// unset means native unless only librdkafka can serve the cluster
+    /// (see [`ClusterConfig::client_choice`](crate::config::ClusterConfig::client_choice)).
     #[serde(default)]
-    pub client: ClientChoice,
+    pub client: Option<ClientChoice>,
     /// Extra librdkafka properties, applied last (they override lagring's).
     #[serde(default)]
     pub properties: BTreeMap<String, serde_norway::Value>,
@@ -155,12 +157,12 @@ pub struct TlsConfig {
     pub verify: bool,
 }
 
-/// `clusters[].client`: librdkafka (default while the native client has no
-/// TLS or SASL) or the native protocol client (batched group offsets).
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+/// `clusters[].client`: the native protocol client (batched group offsets,
+/// the default) or librdkafka (for what only it covers: `properties`,
+/// encrypted private keys).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientChoice {
-    #[default]
     Librdkafka,
     Native,
 }

@@ -121,12 +121,20 @@ fn time_lag_problems_name_their_keys() {
 }
 
 #[test]
-fn client_choice_defaults_to_librdkafka_and_native_takes_tls_and_sasl_but_not_librdkafka_properties() {
-    let cfg = parse("clusters: [{ name: a, brokers: ['k:9092'] }, { name: b, client: native, brokers: ['k:9092'] }]")
-        .unwrap();
-    assert_eq!(cfg.clusters[0].client, ClientChoice::Librdkafka);
-    assert_eq!(cfg.clusters[1].client, ClientChoice::Native);
-    assert!(matches!(cfg.clusters[1].client_kind(), lagring_kafka::ClientKind::Native(_)));
+fn client_choice_defaults_to_native_and_native_takes_tls_and_sasl_but_not_librdkafka_properties() {
+    let cfg = parse(
+        "clusters: [{ name: a, brokers: ['k:9092'] }, { name: b, client: librdkafka, brokers: ['k:9092'] }, \
+         { name: c, brokers: ['k:9092'], properties: { socket.keepalive.enable: true } }, \
+         { name: d, brokers: ['k:9092'], tls: { key_password: x } }]",
+    )
+    .unwrap();
+    assert_eq!(cfg.clusters[0].client_choice(), ClientChoice::Native);
+    assert!(matches!(cfg.clusters[0].client_kind(), lagring_kafka::ClientKind::Native(_)));
+    assert_eq!(cfg.clusters[1].client_choice(), ClientChoice::Librdkafka);
+    assert!(matches!(cfg.clusters[1].client_kind(), lagring_kafka::ClientKind::Librdkafka));
+    // Configurations written when librdkafka was the default keep it where only it can serve them.
+    assert_eq!(cfg.clusters[2].client_choice(), ClientChoice::Librdkafka);
+    assert_eq!(cfg.clusters[3].client_choice(), ClientChoice::Librdkafka);
     let cfg = parse(
         "clusters: [{ name: a, client: native, brokers: ['k:9092'], tls: {}, \
          sasl: { mechanism: SCRAM-SHA-512, username: u, password: p } }]",

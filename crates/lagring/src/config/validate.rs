@@ -124,7 +124,7 @@ fn cluster(c: &ClusterConfig, path: &str, errs: &mut Vec<String>) {
             errs.push(format!("{path}.properties.{k}: must be a string, number or boolean"));
         }
     }
-    if c.client == ClientChoice::Native {
+    if c.client_choice() == ClientChoice::Native {
         if !c.properties.is_empty() {
             errs.push(format!("{path}.properties: librdkafka properties need client: librdkafka"));
         }

@@ -19,6 +19,7 @@ pub mod fetch;
 #[cfg(test)]
 mod group_series_tests;
 mod owner;
+mod parts;
 mod slots;
 mod supervise;
 mod time_lag;
@@ -30,11 +31,8 @@ use std::time::Instant;
 use anyhow::Context;
 use lagring_core::filter::NameFilter;
 use lagring_core::lag_series::LabelOptions;
-use lagring_kafka::KafkaClient;
 use lagring_sink::LagCollector;
 use lagring_sink::remote_write::RemoteWriter;
-use lagring_store::{CoordinationStore, MemoryStore, NodeIdentity, RedisStore, open_history_store};
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -48,8 +46,11 @@ use crate::self_metrics::SelfMetrics;
 use cluster::{ClusterTask, FETCH_TO_COMPUTE_CAPACITY};
 use compute::Compute;
 use emit::COMPUTE_TO_EMIT_CAPACITY;
+use fetch::ClusterFetcher;
 use owner::ClusterOwner;
 use supervise::Supervisor;
+
+pub use parts::{KafkaConnector, NodeParts};
 
 /// Header naming the sending node on every remote-write request, so an
 /// operator (or a test) can tell which node emitted a series.
@@ -57,30 +58,47 @@ pub const NODE_HEADER: &str = "X-Lagring-Node";
 
 /// Runs the node until `shutdown` is cancelled (then hands over, drains and
 /// flushes), or until a critical task dies (then drains and returns the
-/// reason as an error).
+/// reason as an error). Its parts come from the configuration
+/// ([`NodeParts::from_config`]); tests hand in their own through [`run_with`].
 pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let node = NodeIdentity::new(cfg.node_id());
-    let span = tracing::info_span!("node", node = %node.id);
-    run_node(cfg, node, shutdown).instrument(span).await
+    let parts = NodeParts::from_config(&cfg).await?;
+    run_with(cfg, parts, shutdown).await
 }
 
-async fn run_node(cfg: Config, node: NodeIdentity, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// [`run`] over parts the caller built: a shared memory store and an
+/// in-process simulator make a whole fleet in one test process.
+pub async fn run_with(cfg: Config, parts: NodeParts, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let span = tracing::info_span!("node", node = %parts.identity.id);
+    async move {
+        let running = start(cfg, parts).await?;
+        let fatal = tokio::select! {
+            _ = shutdown.cancelled() => None,
+            reason = running.supervisor.first_death() => Some(reason),
+        };
+        running.drain(fatal).await
+    }
+    .instrument(span)
+    .await
+}
+
+/// Starts every task of one node: HTTP, the remote-write worker, the
+/// heartbeat, and per cluster a fetch loop and a compute task.
+async fn start(cfg: Config, parts: NodeParts) -> anyhow::Result<RunningNode> {
+    let NodeParts { identity: node, store, history, kafka, listener } = parts;
     let metrics = SelfMetrics::new().context("register self metrics")?;
     let collector = LagCollector::with_max_age(cfg.series_max_age());
     let health = Health::new(cfg.clusters.iter().map(|c| c.name.clone()), cfg.node.interval);
     let labels = label_options(&cfg);
     let supervisor = Supervisor::new(health.clone());
 
-    let listener = TcpListener::bind(cfg.http.listen)
-        .await
-        .with_context(|| format!("http.listen: cannot bind {}", cfg.http.listen))?;
+    let listen = listener.local_addr().context("http listener address")?;
     let http_stop = CancellationToken::new();
     let http_state = HttpState { registry: metrics.registry.clone(), lag: collector.clone(), health: health.clone() };
     let http_task = supervisor.spawn("http server", {
         let stop = http_stop.clone();
         async move { http::serve(listener, http_state, stop).await.map_err(|e| format!("http server failed: {e}")) }
     });
-    tracing::info!(incarnation = %node.incarnation, listen = %cfg.http.listen, clusters = cfg.clusters.len(), "lagring node started");
+    tracing::info!(incarnation = %node.incarnation, %listen, clusters = cfg.clusters.len(), "lagring node started");
 
     let writer_stop = CancellationToken::new();
     let flush_timeout = cfg.node.shutdown_timeout / 3;
@@ -98,9 +116,7 @@ async fn run_node(cfg: Config, node: NodeIdentity, shutdown: CancellationToken) 
         None => (None, None),
     };
 
-    let store = open_store(&cfg).await?;
     let time_lag = cfg.time_lag_settings().map_err(|problems| anyhow::anyhow!(problems.join("; ")))?;
-    let history = open_history_store(cfg.redis.as_ref(), time_lag.histories).context("redis")?;
     let timing = CoordinationTiming {
         node_ttl: cfg.node.node_ttl,
         heartbeat_interval: cfg.node.heartbeat_interval,
@@ -133,8 +149,7 @@ async fn run_node(cfg: Config, node: NodeIdentity, shutdown: CancellationToken) 
     let (emit_tx, emit_rx) = mpsc::channel(COMPUTE_TO_EMIT_CAPACITY);
     for c in &cfg.clusters {
         let name: Arc<str> = Arc::from(c.name.as_str());
-        let client = KafkaClient::connect_with(&c.name, &c.kafka_connection(), c.client_kind())
-            .with_context(|| format!("cluster {}: cannot create kafka client", c.name))?;
+        let client = kafka.connect(c).with_context(|| format!("cluster {}: cannot create kafka client", c.name))?;
         let exact = cfg.time_lag.method == crate::config::TimeLagMethod::Exact;
         let native = matches!(c.client_kind(), lagring_kafka::ClientKind::Native(_));
         if exact && !native {
@@ -185,66 +200,99 @@ async fn run_node(cfg: Config, node: NodeIdentity, shutdown: CancellationToken) 
     fetch_tasks.close();
     compute_tasks.close();
 
-    let fatal = tokio::select! {
-        _ = shutdown.cancelled() => None,
-        reason = supervisor.first_death() => Some(reason),
-    };
-    supervisor.stopping();
-    let started = Instant::now();
-    let shutdown_timeout = cfg.node.shutdown_timeout;
-    match &fatal {
-        Some(reason) => tracing::error!(%reason, "a critical task died; draining and exiting"),
-        None => tracing::info!("shutting down"),
-    }
-    if fatal.is_none() && coordinator.has_peers() {
-        coordinator.request_leave();
-        let handover = shutdown_timeout.saturating_mul(2) / 3;
-        tracing::info!(bound_ms = handover.as_millis() as u64, "handing groups over to peers");
-        if tokio::time::timeout(handover, fetch_tasks.wait()).await.is_err() {
-            tracing::warn!("hand-over not finished in time; releasing what is left");
+    Ok(RunningNode {
+        supervisor,
+        coordinator,
+        shutdown_timeout: cfg.node.shutdown_timeout,
+        fetch_tasks,
+        fetch_stop,
+        heartbeat_task,
+        heartbeat_stop,
+        compute_tasks,
+        emit_task,
+        writer_task,
+        writer_stop,
+        http_task,
+        http_stop,
+    })
+}
+
+impl RunningNode {
+    /// Hands over (in a fleet, unless a task died), stops the fetch loops,
+    /// deregisters, drains compute and emit, flushes remote write and stops
+    /// HTTP, all within `shutdown_timeout`.
+    async fn drain(self, fatal: Option<String>) -> anyhow::Result<()> {
+        let RunningNode {
+            supervisor,
+            coordinator,
+            shutdown_timeout,
+            fetch_tasks,
+            fetch_stop,
+            heartbeat_task,
+            heartbeat_stop,
+            compute_tasks,
+            emit_task,
+            writer_task,
+            writer_stop,
+            http_task,
+            http_stop,
+        } = self;
+        supervisor.stopping();
+        let started = Instant::now();
+        match &fatal {
+            Some(reason) => tracing::error!(%reason, "a critical task died; draining and exiting"),
+            None => tracing::info!("shutting down"),
         }
-    }
-    fetch_stop.cancel();
-    let remaining = || shutdown_timeout.saturating_sub(started.elapsed());
-    if tokio::time::timeout(remaining(), fetch_tasks.wait()).await.is_err() {
-        tracing::warn!("fetch loops did not stop in time");
-    }
-    heartbeat_stop.cancel();
-    supervisor.join("heartbeat", heartbeat_task).await;
-    coordinator.deregister().await;
-    if tokio::time::timeout(remaining(), compute_tasks.wait()).await.is_err() {
-        tracing::warn!("compute tasks did not drain in time");
-    }
-    supervisor.join("emit", emit_task).await;
-    writer_stop.cancel();
-    if let Some(task) = writer_task {
-        supervisor.join("remote-write worker", task).await;
-    }
-    http_stop.cancel();
-    supervisor.join("http server", http_task).await;
-    tracing::info!(took_ms = started.elapsed().as_millis() as u64, "stopped");
-    match fatal {
-        Some(reason) => Err(anyhow::anyhow!("{reason}")),
-        None => Ok(()),
+        if fatal.is_none() && coordinator.has_peers() {
+            coordinator.request_leave();
+            let handover = shutdown_timeout.saturating_mul(2) / 3;
+            tracing::info!(bound_ms = handover.as_millis() as u64, "handing groups over to peers");
+            if tokio::time::timeout(handover, fetch_tasks.wait()).await.is_err() {
+                tracing::warn!("hand-over not finished in time; releasing what is left");
+            }
+        }
+        fetch_stop.cancel();
+        let remaining = || shutdown_timeout.saturating_sub(started.elapsed());
+        if tokio::time::timeout(remaining(), fetch_tasks.wait()).await.is_err() {
+            tracing::warn!("fetch loops did not stop in time");
+        }
+        heartbeat_stop.cancel();
+        supervisor.join("heartbeat", heartbeat_task).await;
+        coordinator.deregister().await;
+        if tokio::time::timeout(remaining(), compute_tasks.wait()).await.is_err() {
+            tracing::warn!("compute tasks did not drain in time");
+        }
+        supervisor.join("emit", emit_task).await;
+        writer_stop.cancel();
+        if let Some(task) = writer_task {
+            supervisor.join("remote-write worker", task).await;
+        }
+        http_stop.cancel();
+        supervisor.join("http server", http_task).await;
+        tracing::info!(took_ms = started.elapsed().as_millis() as u64, "stopped");
+        match fatal {
+            Some(reason) => Err(anyhow::anyhow!("{reason}")),
+            None => Ok(()),
+        }
     }
 }
 
-use fetch::ClusterFetcher;
-
-/// Redis when configured (fleet mode), else the in-memory store (this node
-/// owns everything).
-async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn CoordinationStore>> {
-    match &cfg.redis {
-        Some(redis) => {
-            let store = RedisStore::new(redis).context("redis")?;
-            tracing::info!(url = %redis.display_url(), "fleet mode: coordinating through redis");
-            Ok(Arc::new(store))
-        }
-        None => {
-            tracing::info!("single-node mode: no redis configured, this node owns every group");
-            Ok(Arc::new(MemoryStore::new()))
-        }
-    }
+/// The handles of a started node's tasks, in the order [`RunningNode::drain`]
+/// stops them.
+struct RunningNode {
+    supervisor: Supervisor,
+    coordinator: Arc<Coordinator>,
+    shutdown_timeout: std::time::Duration,
+    fetch_tasks: TaskTracker,
+    fetch_stop: CancellationToken,
+    heartbeat_task: tokio::task::JoinHandle<()>,
+    heartbeat_stop: CancellationToken,
+    compute_tasks: TaskTracker,
+    emit_task: tokio::task::JoinHandle<()>,
+    writer_task: Option<tokio::task::JoinHandle<()>>,
+    writer_stop: CancellationToken,
+    http_task: tokio::task::JoinHandle<()>,
+    http_stop: CancellationToken,
 }
 
 fn label_options(cfg: &Config) -> LabelOptions {

@@ -1,0 +1,168 @@
+//! A whole fleet in one test process: N nodes built with
+//! [`lagring::pipeline::run_with`] over one shared [`MemoryStore`] and one
+//! history store, reading the in-process simulator, writing to the testkit's
+//! recording receiver (which notes the sending node of every sample). What a
+//! fleet test asserts — one emitter per group and slot, no missed slot on a
+//! planned move — is read from the receiver, exactly as in the process suites
+//! under `tests/`, which stay for what only processes show (signals, real
+//! Redis, iptables).
+
+// Test code: a panic with a message is the failure report.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic, dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use lagring::pipeline::{KafkaConnector, NodeParts, run_with};
+use lagring_sim::{Clock, Scenario, Sim, SimHandle};
+use lagring_store::{CoordinationStore, HistoryPolicies, HistoryStore, MemoryHistoryStore, MemoryStore, NodeIdentity};
+use lagring_testkit::emissions::Emissions;
+use lagring_testkit::ports::wait_for;
+use lagring_testkit::receiver::RecordingReceiver;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The group-level series every owned group gets once per slot.
+pub const MARKER: &str = "kafka_consumer_group_sum_lag_in_offsets";
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Node timing: the process suites' quick timing (lease ttl 3 s).
+pub const INTERVAL_MS: i64 = 1_000;
+const HEARTBEAT: &str = "250ms";
+const NODE_TTL: &str = "2s";
+
+/// 3 brokers, 2 topics of 4 partitions, 12 groups with steady lag.
+pub const SCENARIO: &str = "seed: 11\nbrokers: 3\n\
+topics:\n\
+\x20 - { name: orders, partitions: 4, initial_messages: 400, produce: { constant: 4.0 } }\n\
+\x20 - { name: payments, partitions: 4, initial_messages: 200, produce: { constant: 2.0 } }\n\
+groups:\n\
+\x20 - { name: g-00, topics: [orders], behaviour: { lags_by: 10 } }\n\
+\x20 - { name: g-01, topics: [payments], behaviour: { lags_by: 11 } }\n\
+\x20 - { name: g-02, topics: [orders, payments], behaviour: { lags_by: 12 } }\n\
+\x20 - { name: g-03, topics: [orders], behaviour: { lags_by: 13 } }\n\
+\x20 - { name: g-04, topics: [payments], behaviour: { lags_by: 14 } }\n\
+\x20 - { name: g-05, topics: [orders, payments], behaviour: { lags_by: 15 } }\n\
+\x20 - { name: g-06, topics: [orders], behaviour: { lags_by: 16 } }\n\
+\x20 - { name: g-07, topics: [payments], behaviour: { lags_by: 17 } }\n\
+\x20 - { name: g-08, topics: [orders, payments], behaviour: { lags_by: 18 } }\n\
+\x20 - { name: g-09, topics: [orders], behaviour: { lags_by: 19 } }\n\
+\x20 - { name: g-10, topics: [payments], behaviour: { lags_by: 20 } }\n\
+\x20 - { name: g-11, topics: [orders, payments], behaviour: { lags_by: 21 } }\n";
+
+struct RunningNode {
+    stop: CancellationToken,
+    task: JoinHandle<Result<()>>,
+    http: std::net::SocketAddr,
+}
+
+pub struct InProcessFleet {
+    pub sim: SimHandle,
+    pub receiver: RecordingReceiver,
+    pub store: MemoryStore,
+    pub history: Arc<dyn HistoryStore>,
+    pub groups: Vec<String>,
+    nodes: BTreeMap<String, RunningNode>,
+}
+
+pub fn now_slot() -> i64 {
+    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    ms / INTERVAL_MS
+}
+
+impl InProcessFleet {
+    /// The simulator, the receiver and the shared stores; no node yet.
+    pub async fn start() -> Result<Self> {
+        let sim = Sim::start(Scenario::from_yaml(SCENARIO)?, Clock::real()).await?;
+        let receiver = RecordingReceiver::start().await?;
+        let groups = (0..12).map(|i| format!("g-{i:02}")).collect();
+        Ok(Self {
+            sim,
+            receiver,
+            store: MemoryStore::new(),
+            history: Arc::new(MemoryHistoryStore::new(HistoryPolicies::default())),
+            groups,
+            nodes: BTreeMap::new(),
+        })
+    }
+
+    fn config(&self, id: &str) -> String {
+        let brokers: Vec<String> = self.sim.broker_addrs().iter().map(|a| format!("'{a}'")).collect();
+        format!(
+            "node: {{ id: {id}, interval: {INTERVAL_MS}ms, heartbeat_interval: {HEARTBEAT}, node_ttl: {NODE_TTL}, \
+             shutdown_timeout: 15s }}\n\
+             clusters: [{{ name: sim, brokers: [{}], request_timeout: 1s }}]\n\
+             remote_write: {{ url: '{}', min_backoff: 50ms, max_backoff: 500ms }}\n\
+             http: {{ listen: '127.0.0.1:0' }}\n",
+            brokers.join(", "),
+            self.receiver.url(),
+        )
+    }
+
+    /// Starts node `id` in this process.
+    pub async fn add_node(&mut self, id: &str) -> Result<()> {
+        let cfg = lagring::config::parse(&self.config(id)).context("node config")?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let http = listener.local_addr()?;
+        let store: Arc<dyn CoordinationStore> = Arc::new(self.store.clone());
+        let parts = NodeParts {
+            identity: NodeIdentity::new(id.to_owned()),
+            store,
+            history: self.history.clone(),
+            kafka: KafkaConnector::from_config(),
+            listener,
+        };
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run_with(cfg, parts, stop.clone()));
+        self.nodes.insert(id.to_owned(), RunningNode { stop, task, http });
+        Ok(())
+    }
+
+    /// SIGTERM's path: hand over, drain, flush. Returns when the node stopped.
+    pub async fn stop_node(&mut self, id: &str) -> Result<()> {
+        let node = self.nodes.remove(id).context("no such node")?;
+        node.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(30), node.task).await.context("node did not stop in 30 s")???;
+        Ok(())
+    }
+
+    pub fn http(&self, id: &str) -> std::net::SocketAddr {
+        self.nodes[id].http
+    }
+
+    pub fn emissions(&self) -> Emissions {
+        Emissions::collect(&self.receiver.samples(), MARKER, INTERVAL_MS)
+    }
+
+    /// Waits for `slots` consecutive complete slots (every group once, the
+    /// same owners throughout), all after `after`, emitted by `nodes` nodes
+    /// together; returns the first of them.
+    pub async fn wait_stable(&self, slots: i64, after: i64, nodes: usize) -> Result<i64> {
+        wait_for("a stable fleet", TIMEOUT, || async {
+            let em = self.emissions();
+            let upto = now_slot() - 2;
+            let from = upto - slots + 1;
+            if from <= after {
+                return Ok(None);
+            }
+            let complete = (from..=upto).all(|s| self.groups.iter().all(|g| em.missing(g, s, s).is_empty()));
+            let owners = em.owners_at(from);
+            let settled = (from..=upto).all(|s| em.owners_at(s) == owners);
+            let spread = owners.values().collect::<std::collections::BTreeSet<_>>().len() == nodes;
+            Ok((complete && settled && spread && em.duplicates().is_empty()).then_some(from))
+        })
+        .await
+    }
+
+    /// Stops every node still running.
+    pub async fn shutdown(mut self) -> Result<()> {
+        let ids: Vec<String> = self.nodes.keys().cloned().collect();
+        for id in ids {
+            self.stop_node(&id).await?;
+        }
+        Ok(())
+    }
+}
