@@ -12,6 +12,7 @@
 //! `node.shutdown_timeout` (hand-over gets two thirds of it; what is not
 //! handed over by then is released at once).
 
+mod brokers;
 mod cluster;
 mod compute;
 mod emit;
@@ -19,6 +20,8 @@ pub mod fetch;
 #[cfg(test)]
 mod group_series_tests;
 mod owner;
+#[cfg(test)]
+mod silent_broker_tests;
 mod slots;
 mod supervise;
 mod time_lag;
