@@ -2,7 +2,7 @@
 //!
 //! - A cluster is unhealthy when its last iteration failed, when no
 //!   iteration has succeeded for three intervals (a stuck fetch), or when
-//!   none of the brokers its last iteration contacted answered.
+//!   none of the brokers its last iteration contacted answered a request.
 //! - A broker that did not answer in the last iteration of its cluster (while
 //!   others did) makes the node degraded, not unhealthy: its partitions and
 //!   groups are missing, the rest of the cluster is measured. `degraded`
@@ -27,8 +27,8 @@ struct ClusterHealth {
     attempted: bool,
     last_success: Option<Instant>,
     last_error: Option<String>,
-    /// Brokers the last iteration reached.
-    reachable_brokers: usize,
+    /// Brokers that answered at least one request of the last iteration.
+    answering_brokers: usize,
     /// Brokers the last iteration could not reach, by node id, with why.
     unreachable_brokers: BTreeMap<i32, String>,
 }
@@ -101,7 +101,7 @@ impl Health {
     pub fn brokers(&self, cluster: &str, seen: &[BrokerSeen]) {
         self.with(|s| {
             let h = s.clusters.entry(cluster.to_owned()).or_default();
-            h.reachable_brokers = seen.iter().filter(|b| b.reachable()).count();
+            h.answering_brokers = seen.iter().filter(|b| b.answered > 0).count();
             h.unreachable_brokers = seen
                 .iter()
                 .filter(|b| !b.reachable())
@@ -162,7 +162,7 @@ impl Health {
                     && ok.elapsed() > stuck_after
                 {
                     unhealthy.insert(name.clone(), format!("no successful iteration for {:?}", ok.elapsed()));
-                } else if h.reachable_brokers == 0 && !h.unreachable_brokers.is_empty() {
+                } else if h.answering_brokers == 0 && !h.unreachable_brokers.is_empty() {
                     let ids: Vec<String> = h.unreachable_brokers.keys().map(i32::to_string).collect();
                     unhealthy.insert(name.clone(), format!("no broker reachable (brokers {})", ids.join(", ")));
                 }
@@ -230,6 +230,12 @@ mod tests {
         .into_iter()
         .collect();
         assert_eq!(r.degraded, want);
+
+        // One request of every broker failed, but each answered others: degraded only.
+        let flaky = |id| BrokerSeen { answered: 3, ..seen(id, Some("request timed out after 1s")) };
+        h.brokers("prod", &[flaky(0), flaky(1), flaky(2)]);
+        let r = h.report();
+        assert_eq!((r.status, r.unhealthy.len(), r.degraded.len()), ("ok", 0, 3), "{r:?}");
 
         // Every broker silent, even while the iteration itself still counts as a success.
         let refused = Some("connect to 127.0.0.1:9092 failed: connection refused");

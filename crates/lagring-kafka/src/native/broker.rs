@@ -253,4 +253,21 @@ mod tests {
         assert!(matches!(second, WireError::Backoff { .. }), "{second}");
         assert!(broker.in_backoff());
     }
+
+    #[tokio::test]
+    async fn transport_failures_are_counted_until_taken() {
+        use kafka_protocol::messages::MetadataRequest;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        let broker = Broker::new(addr.clone(), Arc::default(), Arc::default());
+        let ask = || broker.request::<MetadataRequest>(Duration::from_secs(1), |_| MetadataRequest::default());
+        assert!(matches!(ask().await.unwrap_err(), WireError::Connect { .. }));
+        assert!(matches!(ask().await.unwrap_err(), WireError::Backoff { .. }));
+        let seen = broker.take_seen();
+        assert_eq!((seen.answered, seen.failed), (0, 2));
+        let last = seen.last_failure.unwrap();
+        assert!(last.starts_with(&format!("broker {addr} unavailable (connect to {addr} failed: ")), "{last}");
+        assert_eq!(broker.take_seen(), Seen::default(), "counting starts afresh");
+    }
 }
