@@ -237,6 +237,7 @@ mod tests {
             sum_lag: 0,
             partitions_without_commit: 0,
             partitions_without_offsets: 0,
+            partitions_unavailable: 0,
         };
         let got = group_time_lag(&lag, now, Members::Active, &maps, &TimeLagPolicy::default());
         let lags: Vec<TimeLag> = got.partitions.iter().map(|p| p.time_lag).collect();
@@ -278,5 +279,38 @@ mod tests {
         // (100 + 6,100) records at 3 × (40/3 − 10) records/s.
         let eta = got.catch_up_eta_seconds.unwrap();
         assert!((eta - 6_200.0 / 10.0).abs() < 1e-9, "{eta}");
+    }
+
+    /// The leader of orders/1 did not answer: time lag is aggregated over
+    /// orders/0 and orders/2, the partitions that did.
+    #[test]
+    fn time_lag_aggregates_cover_the_partitions_that_answered() {
+        use crate::model::{ClusterObservation, GroupCommits};
+        let now = 600_000;
+        let tp = |p| TopicPartition::new("orders", p);
+        let mut o = ClusterObservation { cluster: "c".into(), observed_at_ms: now, ..Default::default() };
+        o.topic_partitions.insert("orders".into(), 3);
+        o.offsets.insert(tp(0), PartitionOffsets { start: 0, end: 100 });
+        o.offsets.insert(tp(2), PartitionOffsets { start: 0, end: 70 });
+        o.groups.push(GroupCommits {
+            group: "billing".into(),
+            committed: [(tp(0), 90), (tp(1), 5), (tp(2), 40)].into_iter().collect(),
+        });
+        let lag = crate::lag::compute(&o).groups.remove(0);
+        let produced = |tp: &TopicPartition, _: i64| match tp.partition {
+            0 => Some(now - 5_000),
+            1 => Some(now - 99_000),
+            _ => Some(now - 12_000),
+        };
+        let got =
+            group_time_lag_with(&lag, now, Members::Active, &Maps::default(), &TimeLagPolicy::default(), produced);
+        let seconds: Vec<(i32, Option<f64>)> =
+            got.partitions.iter().map(|p| (p.tp.partition, p.time_lag.seconds())).collect();
+        assert_eq!(seconds, [(0, Some(5.0)), (2, Some(12.0))]);
+        assert_eq!((got.max_seconds, got.sum_seconds), (Some(12.0), Some(17.0)));
+        let topics: Vec<(&str, f64, f64)> =
+            got.topics.iter().map(|t| (&*t.topic, t.max_seconds, t.sum_seconds)).collect();
+        assert_eq!(topics, [("orders", 12.0, 17.0)]);
+        assert_eq!(got.without_time_lag, 0, "an unavailable partition is not one without time lag");
     }
 }

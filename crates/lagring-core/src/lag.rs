@@ -6,6 +6,11 @@
 //! removes the impossible negative values a compacted or truncated log can
 //! still produce. A committed offset below the log-start offset keeps its full
 //! lag and is flagged, because those messages were deleted unread.
+//!
+//! Aggregates cover the partitions whose log offsets were fetched. A committed
+//! partition that exists but whose offsets are missing (its leader did not
+//! answer) is counted as unavailable instead of blanking the group: one
+//! silent broker must not take every group's max and sum with it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -49,6 +54,10 @@ pub struct GroupLag {
     /// Committed partitions whose log offsets the broker did not return
     /// (fetch error, or topic deleted while commits remain): no lag sample.
     pub partitions_without_offsets: u32,
+    /// Of those, the partitions that exist (their topic's metadata lists
+    /// them) but whose log offsets could not be fetched this iteration: the
+    /// aggregates above cover the others only.
+    pub partitions_unavailable: u32,
 }
 
 /// Lag of every observed group of one cluster.
@@ -78,13 +87,19 @@ fn group_lag(
 ) -> GroupLag {
     let mut partitions = Vec::with_capacity(commits.committed.len());
     let mut partitions_without_offsets = 0u32;
+    let mut partitions_unavailable = 0u32;
     for (tp, &committed) in &commits.committed {
         match offsets.get(tp) {
             Some(&po) => {
                 let (lag, beyond_retention) = partition_lag(committed, po);
                 partitions.push(PartitionLag { tp: tp.clone(), committed, offsets: po, lag, beyond_retention });
             }
-            None => partitions_without_offsets += 1,
+            None => {
+                partitions_without_offsets = partitions_without_offsets.saturating_add(1);
+                if exists(topic_partitions, tp) {
+                    partitions_unavailable = partitions_unavailable.saturating_add(1);
+                }
+            }
         }
     }
 
@@ -124,7 +139,14 @@ fn group_lag(
         sum_lag,
         partitions_without_commit,
         partitions_without_offsets,
+        partitions_unavailable,
     }
+}
+
+/// Whether the metadata lists `tp`: a partition it lists was asked for, so
+/// missing offsets mean the fetch failed; one it does not list is gone.
+fn exists(topic_partitions: &BTreeMap<Arc<str>, i32>, tp: &TopicPartition) -> bool {
+    topic_partitions.get(&tp.topic).is_some_and(|&n| (0..n).contains(&tp.partition))
 }
 
 #[cfg(test)]
@@ -178,6 +200,7 @@ mod tests {
         assert_eq!(billing.sum_lag, 70);
         assert_eq!(billing.partitions_without_commit, 1); // orders/1
         assert_eq!(billing.partitions_without_offsets, 0);
+        assert_eq!(billing.partitions_unavailable, 0);
         let topics: Vec<(&str, i64, i64, u32)> =
             billing.topics.iter().map(|t| (&*t.topic, t.max_lag, t.sum_lag, t.partitions_without_commit)).collect();
         assert_eq!(topics, vec![("audit", 0, 0, 0), ("orders", 60, 70, 1)]);
@@ -185,7 +208,39 @@ mod tests {
         let gone = &lag.groups[1];
         assert!(gone.partitions.is_empty());
         assert_eq!(gone.partitions_without_offsets, 1);
+        assert_eq!(gone.partitions_unavailable, 0, "a deleted topic is gone, not unavailable");
         assert_eq!((gone.max_lag, gone.sum_lag), (0, 0));
+    }
+
+    /// Three partitions, the leader of orders/1 did not answer: the
+    /// aggregates cover orders/0 and orders/2, and say one is missing.
+    #[test]
+    fn aggregates_cover_the_partitions_that_answered() {
+        let tp = |p| TopicPartition::new("orders", p);
+        let mut o = ClusterObservation { cluster: "c1".into(), observed_at_ms: 1_000, ..Default::default() };
+        o.topic_partitions.insert("orders".into(), 3);
+        o.offsets.insert(tp(0), po(0, 100));
+        o.offsets.insert(tp(2), po(0, 70));
+        o.groups.push(GroupCommits {
+            group: "billing".into(),
+            committed: [(tp(0), 90), (tp(1), 5), (tp(2), 40)].into_iter().collect(),
+        });
+        let lag = compute(&o);
+        let billing = &lag.groups[0];
+        let lags: Vec<(i32, i64)> = billing.partitions.iter().map(|p| (p.tp.partition, p.lag)).collect();
+        assert_eq!(lags, [(0, 10), (2, 30)]);
+        assert_eq!((billing.max_lag, billing.sum_lag), (30, 40));
+        assert_eq!((billing.partitions_unavailable, billing.partitions_without_offsets), (1, 1));
+        assert_eq!(billing.partitions_without_commit, 0, "orders/1 has a commit, its offsets are what is missing");
+        let topics: Vec<(&str, i64, i64)> = billing.topics.iter().map(|t| (&*t.topic, t.max_lag, t.sum_lag)).collect();
+        assert_eq!(topics, [("orders", 30, 40)]);
+
+        // No partition answered: no aggregate, three unavailable.
+        o.offsets.clear();
+        let lag = compute(&o);
+        let billing = &lag.groups[0];
+        assert!(billing.partitions.is_empty() && billing.topics.is_empty());
+        assert_eq!(billing.partitions_unavailable, 3);
     }
 
     proptest! {

@@ -44,6 +44,7 @@ struct Names {
     group_max_lag: Arc<str>,
     group_sum_lag: Arc<str>,
     without_commit: Arc<str>,
+    unavailable: Arc<str>,
     groups_checked: Arc<str>,
     iteration_time: Arc<str>,
     group: Arc<str>,
@@ -62,6 +63,7 @@ fn names() -> &'static Names {
         group_max_lag: Arc::from(m::GROUP_MAX_LAG_OFFSETS),
         group_sum_lag: Arc::from(m::GROUP_SUM_LAG_OFFSETS),
         without_commit: Arc::from(m::PARTITIONS_WITHOUT_COMMIT),
+        unavailable: Arc::from(m::PARTITIONS_UNAVAILABLE),
         groups_checked: Arc::from(m::TOTAL_GROUPS_CHECKED),
         iteration_time: Arc::from(m::ITERATION_TIME_SECONDS),
         group: Arc::from("group"),
@@ -167,12 +169,19 @@ impl<'a> Builder<'a> {
             self.push(&n.topic_sum_lag, &set, t.sum_lag as f64);
             labels.topics.push((t.topic.clone(), set));
         }
+        // Aggregates over the partitions that answered, next to the count of
+        // those that did not: a group whose every partition is unavailable
+        // has that count only.
         if !g.partitions.is_empty() {
             let set = self.group_labels(&g.group);
             self.push(&n.group_max_lag, &set, g.max_lag as f64);
             self.push(&n.group_sum_lag, &set, g.sum_lag as f64);
             self.push(&n.without_commit, &set, f64::from(g.partitions_without_commit));
+            self.push(&n.unavailable, &set, f64::from(g.partitions_unavailable));
             labels.whole = Some(set);
+        } else if g.partitions_unavailable > 0 {
+            let set = self.group_labels(&g.group);
+            self.push(&n.unavailable, &set, f64::from(g.partitions_unavailable));
         }
         labels
     }
@@ -203,8 +212,8 @@ pub fn group_samples(lag: &ClusterLag, opts: &LabelOptions) -> Vec<Sample> {
 pub fn group_samples_with_labels(lag: &ClusterLag, opts: &LabelOptions) -> (Vec<Sample>, Vec<GroupLabels>) {
     let mut b = Builder::new(opts, &lag.cluster);
     // Per partition: lag (and the rare beyond-retention and lost-messages
-    // series); per topic and group: max, sum and a count or two.
-    b.reserve(lag.groups.iter().map(|g| g.partitions.len() + 3 * g.topics.len() + 4).sum());
+    // series); per topic and group: max, sum and a count or three.
+    b.reserve(lag.groups.iter().map(|g| g.partitions.len() + 3 * g.topics.len() + 5).sum());
     let labels = lag.groups.iter().map(|g| b.group(g)).collect();
     (b.out, labels)
 }
@@ -253,7 +262,8 @@ mod tests {
                 max_lag: 60,
                 sum_lag: 60,
                 partitions_without_commit: 1,
-                partitions_without_offsets: 0,
+                partitions_without_offsets: 2,
+                partitions_unavailable: 1,
             }],
         };
         let opts = LabelOptions { cluster_label: "cluster".into(), extra: vec![("env".into(), "test".into())] };
@@ -269,8 +279,28 @@ mod tests {
                 "kafka_consumer_group_max_lag_in_offsets{cluster=prod,env=test,group=billing} 60",
                 "kafka_consumer_group_sum_lag_in_offsets{cluster=prod,env=test,group=billing} 60",
                 "kafka_consumer_group_partitions_without_commit{cluster=prod,env=test,group=billing} 1",
+                "kafka_consumer_group_partitions_unavailable{cluster=prod,env=test,group=billing} 1",
             ]
         );
+        // A group none of whose partitions answered: the count alone, no
+        // aggregate over nothing.
+        let dark = ClusterLag {
+            cluster: "prod".into(),
+            observed_at_ms: 0,
+            groups: vec![GroupLag {
+                group: "dark".into(),
+                partitions: Vec::new(),
+                topics: Vec::new(),
+                max_lag: 0,
+                sum_lag: 0,
+                partitions_without_commit: 0,
+                partitions_without_offsets: 3,
+                partitions_unavailable: 3,
+            }],
+        };
+        let got: Vec<String> = group_samples(&dark, &LabelOptions::default()).iter().map(render).collect();
+        assert_eq!(got, ["kafka_consumer_group_partitions_unavailable{clustername=prod,group=dark} 3"]);
+
         let it = iteration_samples(
             &"prod".into(),
             IterationFacts { groups_checked: 3, iteration_seconds: 0.5 },

@@ -10,6 +10,7 @@ pub const GROUP_SUM_LAG_OFFSETS: &str = "kafka_consumer_group_sum_lag_in_offsets
 pub const TOPIC_MAX_LAG_OFFSETS: &str = "kafka_consumer_group_topic_max_lag_in_offsets";
 pub const TOPIC_SUM_LAG_OFFSETS: &str = "kafka_consumer_group_topic_sum_lag_in_offsets";
 pub const PARTITIONS_WITHOUT_COMMIT: &str = "kafka_consumer_group_partitions_without_commit";
+pub const PARTITIONS_UNAVAILABLE: &str = "kafka_consumer_group_partitions_unavailable";
 pub const LAG_BEYOND_RETENTION: &str = "kafka_consumer_group_lag_beyond_retention";
 pub const LOST_MESSAGES: &str = "kafka_consumer_group_lost_messages";
 pub const TOTAL_GROUPS_CHECKED: &str = "kafka_total_groups_checked";
@@ -37,6 +38,10 @@ pub const ALL: &[(&str, &str)] = &[
     (TOPIC_MAX_LAG_OFFSETS, "Largest partition offset lag of a consumer group on one topic"),
     (TOPIC_SUM_LAG_OFFSETS, "Sum of partition offset lags of a consumer group on one topic"),
     (PARTITIONS_WITHOUT_COMMIT, "Partitions of topics a group commits on that have no committed offset from the group"),
+    (
+        PARTITIONS_UNAVAILABLE,
+        "Committed partitions of a group whose log offsets could not be fetched this iteration (0 when complete)",
+    ),
     (LAG_BEYOND_RETENTION, "1 when the committed offset is below the log-start offset (messages already deleted)"),
     (
         LOST_MESSAGES,
@@ -87,6 +92,7 @@ mod tests {
                 "kafka_consumer_group_topic_max_lag_in_offsets",
                 "kafka_consumer_group_topic_sum_lag_in_offsets",
                 "kafka_consumer_group_partitions_without_commit",
+                "kafka_consumer_group_partitions_unavailable",
                 "kafka_consumer_group_lag_beyond_retention",
                 "kafka_consumer_group_lost_messages",
                 "kafka_total_groups_checked",

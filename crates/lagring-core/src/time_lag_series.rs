@@ -211,6 +211,7 @@ mod tests {
             sum_lag: 10,
             partitions_without_commit: 0,
             partitions_without_offsets: 0,
+            partitions_unavailable: 0,
         };
         ClusterLag {
             cluster: "prod".into(),

@@ -49,6 +49,29 @@ impl std::fmt::Debug for KafkaClient {
     }
 }
 
+/// What the client saw of one broker between two [`KafkaClient::brokers_seen`] calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerSeen {
+    /// Kafka node id.
+    pub id: i32,
+    /// `host:port` as the cluster metadata gave it.
+    pub addr: String,
+    /// Requests it answered (an answer with an error code counts).
+    pub answered: u64,
+    /// Requests that failed at the transport level: no connection, no answer in time, still
+    /// backing off after such a failure, or login refused.
+    pub failed: u64,
+    /// The last of those failures.
+    pub last_failure: Option<String>,
+}
+
+impl BrokerSeen {
+    /// Reachable: every request sent to it was answered.
+    pub fn reachable(&self) -> bool {
+        self.failed == 0
+    }
+}
+
 type LogOffsets = (BTreeMap<TopicPartition, PartitionOffsets>, Vec<(TopicPartition, KafkaError)>);
 
 impl KafkaClient {
@@ -88,6 +111,16 @@ impl KafkaClient {
         match &self.backend {
             Backend::Librdkafka(c) => c.blocking_in_flight(),
             Backend::Native(_) => 0,
+        }
+    }
+
+    /// Each broker (by node id) sent a request since the previous call, with what those requests
+    /// met; counting starts afresh. The native client only: the librdkafka client reports none
+    /// (its per-broker state is not exposed through the admin API lagring uses).
+    pub fn brokers_seen(&self) -> Vec<BrokerSeen> {
+        match &self.backend {
+            Backend::Librdkafka(_) => Vec::new(),
+            Backend::Native(c) => c.brokers_seen(),
         }
     }
 

@@ -38,6 +38,9 @@ pub struct SelfMetrics {
     /// Lagging partitions (per group) whose exact time lag could not be read
     /// (`time_lag.method: exact`) and was estimated instead.
     pub exact_time_lag_fallbacks: IntCounterVec,
+    /// Per broker (Kafka node id): 1 when every request of the last iteration
+    /// to it was answered, 0 when one failed at the transport level.
+    pub broker_up: IntGaugeVec,
 }
 
 /// Stage latencies span 1 ms (compute) to a minute (a slow cluster).
@@ -101,6 +104,11 @@ impl SelfMetrics {
             "Lagging group partitions whose exact time lag could not be read and was estimated instead",
             &["cluster"],
         )?;
+        let broker_up = gauge(
+            "lagring_broker_up",
+            "1 when the broker (Kafka node id) answered every request of the last iteration, 0 when it did not",
+            &["cluster", "broker"],
+        )?;
         registry.register(Box::new(stage_seconds.clone()))?;
         for c in [
             &iterations,
@@ -114,9 +122,15 @@ impl SelfMetrics {
         ] {
             registry.register(Box::new(c.clone()))?;
         }
-        for g in
-            [&groups_discovered, &owned_groups, &partitions_without_offsets, &series, &ring_member, &blocking_workers]
-        {
+        for g in [
+            &groups_discovered,
+            &owned_groups,
+            &partitions_without_offsets,
+            &series,
+            &ring_member,
+            &blocking_workers,
+            &broker_up,
+        ] {
             registry.register(Box::new(g.clone()))?;
         }
         Ok(Self {
@@ -136,6 +150,7 @@ impl SelfMetrics {
             history_resets,
             history_errors,
             exact_time_lag_fallbacks,
+            broker_up,
         })
     }
 

@@ -44,6 +44,17 @@ struct State {
     retry_at: Option<Instant>,
     /// Why the last attempt failed, repeated while backing off so the reason stays visible.
     last_error: Option<String>,
+    /// Requests since the last [`Broker::take_seen`]: answered, and failed at the transport
+    /// level (with the last such failure).
+    seen: Seen,
+}
+
+/// What requests to one broker met since the last [`Broker::take_seen`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Seen {
+    pub(crate) answered: u64,
+    pub(crate) failed: u64,
+    pub(crate) last_failure: Option<String>,
 }
 
 /// How every connection of a cluster is secured: the same for all its brokers.
@@ -158,8 +169,46 @@ impl Broker {
     }
 
     /// Sends the request `build` makes for the negotiated version of `R` and decodes the answer,
-    /// all within `timeout`. A timeout closes the connection and starts the backoff.
+    /// all within `timeout`. A timeout closes the connection and starts the backoff. The outcome
+    /// is counted for [`Broker::take_seen`].
     pub(crate) async fn request<R: Request>(
+        &self,
+        timeout: Duration,
+        build: impl FnOnce(i16) -> R,
+    ) -> Result<(i16, R::Response), WireError> {
+        let result = self.request_once(timeout, build).await;
+        self.see(result.as_ref().err());
+        result
+    }
+
+    /// Counts one request's outcome: a transport failure (no connection, no answer in time,
+    /// backing off, login refused), or an answer (an error code or a malformed body included).
+    fn see(&self, error: Option<&WireError>) {
+        let mut state = self.state();
+        match error {
+            None | Some(WireError::Broker { .. } | WireError::Decode(_) | WireError::Unsupported { .. }) => {
+                state.seen.answered = state.seen.answered.saturating_add(1);
+            }
+            Some(
+                e @ (WireError::Connect { .. }
+                | WireError::Closed
+                | WireError::Timeout(_)
+                | WireError::Backoff { .. }
+                | WireError::Auth { .. }),
+            ) => {
+                state.seen.failed = state.seen.failed.saturating_add(1);
+                state.seen.last_failure = Some(e.to_string());
+            }
+            Some(WireError::Encode(_) | WireError::NoBroker) => {}
+        }
+    }
+
+    /// What requests met since the last call, and starts counting afresh.
+    pub(crate) fn take_seen(&self) -> Seen {
+        std::mem::take(&mut self.state().seen)
+    }
+
+    async fn request_once<R: Request>(
         &self,
         timeout: Duration,
         build: impl FnOnce(i16) -> R,
@@ -203,5 +252,22 @@ mod tests {
         let second = broker.session(Duration::from_secs(1)).await.unwrap_err();
         assert!(matches!(second, WireError::Backoff { .. }), "{second}");
         assert!(broker.in_backoff());
+    }
+
+    #[tokio::test]
+    async fn transport_failures_are_counted_until_taken() {
+        use kafka_protocol::messages::MetadataRequest;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        let broker = Broker::new(addr.clone(), Arc::default(), Arc::default());
+        let ask = || broker.request::<MetadataRequest>(Duration::from_secs(1), |_| MetadataRequest::default());
+        assert!(matches!(ask().await.unwrap_err(), WireError::Connect { .. }));
+        assert!(matches!(ask().await.unwrap_err(), WireError::Backoff { .. }));
+        let seen = broker.take_seen();
+        assert_eq!((seen.answered, seen.failed), (0, 2));
+        let last = seen.last_failure.unwrap();
+        assert!(last.starts_with(&format!("broker {addr} unavailable (connect to {addr} failed: ")), "{last}");
+        assert_eq!(broker.take_seen(), Seen::default(), "counting starts afresh");
     }
 }

@@ -95,6 +95,25 @@ impl NativeClient {
         self.counters.snapshot()
     }
 
+    /// Brokers known by node id that were sent a request since the last call, with what those
+    /// requests met (see `Broker::take_seen`).
+    pub(crate) fn brokers_seen(&self) -> Vec<crate::kafka_client::BrokerSeen> {
+        self.directory
+            .all()
+            .into_iter()
+            .filter_map(|(id, broker)| {
+                let seen = broker.take_seen();
+                (seen.answered > 0 || seen.failed > 0).then(|| crate::kafka_client::BrokerSeen {
+                    id,
+                    addr: broker.addr.clone(),
+                    answered: seen.answered,
+                    failed: seen.failed,
+                    last_failure: seen.last_failure,
+                })
+            })
+            .collect()
+    }
+
     /// The bound of one request: the request timeout, cut at `deadline`; an error once the
     /// deadline has passed.
     fn timeout(&self, deadline: Option<Instant>) -> Result<Duration, WireError> {

@@ -9,6 +9,7 @@ use lagring_core::series::SeriesBatch;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::brokers::BrokerWatch;
 use super::compute::Compute;
 use super::fetch::{ClusterFetcher, FetchError, FetchOutcome};
 use super::owner::ClusterOwner;
@@ -42,6 +43,7 @@ impl ClusterTask {
     pub async fn fetch_loop(self, mut owner: ClusterOwner, tx: mpsc::Sender<FetchOutcome>, stop: CancellationToken) {
         let slots = Slots::new(self.interval);
         let mut warn = WarnLimiter::new(WARN_EVERY);
+        let mut brokers = BrokerWatch::new(self.fetcher.cluster.clone());
         loop {
             let slot_ms = tokio::select! {
                 _ = stop.cancelled() => break,
@@ -66,6 +68,7 @@ impl ClusterTask {
                 owner.select(&owner.last_groups(), slot).await;
             }
             self.record_requests();
+            brokers.record(&self.fetcher.client.brokers_seen(), &self.metrics, &self.health);
             match result {
                 Ok(outcome) => {
                     self.record_success(&outcome, &mut warn);

@@ -1,13 +1,19 @@
 //! The compute stage of one cluster: lag math, time lag (the [`time_lag`]
 //! step, which goes through the offset-history store), series, staleness.
 //!
+//! A partition whose log offsets are missing this iteration (its leader did
+//! not answer) costs only its own series: the group- and topic-level
+//! aggregates are emitted over the partitions that answered, next to
+//! `kafka_consumer_group_partitions_unavailable`, so one silent broker never
+//! blanks every group.
+//!
 //! Series of a group whose OffsetFetch failed, or of a partition whose log
-//! offsets are missing this iteration, are not "ended": their data was only
-//! unavailable, so no staleness marker is sent for them — nor for the group-
-//! and topic-level series of a group with any unavailable partition (their
-//! aggregate may simply be missing this iteration). Only real disappearance
-//! (group deleted, partition gone) ends a series; missing time-lag series
-//! follow [`time_lag::Gaps`].
+//! offsets are missing, are not "ended": their data was only unavailable, so
+//! no staleness marker is sent for them — nor for an aggregate of a group or
+//! topic with an unavailable partition that has no sample this iteration
+//! (every partition of the topic unavailable). Only real disappearance (group
+//! deleted, partition gone) ends a series; missing time-lag series follow
+//! [`time_lag::Gaps`].
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -125,8 +131,8 @@ impl Compute {
         let failed_partitions: HashSet<(&str, String)> =
             outcome.partition_errors.iter().map(|(tp, _)| (&*tp.topic, tp.partition.to_string())).collect();
         let failed_tps: HashSet<&TopicPartition> = outcome.partition_errors.iter().map(|(tp, _)| tp).collect();
-        // (group, topic) pairs with an unavailable partition: their topic- and
-        // group-level aggregates are incomplete, not ended.
+        // (group, topic) pairs with an unavailable partition: a topic- or
+        // group-level series of theirs without a sample is incomplete, not ended.
         let incomplete: HashSet<(&str, &str)> = outcome
             .observation
             .groups
@@ -135,10 +141,6 @@ impl Compute {
                 g.committed.keys().filter(|tp| failed_tps.contains(tp)).map(move |tp| (&*g.group, &*tp.topic))
             })
             .collect();
-        // Aggregates over a group or topic with an unavailable partition would
-        // silently cover only the partitions that answered: they are skipped
-        // this iteration (and not ended, see `unavailable`).
-        samples.retain(|sample| !incomplete_aggregate(&sample.key, &incomplete));
         let unavailable = |k: &SeriesKey| {
             let group = k.label("group").unwrap_or_default();
             if failed_groups.contains(group) {
@@ -172,56 +174,5 @@ impl Compute {
         self.metrics.stale_markers.with_label_values(&[cluster]).inc_by(ended.len() as u64);
         self.metrics.stage(cluster, "compute", t.elapsed().saturating_sub(time_lag.took));
         SeriesBatch { cluster: self.cluster.clone(), timestamp_ms: outcome.observation.observed_at_ms, samples, ended }
-    }
-}
-
-/// The group- and topic-level lag aggregates (offsets and seconds).
-const AGGREGATES: &[&str] = &[
-    metric_names::GROUP_MAX_LAG_OFFSETS,
-    metric_names::GROUP_SUM_LAG_OFFSETS,
-    metric_names::TOPIC_MAX_LAG_OFFSETS,
-    metric_names::TOPIC_SUM_LAG_OFFSETS,
-    metric_names::GROUP_MAX_LAG_SECONDS,
-    metric_names::GROUP_SUM_LAG_SECONDS,
-    metric_names::TOPIC_MAX_LAG_SECONDS,
-    metric_names::TOPIC_SUM_LAG_SECONDS,
-];
-
-/// True for an aggregate of a (group, topic) — or, without a topic label, of
-/// a group — that has a partition whose offsets are missing this iteration.
-fn incomplete_aggregate(key: &SeriesKey, incomplete: &HashSet<(&str, &str)>) -> bool {
-    if incomplete.is_empty() || !AGGREGATES.contains(&key.name()) {
-        return false;
-    }
-    let Some(group) = key.label("group") else { return false };
-    match key.label("topic") {
-        Some(topic) => incomplete.contains(&(group, topic)),
-        None => incomplete.iter().any(|(g, _)| *g == group),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(name: &str, labels: &[(&str, &str)]) -> SeriesKey {
-        SeriesKey::new(name, labels.iter().map(|(k, v)| (Arc::from(*k), Arc::from(*v))).collect())
-    }
-
-    #[test]
-    fn only_aggregates_over_an_unavailable_partition_are_skipped() {
-        let incomplete: HashSet<(&str, &str)> = [("billing", "orders")].into_iter().collect();
-        let group_sum = key(metric_names::GROUP_SUM_LAG_OFFSETS, &[("group", "billing")]);
-        let topic_max = key(metric_names::TOPIC_MAX_LAG_SECONDS, &[("group", "billing"), ("topic", "orders")]);
-        let other_topic = key(metric_names::TOPIC_SUM_LAG_OFFSETS, &[("group", "billing"), ("topic", "payments")]);
-        let partition =
-            key(metric_names::PARTITION_LAG_OFFSETS, &[("group", "billing"), ("topic", "orders"), ("partition", "0")]);
-        let other_group = key(metric_names::GROUP_MAX_LAG_OFFSETS, &[("group", "audit")]);
-        assert!(incomplete_aggregate(&group_sum, &incomplete));
-        assert!(incomplete_aggregate(&topic_max, &incomplete));
-        assert!(!incomplete_aggregate(&other_topic, &incomplete), "a complete topic of the group stays");
-        assert!(!incomplete_aggregate(&partition, &incomplete), "partition series are not aggregates");
-        assert!(!incomplete_aggregate(&other_group, &incomplete));
-        assert!(!incomplete_aggregate(&group_sum, &HashSet::new()));
     }
 }

@@ -12,6 +12,7 @@
 //! `node.shutdown_timeout` (hand-over gets two thirds of it; what is not
 //! handed over by then is released at once).
 
+mod brokers;
 mod cluster;
 mod compute;
 mod emit;
@@ -20,6 +21,8 @@ pub mod fetch;
 mod group_series_tests;
 mod owner;
 mod parts;
+#[cfg(test)]
+mod silent_broker_tests;
 mod slots;
 mod supervise;
 mod time_lag;

@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -258,6 +258,60 @@ async fn missing_time_lag_is_a_gap_an_eta_ends_and_a_deleted_group_ends_everythi
     ] {
         assert!(ended.contains(name), "{name} not ended: {ended:?}");
     }
+}
+
+#[tokio::test]
+async fn unavailable_partitions_leave_the_aggregates_to_the_rest_and_end_nothing() {
+    let mut c = compute(Flaky::new());
+    let commits: Commits<'_> = &[("g", &[("t", 0, 90), ("t", 1, 80), ("u", 0, 40)])];
+    let all = c.run(&outcome(0, &[("t", 0, 100), ("t", 1, 100), ("u", 0, 50)], commits)).await;
+    let v = values(&all);
+    assert_eq!(v["kafka_consumer_group_max_lag_in_offsets{group=g}"], 20.0);
+    assert_eq!(v["kafka_consumer_group_partitions_unavailable{group=g}"], 0.0);
+
+    // The leader of t/1 and u/0 does not answer: t/0 alone is measured.
+    let mut partial = outcome(1_000, &[("t", 0, 110)], commits);
+    partial.observation.topic_partitions.insert(Arc::from("t"), 2);
+    partial.observation.topic_partitions.insert(Arc::from("u"), 1);
+    for tp in [TopicPartition::new("t", 1), TopicPartition::new("u", 0)] {
+        let error = lagring_kafka::KafkaError::MissingPartition {
+            cluster: Arc::from("c"),
+            api: "list offsets",
+            partition: tp.clone(),
+        };
+        partial.partition_errors.push((tp, error));
+    }
+    let batch = c.run(&partial).await;
+    let v = values(&batch);
+    for (name, want) in [
+        ("kafka_consumer_group_max_lag_in_offsets{group=g}", 20.0),
+        ("kafka_consumer_group_sum_lag_in_offsets{group=g}", 20.0),
+        ("kafka_consumer_group_topic_max_lag_in_offsets{group=g,topic=t}", 20.0),
+        ("kafka_consumer_group_topic_sum_lag_in_offsets{group=g,topic=t}", 20.0),
+        ("kafka_consumer_group_partitions_unavailable{group=g}", 2.0),
+    ] {
+        assert_eq!(v.get(name), Some(&want), "{name}: {v:?}");
+    }
+    assert!(!v.contains_key("kafka_consumer_group_lag_in_offsets{group=g,partition=1,topic=t}"));
+    assert!(!v.contains_key("kafka_consumer_group_topic_max_lag_in_offsets{group=g,topic=u}"), "nothing on u answered");
+    let ended: Vec<String> = batch.ended.iter().map(render).collect();
+    assert!(ended.is_empty(), "unavailable is not gone: {ended:?}");
+
+    // u is deleted (gone from the metadata) while t/1 answers again: u's series end.
+    let back = c.run(&outcome(2_000, &[("t", 0, 120), ("t", 1, 120)], commits)).await;
+    let v = values(&back);
+    assert_eq!(v["kafka_consumer_group_partitions_unavailable{group=g}"], 0.0);
+    assert_eq!(v["kafka_consumer_group_sum_lag_in_offsets{group=g}"], 70.0);
+    let ended: BTreeSet<String> = back.ended.iter().filter(|k| k.name().ends_with("in_offsets")).map(render).collect();
+    let want: BTreeSet<String> = [
+        "kafka_consumer_group_lag_in_offsets{group=g,partition=0,topic=u}",
+        "kafka_consumer_group_topic_max_lag_in_offsets{group=g,topic=u}",
+        "kafka_consumer_group_topic_sum_lag_in_offsets{group=g,topic=u}",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(ended, want);
 }
 
 #[tokio::test]
