@@ -121,13 +121,13 @@ impl ClusterConfig {
                     SaslMechanismConfig::ScramSha512 => SaslMechanism::ScramSha512,
                 },
                 username: s.username.clone(),
-                password: s.password.clone(),
+                password: s.password.expose().to_owned(),
             }),
             tls: self.tls.as_ref().map(|t| Tls {
                 ca_file: t.ca_file.clone(),
                 cert_file: t.cert_file.clone(),
                 key_file: t.key_file.clone(),
-                key_password: t.key_password.clone(),
+                key_password: t.key_password.as_ref().map(|p| p.expose().to_owned()),
                 verify: t.verify,
             }),
             isolation: match self.isolation {

@@ -150,3 +150,39 @@ fn client_choice_defaults_to_librdkafka_and_native_takes_tls_and_sasl_but_not_li
     let err = parse("clusters: [{ name: a, client: java, brokers: ['k:9092'] }]").unwrap_err().to_string();
     assert!(err.contains("unknown variant `java`"), "{err}");
 }
+
+#[test]
+fn debug_of_a_config_shows_no_secret() {
+    let every_secret = r#"
+clusters:
+  - name: a
+    brokers: ["k:9092"]
+    sasl: { mechanism: SCRAM-SHA-512, username: u, password: MARK-sasl }
+    tls: { key_password: MARK-tls-key }
+    properties: { sasl.oauthbearer.client.secret: MARK-property }
+redis:
+  url: redis://user:MARK-redis-url@r:6379
+  password: MARK-redis
+remote_write:
+  url: https://rw:MARK-rw-url@p/api/v1/write
+  headers: { Authorization: MARK-header, X-Api-Key: MARK-api-key }
+  basic_auth: { username: u, password: MARK-basic }
+"#;
+    let cfg = parse(every_secret).unwrap();
+    assert_eq!(cfg.clusters[0].kafka_connection().sasl.unwrap().password, "MARK-sasl");
+    assert_eq!(cfg.clusters[0].kafka_connection().tls.unwrap().key_password.as_deref(), Some("MARK-tls-key"));
+    assert_eq!(cfg.redis.as_ref().unwrap().password.as_deref(), Some("MARK-redis"));
+    for debug in [format!("{cfg:?}"), format!("{cfg:#?}")] {
+        assert!(!debug.contains("MARK"), "{debug}");
+        assert!(debug.contains("sasl.oauthbearer.client.secret") && debug.contains("X-Api-Key"), "{debug}");
+    }
+    let bearer =
+        "clusters: [{ name: a, brokers: ['k:1'] }]\nremote_write: { url: https://p, bearer_token: MARK-bearer }\n";
+    let cfg = parse(bearer).unwrap();
+    assert!(!format!("{cfg:?}").contains("MARK"), "{cfg:?}");
+    let sentinel = "clusters: [{ name: a, brokers: ['k:1'] }]\n\
+                    redis: { mode: sentinel, nodes: ['redis://:MARK-node@s:26379'], \
+                    sentinel: { master_name: m, password: MARK-sentinel } }\n";
+    let cfg = parse(sentinel).unwrap();
+    assert!(!format!("{cfg:?}").contains("MARK"), "{cfg:?}");
+}
