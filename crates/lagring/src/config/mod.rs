@@ -3,6 +3,7 @@
 
 mod env_subst;
 mod model;
+mod subst_de;
 mod time_lag;
 mod validate;
 
@@ -28,12 +29,21 @@ pub enum ConfigError {
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-    parse(&env_subst::substitute_env(&text)?)
+    parse_substituted(&env_subst::substitute_env(&text)?)
 }
 
 /// Parses and validates config text that was already substituted.
 pub fn parse(text: &str) -> Result<Config, ConfigError> {
-    let de = serde_norway::Deserializer::from_str(text);
+    parse_substituted(&env_subst::Substituted { text: text.to_owned(), ..Default::default() })
+}
+
+/// Parses the substituted text, putting placeholder values back into the
+/// strings that hold them, and validates the result.
+fn parse_substituted(substituted: &env_subst::Substituted) -> Result<Config, ConfigError> {
+    let de = subst_de::Expanding {
+        inner: serde_norway::Deserializer::from_str(&substituted.text),
+        placeholders: &substituted.placeholders,
+    };
     let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();

@@ -151,6 +151,12 @@ fn client_choice_defaults_to_librdkafka_and_native_takes_tls_and_sasl_but_not_li
     assert!(err.contains("unknown variant `java`"), "{err}");
 }
 
+/// Parses `text` after substituting `vars` (as `load` does with the environment).
+fn parse_with_env(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let vars = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    parse_substituted(&env_subst::substitute_map(text, &vars)?)
+}
+
 #[test]
 fn debug_of_a_config_shows_no_secret() {
     let every_secret = r#"
@@ -185,4 +191,57 @@ remote_write:
                     sentinel: { master_name: m, password: MARK-sentinel } }\n";
     let cfg = parse(sentinel).unwrap();
     assert!(!format!("{cfg:?}").contains("MARK"), "{cfg:?}");
+}
+
+#[test]
+fn substituted_passwords_arrive_byte_for_byte() {
+    let password = r#"a #b"c\d"#;
+    let text = r#"
+node: { virtual_nodes: ${VNODES:-64} }
+clusters:
+  - name: flow
+    brokers: ["${BROKER:-k:9092}"]
+    sasl: { mechanism: PLAIN, username: u, password: ${PW} }
+  - name: block
+    brokers: [k:9092]
+    sasl:
+      mechanism: SCRAM-SHA-256
+      username: u
+      password: ${PW}
+    tls: { key_password: "${PW}" }
+redis:
+  url: redis://r:6379
+  password: '${PW}'
+remote_write:
+  url: http://p
+  basic_auth: { username: u, password: "pre ${PW} post" }
+"#;
+    let cfg = parse_with_env(text, &[("PW", password)]).unwrap();
+    assert_eq!(cfg.clusters[0].sasl.as_ref().unwrap().password.expose(), password);
+    assert_eq!(cfg.clusters[1].sasl.as_ref().unwrap().password.expose(), password);
+    assert_eq!(cfg.clusters[1].tls.as_ref().unwrap().key_password.as_ref().unwrap().expose(), password);
+    assert_eq!(cfg.redis.as_ref().unwrap().password.as_deref(), Some(password));
+    let basic = &cfg.remote_write.as_ref().unwrap().basic_auth.as_ref().unwrap().password;
+    assert_eq!(basic.expose(), format!("pre {password} post"));
+    // Defaults and plain words are pasted as before: numbers stay numbers.
+    assert_eq!(cfg.node.virtual_nodes, 64);
+    assert_eq!(cfg.clusters[0].brokers, vec!["k:9092".to_owned()]);
+    let cfg = parse_with_env(text, &[("PW", "x"), ("VNODES", "32"), ("BROKER", "b:1")]).unwrap();
+    assert_eq!((cfg.node.virtual_nodes, cfg.clusters[0].brokers[0].as_str()), (32, "b:1"));
+    // Words YAML would read as null or another type stay the string they are.
+    for word in ["null", "~", "true", "007", "1.50", "- x", "[a, b]", "{a: b}", "*alias", "!tag x", "'q'"] {
+        let cfg = parse_with_env(text, &[("PW", word)]).unwrap();
+        assert_eq!(cfg.redis.as_ref().unwrap().password.as_deref(), Some(word), "{word:?}");
+        assert_eq!(cfg.clusters[0].sasl.as_ref().unwrap().password.expose(), word, "{word:?}");
+    }
+}
+
+#[test]
+fn substituted_values_do_not_hide_unknown_keys() {
+    let text =
+        "clusters:\n  - name: a\n    brokers: ['k:1']\n    sasl: { mechanism: PLAIN, username: u, passwrd: ${PW} }\n";
+    let err = parse_with_env(text, &[("PW", "a #b")]).unwrap_err().to_string();
+    assert!(err.starts_with("clusters[0].sasl.passwrd: ") && err.contains("unknown field `passwrd`"), "{err}");
+    let err = parse_with_env("node: { id: ${ID} }\nclusters: []\n", &[]).unwrap_err().to_string();
+    assert!(err.contains("environment variable ID is not set"), "{err}");
 }
