@@ -234,6 +234,24 @@ impl RemoteWriteConfig {
         self.validate_numbers()
     }
 
+    /// A warning when credentials (basic auth, a bearer token, an
+    /// `Authorization` header) go to an `http://` url, i.e. in clear text.
+    pub fn plaintext_credentials(&self) -> Option<String> {
+        let plaintext = self.url.get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"));
+        let key = if self.basic_auth.is_some() {
+            "basic_auth"
+        } else if self.bearer_token.is_some() {
+            "bearer_token"
+        } else if self.bearer_token_file.is_some() {
+            "bearer_token_file"
+        } else if self.headers.keys().any(|name| name.eq_ignore_ascii_case("authorization")) {
+            "headers.Authorization"
+        } else {
+            return None;
+        };
+        plaintext.then(|| format!("{SECTION}.{key}: credentials sent in clear text to an http:// url (use https://)"))
+    }
+
     fn validate_numbers(&self) -> Result<(), SinkError> {
         let key = |k: &str| format!("{SECTION}.{k}");
         if self.timeout.is_zero() {
@@ -327,6 +345,22 @@ mod tests {
         assert!(!format!("{cfg:?}").contains("MARK"), "{cfg:?}");
         assert_eq!(redact_userinfo("http://p/a@b"), "http://p/a@b");
         assert_eq!(redact_userinfo("not a url"), "not a url");
+    }
+
+    #[test]
+    fn credentials_over_http_are_warned_about() {
+        let warning = |yaml: &str| parse(yaml).plaintext_credentials();
+        assert_eq!(
+            warning("url: http://p\nbasic_auth: {username: u, password: p}\n").as_deref(),
+            Some("remote_write.basic_auth: credentials sent in clear text to an http:// url (use https://)")
+        );
+        assert!(warning("url: HTTP://p\nbearer_token: t\n").unwrap().starts_with("remote_write.bearer_token: "));
+        assert!(
+            warning("url: http://p\nbearer_token_file: /t\n").unwrap().starts_with("remote_write.bearer_token_file: ")
+        );
+        assert!(warning("url: http://p\nheaders: {authorization: x}\n").is_some());
+        assert_eq!(warning("url: https://p\nbasic_auth: {username: u, password: p}\n"), None);
+        assert_eq!(warning("url: http://p\nheaders: {X-Scope-OrgID: t}\n"), None);
     }
 
     #[test]

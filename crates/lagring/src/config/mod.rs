@@ -6,11 +6,13 @@ mod model;
 mod subst_de;
 mod time_lag;
 mod validate;
+mod warnings;
 
 use std::path::Path;
 
 pub use model::*;
 pub use time_lag::{HistoryConfig, TimeLagConfig, TimeLagMethod, TimeLagSettings};
+pub use warnings::plaintext_secrets;
 
 /// Why a config could not be used; the binary exits with code 2 for all.
 #[derive(Debug, thiserror::Error)]

@@ -245,3 +245,33 @@ fn substituted_values_do_not_hide_unknown_keys() {
     let err = parse_with_env("node: { id: ${ID} }\nclusters: []\n", &[]).unwrap_err().to_string();
     assert!(err.contains("environment variable ID is not set"), "{err}");
 }
+
+#[test]
+fn secrets_sent_in_clear_text_are_warned_about_once_each() {
+    let text = "clusters:\n\
+                \x20 - { name: plain, brokers: ['k:1'], sasl: { mechanism: PLAIN, username: u, password: p } }\n\
+                \x20 - { name: tls, brokers: ['k:1'], tls: {}, sasl: { mechanism: PLAIN, username: u, password: p } }\n\
+                \x20 - { name: scram, brokers: ['k:1'], sasl: { mechanism: SCRAM-SHA-512, username: u, password: p } }\n\
+                \x20 - { name: prop, brokers: ['k:1'], properties: { security.protocol: SASL_SSL }, \
+                         sasl: { mechanism: PLAIN, username: u, password: p } }\n\
+                redis: { url: 'redis://r:6379', password: p }\n\
+                remote_write: { url: 'http://p', bearer_token: t }\n";
+    let cfg = parse(text).unwrap();
+    assert_eq!(
+        plaintext_secrets(&cfg),
+        vec![
+            "clusters[0].sasl: mechanism PLAIN without tls sends the password in clear text (add tls: {} or use SCRAM)",
+            "redis.password: sent in clear text to a redis:// address (use rediss://)",
+            "remote_write.bearer_token: credentials sent in clear text to an http:// url (use https://)",
+        ]
+    );
+    let cfg = parse("clusters: [{ name: a, brokers: ['k:1'] }]\nredis: { url: 'redis://:pw@r:6379' }\n").unwrap();
+    assert_eq!(plaintext_secrets(&cfg), vec!["redis.url: sent in clear text to a redis:// address (use rediss://)"]);
+    let safe = "clusters: [{ name: a, brokers: ['k:1'], tls: {}, sasl: { mechanism: PLAIN, username: u, password: p } }]\n\
+                redis: { url: 'rediss://r:6380', password: p }\n\
+                remote_write: { url: 'https://p', basic_auth: { username: u, password: p } }\n";
+    assert_eq!(plaintext_secrets(&parse(safe).unwrap()), Vec::<String>::new());
+    let no_secrets = "clusters: [{ name: a, brokers: ['k:1'] }]\nredis: { url: 'redis://r:6379' }\n\
+                      remote_write: { url: 'http://p' }\n";
+    assert_eq!(plaintext_secrets(&parse(no_secrets).unwrap()), Vec::<String>::new());
+}
