@@ -63,7 +63,7 @@ struct Snapshot {
 /// snapshot changes.
 #[derive(Debug)]
 struct Rendered {
-    text: Arc<str>,
+    text: Arc<String>,
     generation: u64,
     valid_until: Option<Instant>,
 }
@@ -143,16 +143,18 @@ impl LagCollector {
     /// Every held series in the text format 0.0.4 (see [`render_lag_text`]),
     /// rendered once per change of the held batches: later and concurrent
     /// callers get the same shared text.
-    pub fn lag_text(&self) -> Result<Arc<str>, std::fmt::Error> {
+    pub fn lag_text(&self) -> Result<Arc<String>, std::fmt::Error> {
         let mut rendered = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
         let generation = self.latest().generation;
         if let Some(current) = rendered.as_ref().filter(|r| r.is_current(generation, Instant::now())) {
             return Ok(Arc::clone(&current.text));
         }
+        // The stale text goes first, so it is not held while the new one grows.
+        *rendered = None;
         let snapshot = self.snapshot();
         #[cfg(test)]
         self.renders.fetch_add(1, Ordering::Relaxed);
-        let text: Arc<str> = Arc::from(render_lag_text(&snapshot.batches)?);
+        let text = Arc::new(render_lag_text(&snapshot.batches)?);
         *rendered = Some(Rendered {
             text: Arc::clone(&text),
             generation: snapshot.generation,
