@@ -42,7 +42,7 @@ pub struct Substituted {
 /// `<prefix><index>x` until the parser expands it.
 #[derive(Debug, Default)]
 pub struct Placeholders {
-    /// Letters only, and found nowhere in the original text.
+    /// Letters only; in the substituted text it occurs in placeholders only.
     prefix: String,
     values: Vec<String>,
 }
