@@ -8,7 +8,8 @@
 //!   retries, and ended series get one staleness marker.
 //! - [`metrics_endpoint`]: keeps the latest batch per cluster for the local
 //!   `/metrics` scrape, so deleted series vanish at the next iteration; plus
-//!   [`render`](metrics_endpoint::render) for the text format.
+//!   [`render`](metrics_endpoint::render) for the text format, whose lag
+//!   series are rendered once per change and shared by concurrent scrapes.
 //! - [`error`]: [`SinkError`], the crate's error type.
 
 pub mod error;

@@ -14,9 +14,18 @@
 //! current (scrapers see a gap, not a flat line). Rendering works on a
 //! snapshot (the batches' `Arc`s, taken under the lock), so a long render
 //! never blocks the emit stage.
+//!
+//! Scrapes share one rendering of the lag series: the text only changes when
+//! a batch arrives, a cluster is removed or a rendered batch passes its
+//! `max_age`, so it is kept until then, and scrapes arriving while it is
+//! being built wait for it instead of building their own. N concurrent
+//! scrapers (several Prometheus replicas, a retry storm) cost one render's
+//! CPU and one text's memory, not N.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+#[cfg(test)]
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -33,15 +42,55 @@ const VALUE_BYTES_ESTIMATE: usize = 24;
 /// The latest batch of each cluster and when it arrived.
 type LatestBatches = BTreeMap<Arc<str>, (Arc<SeriesBatch>, Instant)>;
 
+/// The held batches and a counter of their changes.
+#[derive(Debug, Default)]
+struct Latest {
+    batches: LatestBatches,
+    /// Bumped by every update and removal, so a rendering knows it is stale.
+    generation: u64,
+}
+
+/// What one snapshot of the held batches renders.
+#[derive(Debug)]
+struct Snapshot {
+    batches: Vec<Arc<SeriesBatch>>,
+    generation: u64,
+    /// When the first of `batches` passes `max_age` (`None`: never).
+    valid_until: Option<Instant>,
+}
+
+/// The lag series text of one snapshot, shared by every scrape until the
+/// snapshot changes.
+#[derive(Debug)]
+struct Rendered {
+    text: Arc<String>,
+    generation: u64,
+    valid_until: Option<Instant>,
+}
+
+impl Rendered {
+    fn is_current(&self, generation: u64, now: Instant) -> bool {
+        self.generation == generation && self.valid_until.is_none_or(|until| now <= until)
+    }
+}
+
 /// Holds the latest batch of every cluster for the `/metrics` scrape; clones
-/// share the same batches.
+/// share the same batches and the same rendering.
 #[derive(Clone, Debug, Default)]
 pub struct LagCollector {
     /// std mutex: held only to swap batches or take a snapshot, never across
     /// an `.await`.
-    latest: Arc<Mutex<LatestBatches>>,
+    latest: Arc<Mutex<Latest>>,
     /// Batches older than this are not rendered (`None`: kept until replaced).
     max_age: Option<Duration>,
+    /// The last rendering. std mutex, held for a whole render on purpose:
+    /// concurrent scrapes queue behind the one rendering and then share its
+    /// text. Renders run on the blocking pool (never inside an async task),
+    /// and the lock is never held across an `.await`.
+    rendered: Arc<Mutex<Option<Rendered>>>,
+    /// Renders done, for tests that check scrapes share them.
+    #[cfg(test)]
+    renders: Arc<AtomicUsize>,
 }
 
 impl LagCollector {
@@ -58,54 +107,94 @@ impl LagCollector {
 
     /// Replaces the batch of `batch.cluster`.
     pub fn update(&self, batch: SeriesBatch) {
-        self.latest().insert(Arc::clone(&batch.cluster), (Arc::new(batch), Instant::now()));
+        let mut latest = self.latest();
+        latest.batches.insert(Arc::clone(&batch.cluster), (Arc::new(batch), Instant::now()));
+        latest.generation = latest.generation.wrapping_add(1);
     }
 
     /// The batches young enough to render, by cluster name.
-    fn snapshot(&self) -> Vec<Arc<SeriesBatch>> {
+    fn snapshot(&self) -> Snapshot {
         let now = Instant::now();
-        let fresh = |at: &Instant| self.max_age.is_none_or(|max| now.saturating_duration_since(*at) <= max);
-        self.latest().values().filter(|(_, at)| fresh(at)).map(|(batch, _)| Arc::clone(batch)).collect()
+        let latest = self.latest();
+        let mut batches = Vec::with_capacity(latest.batches.len());
+        let mut valid_until: Option<Instant> = None;
+        for (batch, at) in latest.batches.values() {
+            if let Some(max) = self.max_age {
+                if now.saturating_duration_since(*at) > max {
+                    continue;
+                }
+                // An instant too far to represent is never reached.
+                if let Some(expiry) = at.checked_add(max) {
+                    valid_until = Some(valid_until.map_or(expiry, |until| until.min(expiry)));
+                }
+            }
+            batches.push(Arc::clone(batch));
+        }
+        Snapshot { batches, generation: latest.generation, valid_until }
     }
 
     /// Forgets a cluster (removed from the config), so its series vanish.
     pub fn remove_cluster(&self, name: &str) {
-        self.latest().remove(name);
+        let mut latest = self.latest();
+        latest.batches.remove(name);
+        latest.generation = latest.generation.wrapping_add(1);
     }
 
-    /// Appends every held series to `out` in the text format 0.0.4: one
-    /// `# HELP`/`# TYPE gauge` header per metric name, the series of a name
-    /// contiguous (across clusters, in cluster then batch order). NaN
-    /// (including staleness markers) and infinities have no place in a
-    /// scrape: the series is simply absent.
-    pub fn render_text(&self, out: &mut String) -> std::fmt::Result {
-        let batches = self.snapshot();
-        let mut by_name: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
-        let mut estimate = 0;
-        for sample in batches.iter().flat_map(|batch| batch.samples.iter()).filter(|s| s.value.is_finite()) {
-            estimate += sample_len_estimate(sample);
-            by_name.entry(sample.key.name()).or_default().push(sample);
+    /// Every held series in the text format 0.0.4 (see [`render_lag_text`]),
+    /// rendered once per change of the held batches: later and concurrent
+    /// callers get the same shared text.
+    pub fn lag_text(&self) -> Result<Arc<String>, std::fmt::Error> {
+        let mut rendered = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
+        let generation = self.latest().generation;
+        if let Some(current) = rendered.as_ref().filter(|r| r.is_current(generation, Instant::now())) {
+            return Ok(Arc::clone(&current.text));
         }
-        estimate += by_name.keys().map(|name| 2 * name.len() + metric_names::help_for(name).len() + 24).sum::<usize>();
-        out.reserve(estimate);
-        for (name, samples) in &by_name {
-            out.push_str("# HELP ");
-            out.push_str(name);
-            out.push(' ');
-            push_escaped(out, metric_names::help_for(name), false);
-            out.push_str("\n# TYPE ");
-            out.push_str(name);
-            out.push_str(" gauge\n");
-            for sample in samples {
-                write_sample(out, name, sample)?;
-            }
-        }
-        Ok(())
+        // The stale text goes first, so it is not held while the new one grows.
+        *rendered = None;
+        let snapshot = self.snapshot();
+        #[cfg(test)]
+        self.renders.fetch_add(1, Ordering::Relaxed);
+        let text = Arc::new(render_lag_text(&snapshot.batches)?);
+        *rendered = Some(Rendered {
+            text: Arc::clone(&text),
+            generation: snapshot.generation,
+            valid_until: snapshot.valid_until,
+        });
+        Ok(text)
     }
 
-    fn latest(&self) -> MutexGuard<'_, LatestBatches> {
+    fn latest(&self) -> MutexGuard<'_, Latest> {
         self.latest.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// `batches` in the text format 0.0.4: one `# HELP`/`# TYPE gauge` header per
+/// metric name, the series of a name contiguous (across clusters, in cluster
+/// then batch order). NaN (including staleness markers) and infinities have
+/// no place in a scrape: the series is simply absent.
+fn render_lag_text(batches: &[Arc<SeriesBatch>]) -> Result<String, std::fmt::Error> {
+    let mut out = String::new();
+    let mut by_name: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
+    let mut estimate = 0;
+    for sample in batches.iter().flat_map(|batch| batch.samples.iter()).filter(|s| s.value.is_finite()) {
+        estimate += sample_len_estimate(sample);
+        by_name.entry(sample.key.name()).or_default().push(sample);
+    }
+    estimate += by_name.keys().map(|name| 2 * name.len() + metric_names::help_for(name).len() + 24).sum::<usize>();
+    out.reserve(estimate);
+    for (name, samples) in &by_name {
+        out.push_str("# HELP ");
+        out.push_str(name);
+        out.push(' ');
+        push_escaped(&mut out, metric_names::help_for(name), false);
+        out.push_str("\n# TYPE ");
+        out.push_str(name);
+        out.push_str(" gauge\n");
+        for sample in samples {
+            write_sample(&mut out, name, sample)?;
+        }
+    }
+    Ok(out)
 }
 
 /// Length of a sample's line before escaping, plus [`VALUE_BYTES_ESTIMATE`].
@@ -151,14 +240,18 @@ fn push_escaped(out: &mut String, text: &str, escape_quote: bool) {
 }
 
 /// Renders the self metrics of `registry` and then the lag series of `lag` in
-/// the text exposition format 0.0.4.
+/// the text exposition format 0.0.4. The self metrics are small and change
+/// all the time, so they are encoded on every call; the lag series are the
+/// collector's shared rendering.
 pub fn render(registry: &Registry, lag: &LagCollector) -> Result<String, SinkError> {
     let mut buf = Vec::new();
     TextEncoder::new().encode(&registry.gather(), &mut buf).map_err(SinkError::Render)?;
     let mut text = String::from_utf8(buf)
         .map_err(|e| SinkError::Render(prometheus::Error::Msg(format!("non-utf-8 output: {e}"))))?;
-    lag.render_text(&mut text)
+    let lag_text = lag
+        .lag_text()
         .map_err(|e| SinkError::Render(prometheus::Error::Msg(format!("cannot write lag series: {e}"))))?;
+    text.push_str(&lag_text);
     Ok(text)
 }
 
@@ -214,7 +307,7 @@ mod tests {
         fn collect(&self) -> Vec<MetricFamily> {
             let latest = self.lag.latest();
             let mut by_name: BTreeMap<&str, Vec<Metric>> = BTreeMap::new();
-            for sample in latest.values().flat_map(|b| b.0.samples.iter()).filter(|s| s.value.is_finite()) {
+            for sample in latest.batches.values().flat_map(|b| b.0.samples.iter()).filter(|s| s.value.is_finite()) {
                 let labels = sample
                     .key
                     .labels()
@@ -366,6 +459,57 @@ mod tests {
         let text = lag_text(&collector);
         assert!(!text.contains("down"), "{text}");
         assert!(text.contains("{clustername=\"up\",group=\"g1\"} 2\n"), "{text}");
+    }
+
+    #[test]
+    fn concurrent_scrapes_share_one_render() {
+        const SCRAPERS: usize = 8;
+        let lag = metric_names::GROUP_MAX_LAG_OFFSETS;
+        let collector = LagCollector::new();
+        let samples = (0..2_000).map(|i| sample(lag, "a", &format!("g{i}"), f64::from(i))).collect();
+        collector.update(batch("a", samples));
+        let registry = Registry::new();
+        let start = std::sync::Barrier::new(SCRAPERS);
+        let bodies: Vec<String> = std::thread::scope(|scope| {
+            let scrapes: Vec<_> = (0..SCRAPERS)
+                .map(|_| {
+                    scope.spawn(|| {
+                        start.wait();
+                        render(&registry, &collector).unwrap()
+                    })
+                })
+                .collect();
+            scrapes.into_iter().map(|scrape| scrape.join().unwrap()).collect()
+        });
+        assert_eq!(collector.renders.load(Ordering::Relaxed), 1);
+        assert!(bodies[0].contains("group=\"g1999\"} 1999\n"), "{}", bodies[0]);
+        assert!(bodies.iter().all(|body| *body == bodies[0]));
+    }
+
+    #[test]
+    fn a_change_renders_anew() {
+        let lag = metric_names::GROUP_MAX_LAG_OFFSETS;
+        let collector = LagCollector::new();
+        collector.update(batch("a", vec![sample(lag, "a", "g", 1.0)]));
+        assert!(lag_text(&collector).contains("} 1\n"));
+        assert!(lag_text(&collector).contains("} 1\n"));
+        assert_eq!(collector.renders.load(Ordering::Relaxed), 1);
+        collector.update(batch("a", vec![sample(lag, "a", "g", 2.0)]));
+        assert!(lag_text(&collector).contains("} 2\n"));
+        collector.clone().remove_cluster("a");
+        assert_eq!(lag_text(&collector), "");
+        assert_eq!(collector.renders.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn a_shared_render_ends_when_a_batch_passes_the_max_age() {
+        let lag = metric_names::GROUP_SUM_LAG_OFFSETS;
+        let collector = LagCollector::with_max_age(Duration::from_millis(200));
+        collector.update(batch("down", vec![sample(lag, "down", "g1", 5.0)]));
+        assert!(lag_text(&collector).contains("clustername=\"down\""));
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(lag_text(&collector), "");
+        assert_eq!(collector.renders.load(Ordering::Relaxed), 2);
     }
 
     #[test]

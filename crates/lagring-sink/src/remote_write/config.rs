@@ -68,7 +68,11 @@ pub struct TlsConfig {
 }
 
 /// Where and how to send remote write requests.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+///
+/// `Debug` hides every credential: the passwords and tokens are [`Secret`]s,
+/// header values (`Authorization`, API keys) are replaced and a
+/// `user:password@` in the url is cut.
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteWriteConfig {
     /// Receiver endpoint, e.g. `http://prometheus:9090/api/v1/write`.
@@ -104,6 +108,54 @@ pub struct RemoteWriteConfig {
     /// until it succeeds (the queue bound still limits memory).
     #[serde(default)]
     pub max_retries: Option<u32>,
+}
+
+impl fmt::Debug for RemoteWriteConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured so a new field cannot be left out (or printed) unseen.
+        let Self {
+            url,
+            headers,
+            basic_auth,
+            bearer_token,
+            bearer_token_file,
+            tls,
+            timeout,
+            max_samples_per_request,
+            queue_max_samples,
+            queue_max_bytes,
+            min_backoff,
+            max_backoff,
+            max_retries,
+        } = self;
+        let header_names: BTreeMap<&str, Secret> =
+            headers.keys().map(|name| (name.as_str(), Secret::new(String::new()))).collect();
+        f.debug_struct("RemoteWriteConfig")
+            .field("url", &redact_userinfo(url))
+            .field("headers", &header_names)
+            .field("basic_auth", basic_auth)
+            .field("bearer_token", bearer_token)
+            .field("bearer_token_file", bearer_token_file)
+            .field("tls", tls)
+            .field("timeout", timeout)
+            .field("max_samples_per_request", max_samples_per_request)
+            .field("queue_max_samples", queue_max_samples)
+            .field("queue_max_bytes", queue_max_bytes)
+            .field("min_backoff", min_backoff)
+            .field("max_backoff", max_backoff)
+            .field("max_retries", max_retries)
+            .finish()
+    }
+}
+
+/// `url` with a `user:password@` part replaced, for `Debug` and logs.
+fn redact_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest.get(..authority_end).and_then(|authority| authority.rfind('@')) {
+        Some(at) => format!("{scheme}://<redacted>@{}", rest.get(at + 1..).unwrap_or_default()),
+        None => url.to_owned(),
+    }
 }
 
 fn default_timeout() -> Duration {
@@ -180,6 +232,24 @@ impl RemoteWriteConfig {
             return Err(SinkError::config(key("tls"), "cert_file and key_file must be set together"));
         }
         self.validate_numbers()
+    }
+
+    /// A warning when credentials (basic auth, a bearer token, an
+    /// `Authorization` header) go to an `http://` url, i.e. in clear text.
+    pub fn plaintext_credentials(&self) -> Option<String> {
+        let plaintext = self.url.get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"));
+        let key = if self.basic_auth.is_some() {
+            "basic_auth"
+        } else if self.bearer_token.is_some() {
+            "bearer_token"
+        } else if self.bearer_token_file.is_some() {
+            "bearer_token_file"
+        } else if self.headers.keys().any(|name| name.eq_ignore_ascii_case("authorization")) {
+            "headers.Authorization"
+        } else {
+            return None;
+        };
+        plaintext.then(|| format!("{SECTION}.{key}: credentials sent in clear text to an http:// url (use https://)"))
     }
 
     fn validate_numbers(&self) -> Result<(), SinkError> {
@@ -259,6 +329,38 @@ mod tests {
         let cfg = parse("url: http://p\nbasic_auth: {username: u, password: hunter2}\n");
         assert!(!format!("{cfg:?}").contains("hunter2"));
         assert_eq!(cfg.basic_auth.unwrap().password.expose(), "hunter2");
+    }
+
+    #[test]
+    fn debug_shows_no_credential() {
+        let cfg = parse(
+            "url: https://urluser:MARK-url-pass@p/api/v1/write?x=1\n\
+             headers: {Authorization: MARK-header-auth, X-Api-Key: MARK-header-key}\n\
+             basic_auth: {username: u, password: MARK-basic}\n",
+        );
+        let debug = format!("{cfg:?}");
+        assert!(!debug.contains("MARK"), "{debug}");
+        assert!(debug.contains("https://<redacted>@p/api/v1/write?x=1") && debug.contains("X-Api-Key"), "{debug}");
+        let cfg = parse("url: http://p\nbearer_token: MARK-bearer\n");
+        assert!(!format!("{cfg:?}").contains("MARK"), "{cfg:?}");
+        assert_eq!(redact_userinfo("http://p/a@b"), "http://p/a@b");
+        assert_eq!(redact_userinfo("not a url"), "not a url");
+    }
+
+    #[test]
+    fn credentials_over_http_are_warned_about() {
+        let warning = |yaml: &str| parse(yaml).plaintext_credentials();
+        assert_eq!(
+            warning("url: http://p\nbasic_auth: {username: u, password: p}\n").as_deref(),
+            Some("remote_write.basic_auth: credentials sent in clear text to an http:// url (use https://)")
+        );
+        assert!(warning("url: HTTP://p\nbearer_token: t\n").unwrap().starts_with("remote_write.bearer_token: "));
+        assert!(
+            warning("url: http://p\nbearer_token_file: /t\n").unwrap().starts_with("remote_write.bearer_token_file: ")
+        );
+        assert!(warning("url: http://p\nheaders: {authorization: x}\n").is_some());
+        assert_eq!(warning("url: https://p\nbasic_auth: {username: u, password: p}\n"), None);
+        assert_eq!(warning("url: http://p\nheaders: {X-Scope-OrgID: t}\n"), None);
     }
 
     #[test]

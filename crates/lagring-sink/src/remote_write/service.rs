@@ -15,7 +15,8 @@ use super::config::{RemoteWriteConfig, Secret, TlsConfig};
 use super::retry::parse_retry_after;
 use crate::SinkError;
 
-/// Longest part of a rejection body kept for the log.
+/// Bytes of a rejection body read and kept for the log (the body is read no
+/// further).
 const MAX_ERROR_BODY: usize = 512;
 
 /// How one attempt ended.
@@ -159,8 +160,115 @@ async fn read_token(path: &Path) -> Result<String, String> {
     }
 }
 
-async fn error_body(response: reqwest::Response) -> String {
-    let text = response.text().await.unwrap_or_default();
+/// The first [`MAX_ERROR_BODY`] bytes of a rejection's body, as text.
+///
+/// Reads chunk by chunk and stops at the bound: a receiver (or a proxy in
+/// front of it) may answer with megabytes, or never end its body, and only
+/// the start is worth a log line. The rest is never read; dropping the
+/// response closes the connection.
+async fn error_body(mut response: reqwest::Response) -> String {
+    let mut kept = Vec::with_capacity(MAX_ERROR_BODY);
+    while kept.len() < MAX_ERROR_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = MAX_ERROR_BODY - kept.len();
+                kept.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the rest of a rejection body");
+                break;
+            }
+        }
+    }
+    truncated_text(&kept)
+}
+
+/// `bytes` as UTF-8 text, trimmed; a character cut by the bound is dropped
+/// and invalid bytes are replaced.
+fn truncated_text(bytes: &[u8]) -> String {
+    let whole = match std::str::from_utf8(bytes) {
+        // A multi-byte character cut at the very end: keep what precedes it.
+        Err(e) if e.error_len().is_none() => e.valid_up_to(),
+        _ => bytes.len(),
+    };
+    let text = String::from_utf8_lossy(bytes.get(..whole).unwrap_or_default());
+    // Replacement characters are longer than the bytes they replace.
     let end = (0..=MAX_ERROR_BODY.min(text.len())).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
     text.get(..end).unwrap_or_default().trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// 10 MiB of rejection body, announced one byte longer than sent so a
+    /// reader that wants all of it waits for the request timeout.
+    const HUGE_BODY: usize = 10 * 1024 * 1024;
+
+    /// Answers the first request with 400 and [`HUGE_BODY`] bytes that start
+    /// with `prefix`, then keeps the connection open until the test ends.
+    async fn huge_rejection_receiver(prefix: &'static str) -> (String, tokio::task::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65_536 {
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0, "client closed before sending its request");
+                head.extend_from_slice(&buf[..n]);
+            }
+            let answer = format!(
+                "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{prefix}",
+                HUGE_BODY + 1
+            );
+            socket.write_all(answer.as_bytes()).await.unwrap();
+            let filler = vec![b'x'; 64 * 1024];
+            let mut sent = prefix.len();
+            while sent < HUGE_BODY {
+                let chunk = &filler[..filler.len().min(HUGE_BODY - sent)];
+                // The client stops reading and closes: the rest cannot be sent.
+                if socket.write_all(chunk).await.is_err() {
+                    return;
+                }
+                sent += chunk.len();
+            }
+            // The last announced byte never comes.
+            std::future::pending::<()>().await;
+        });
+        (url, server)
+    }
+
+    #[tokio::test]
+    async fn a_huge_rejection_body_is_read_only_up_to_the_bound() {
+        let (url, server) = huge_rejection_receiver("out of order sample: ").await;
+        let mut cfg = RemoteWriteConfig::for_url(url);
+        cfg.timeout = Duration::from_secs(60);
+        let service = RemoteWriteService::new(&cfg, &[]).unwrap();
+        let attempt = tokio::time::timeout(Duration::from_secs(10), service.send(Bytes::from_static(b"x")))
+            .await
+            .expect("the rejection was reported before the whole body arrived");
+        server.abort();
+        assert_eq!(attempt.status_label, "400");
+        let Outcome::Rejected { body } = attempt.outcome else { panic!("not rejected: {:?}", attempt.outcome) };
+        assert!(body.len() <= MAX_ERROR_BODY, "kept {} bytes", body.len());
+        assert!(body.starts_with("out of order sample: xxx"), "{body}");
+        assert_eq!(body.len(), MAX_ERROR_BODY);
+    }
+
+    #[test]
+    fn a_cut_character_at_the_bound_is_dropped() {
+        assert_eq!(truncated_text(" ok é".as_bytes()), "ok é");
+        assert_eq!(truncated_text(&" ok é".as_bytes()[..5]), "ok");
+        assert_eq!(truncated_text(b"a\xffb"), "a\u{fffd}b");
+        let invalid = vec![0xff; MAX_ERROR_BODY];
+        assert!(truncated_text(&invalid).len() <= MAX_ERROR_BODY);
+    }
 }

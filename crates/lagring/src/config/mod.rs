@@ -3,13 +3,16 @@
 
 mod env_subst;
 mod model;
+mod subst_de;
 mod time_lag;
 mod validate;
+mod warnings;
 
 use std::path::Path;
 
 pub use model::*;
 pub use time_lag::{HistoryConfig, TimeLagConfig, TimeLagMethod, TimeLagSettings};
+pub use warnings::plaintext_secrets;
 
 /// Why a config could not be used; the binary exits with code 2 for all.
 #[derive(Debug, thiserror::Error)]
@@ -28,12 +31,21 @@ pub enum ConfigError {
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-    parse(&env_subst::substitute_env(&text)?)
+    parse_substituted(&env_subst::substitute_env(&text)?)
 }
 
 /// Parses and validates config text that was already substituted.
 pub fn parse(text: &str) -> Result<Config, ConfigError> {
-    let de = serde_norway::Deserializer::from_str(text);
+    parse_substituted(&env_subst::Substituted { text: text.to_owned(), ..Default::default() })
+}
+
+/// Parses the substituted text, putting placeholder values back into the
+/// strings that hold them, and validates the result.
+fn parse_substituted(substituted: &env_subst::Substituted) -> Result<Config, ConfigError> {
+    let de = subst_de::Expanding {
+        inner: serde_norway::Deserializer::from_str(&substituted.text),
+        placeholders: &substituted.placeholders,
+    };
     let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
@@ -135,13 +147,13 @@ impl ClusterConfig {
                     SaslMechanismConfig::ScramSha512 => SaslMechanism::ScramSha512,
                 },
                 username: s.username.clone(),
-                password: s.password.clone(),
+                password: s.password.expose().to_owned(),
             }),
             tls: self.tls.as_ref().map(|t| Tls {
                 ca_file: t.ca_file.clone(),
                 cert_file: t.cert_file.clone(),
                 key_file: t.key_file.clone(),
-                key_password: t.key_password.clone(),
+                key_password: t.key_password.as_ref().map(|p| p.expose().to_owned()),
                 verify: t.verify,
             }),
             isolation: match self.isolation {

@@ -2,12 +2,20 @@
 //!
 //! Every struct rejects unknown keys so a typo (`intervall: 10s`) is an error
 //! instead of a silently ignored setting. Durations are human (`30s`, `2m`).
+//!
+//! `{:?}` of any of these types never shows a credential, so a config can be
+//! logged or put in an error whole: passwords are [`Secret`]s, and librdkafka
+//! `properties` (which may carry `sasl.password` and the like) print their
+//! names only. The `redis` and `remote_write` sections redact their own.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::fmt;
+
+pub use lagring_sink::remote_write::Secret;
 use serde::Deserialize;
 
 use super::time_lag::TimeLagConfig;
@@ -91,7 +99,7 @@ impl Default for NodeConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     pub name: String,
@@ -124,12 +132,44 @@ pub struct ClusterConfig {
     pub properties: BTreeMap<String, serde_norway::Value>,
 }
 
+impl fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured so a new field cannot be left out (or printed) unseen.
+        let Self {
+            name,
+            brokers,
+            sasl,
+            tls,
+            isolation,
+            groups,
+            topics,
+            request_timeout,
+            max_in_flight_offset_fetches,
+            client,
+            properties,
+        } = self;
+        f.debug_struct("ClusterConfig")
+            .field("name", name)
+            .field("brokers", brokers)
+            .field("sasl", sasl)
+            .field("tls", tls)
+            .field("isolation", isolation)
+            .field("groups", groups)
+            .field("topics", topics)
+            .field("request_timeout", request_timeout)
+            .field("max_in_flight_offset_fetches", max_in_flight_offset_fetches)
+            .field("client", client)
+            .field("properties", &properties.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SaslConfig {
     pub mechanism: SaslMechanismConfig,
     pub username: String,
-    pub password: String,
+    pub password: Secret,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -152,7 +192,7 @@ pub struct TlsConfig {
     #[serde(default)]
     pub key_file: Option<PathBuf>,
     #[serde(default)]
-    pub key_password: Option<String>,
+    pub key_password: Option<Secret>,
     #[serde(default = "defaults::yes")]
     pub verify: bool,
 }

@@ -158,3 +158,128 @@ fn client_choice_defaults_to_native_and_native_takes_tls_and_sasl_but_not_librdk
     let err = parse("clusters: [{ name: a, client: java, brokers: ['k:9092'] }]").unwrap_err().to_string();
     assert!(err.contains("unknown variant `java`"), "{err}");
 }
+
+/// Parses `text` after substituting `vars` (as `load` does with the environment).
+fn parse_with_env(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let vars = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    parse_substituted(&env_subst::substitute_map(text, &vars)?)
+}
+
+#[test]
+fn debug_of_a_config_shows_no_secret() {
+    let every_secret = r#"
+clusters:
+  - name: a
+    brokers: ["k:9092"]
+    sasl: { mechanism: SCRAM-SHA-512, username: u, password: MARK-sasl }
+    tls: { key_password: MARK-tls-key }
+    properties: { sasl.oauthbearer.client.secret: MARK-property }
+redis:
+  url: redis://user:MARK-redis-url@r:6379
+  password: MARK-redis
+remote_write:
+  url: https://rw:MARK-rw-url@p/api/v1/write
+  headers: { Authorization: MARK-header, X-Api-Key: MARK-api-key }
+  basic_auth: { username: u, password: MARK-basic }
+"#;
+    let cfg = parse(every_secret).unwrap();
+    assert_eq!(cfg.clusters[0].kafka_connection().sasl.unwrap().password, "MARK-sasl");
+    assert_eq!(cfg.clusters[0].kafka_connection().tls.unwrap().key_password.as_deref(), Some("MARK-tls-key"));
+    assert_eq!(cfg.redis.as_ref().unwrap().password.as_deref(), Some("MARK-redis"));
+    for debug in [format!("{cfg:?}"), format!("{cfg:#?}")] {
+        assert!(!debug.contains("MARK"), "{debug}");
+        assert!(debug.contains("sasl.oauthbearer.client.secret") && debug.contains("X-Api-Key"), "{debug}");
+    }
+    let bearer =
+        "clusters: [{ name: a, brokers: ['k:1'] }]\nremote_write: { url: https://p, bearer_token: MARK-bearer }\n";
+    let cfg = parse(bearer).unwrap();
+    assert!(!format!("{cfg:?}").contains("MARK"), "{cfg:?}");
+    let sentinel = "clusters: [{ name: a, brokers: ['k:1'] }]\n\
+                    redis: { mode: sentinel, nodes: ['redis://:MARK-node@s:26379'], \
+                    sentinel: { master_name: m, password: MARK-sentinel } }\n";
+    let cfg = parse(sentinel).unwrap();
+    assert!(!format!("{cfg:?}").contains("MARK"), "{cfg:?}");
+}
+
+#[test]
+fn substituted_passwords_arrive_byte_for_byte() {
+    let password = r#"a #b"c\d"#;
+    let text = r#"
+node: { virtual_nodes: ${VNODES:-64} }
+clusters:
+  - name: flow
+    brokers: ["${BROKER:-k:9092}"]
+    sasl: { mechanism: PLAIN, username: u, password: ${PW} }
+  - name: block
+    brokers: [k:9092]
+    sasl:
+      mechanism: SCRAM-SHA-256
+      username: u
+      password: ${PW}
+    tls: { key_password: "${PW}" }
+redis:
+  url: redis://r:6379
+  password: '${PW}'
+remote_write:
+  url: http://p
+  basic_auth: { username: u, password: "pre ${PW} post" }
+"#;
+    let cfg = parse_with_env(text, &[("PW", password)]).unwrap();
+    assert_eq!(cfg.clusters[0].sasl.as_ref().unwrap().password.expose(), password);
+    assert_eq!(cfg.clusters[1].sasl.as_ref().unwrap().password.expose(), password);
+    assert_eq!(cfg.clusters[1].tls.as_ref().unwrap().key_password.as_ref().unwrap().expose(), password);
+    assert_eq!(cfg.redis.as_ref().unwrap().password.as_deref(), Some(password));
+    let basic = &cfg.remote_write.as_ref().unwrap().basic_auth.as_ref().unwrap().password;
+    assert_eq!(basic.expose(), format!("pre {password} post"));
+    // Defaults and plain words are pasted as before: numbers stay numbers.
+    assert_eq!(cfg.node.virtual_nodes, 64);
+    assert_eq!(cfg.clusters[0].brokers, vec!["k:9092".to_owned()]);
+    let cfg = parse_with_env(text, &[("PW", "x"), ("VNODES", "32"), ("BROKER", "b:1")]).unwrap();
+    assert_eq!((cfg.node.virtual_nodes, cfg.clusters[0].brokers[0].as_str()), (32, "b:1"));
+    // Words YAML would read as null or another type stay the string they are.
+    for word in ["null", "~", "true", "007", "1.50", "- x", "[a, b]", "{a: b}", "*alias", "!tag x", "'q'"] {
+        let cfg = parse_with_env(text, &[("PW", word)]).unwrap();
+        assert_eq!(cfg.redis.as_ref().unwrap().password.as_deref(), Some(word), "{word:?}");
+        assert_eq!(cfg.clusters[0].sasl.as_ref().unwrap().password.expose(), word, "{word:?}");
+    }
+}
+
+#[test]
+fn substituted_values_do_not_hide_unknown_keys() {
+    let text =
+        "clusters:\n  - name: a\n    brokers: ['k:1']\n    sasl: { mechanism: PLAIN, username: u, passwrd: ${PW} }\n";
+    let err = parse_with_env(text, &[("PW", "a #b")]).unwrap_err().to_string();
+    assert!(err.starts_with("clusters[0].sasl.passwrd: ") && err.contains("unknown field `passwrd`"), "{err}");
+    let err = parse_with_env("node: { id: ${ID} }\nclusters: []\n", &[]).unwrap_err().to_string();
+    assert!(err.contains("environment variable ID is not set"), "{err}");
+}
+
+#[test]
+fn secrets_sent_in_clear_text_are_warned_about_once_each() {
+    let text = "clusters:\n\
+                \x20 - { name: plain, brokers: ['k:1'], sasl: { mechanism: PLAIN, username: u, password: p } }\n\
+                \x20 - { name: tls, brokers: ['k:1'], tls: {}, sasl: { mechanism: PLAIN, username: u, password: p } }\n\
+                \x20 - { name: scram, brokers: ['k:1'], sasl: { mechanism: SCRAM-SHA-512, username: u, password: p } }\n\
+                \x20 - { name: prop, brokers: ['k:1'], properties: { security.protocol: SASL_SSL }, \
+                         sasl: { mechanism: PLAIN, username: u, password: p } }\n\
+                redis: { url: 'redis://r:6379', password: p }\n\
+                remote_write: { url: 'http://p', bearer_token: t }\n";
+    let cfg = parse(text).unwrap();
+    assert_eq!(
+        plaintext_secrets(&cfg),
+        vec![
+            "clusters[0].sasl: mechanism PLAIN without tls sends the password in clear text (add tls: {} or use SCRAM)",
+            "redis.password: sent in clear text to a redis:// address (use rediss://)",
+            "remote_write.bearer_token: credentials sent in clear text to an http:// url (use https://)",
+        ]
+    );
+    let cfg = parse("clusters: [{ name: a, brokers: ['k:1'] }]\nredis: { url: 'redis://:pw@r:6379' }\n").unwrap();
+    assert_eq!(plaintext_secrets(&cfg), vec!["redis.url: sent in clear text to a redis:// address (use rediss://)"]);
+    let safe = "clusters: [{ name: a, brokers: ['k:1'], tls: {}, sasl: { mechanism: PLAIN, username: u, password: p } }]\n\
+                redis: { url: 'rediss://r:6380', password: p }\n\
+                remote_write: { url: 'https://p', basic_auth: { username: u, password: p } }\n";
+    assert_eq!(plaintext_secrets(&parse(safe).unwrap()), Vec::<String>::new());
+    let no_secrets = "clusters: [{ name: a, brokers: ['k:1'] }]\nredis: { url: 'redis://r:6379' }\n\
+                      remote_write: { url: 'http://p' }\n";
+    assert_eq!(plaintext_secrets(&parse(no_secrets).unwrap()), Vec::<String>::new());
+}
