@@ -76,6 +76,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { config } => match config::load(&config) {
             Ok(cfg) => {
+                for warning in config::plaintext_secrets(&cfg) {
+                    eprintln!("warning: {warning}");
+                }
                 println!("config ok: {} cluster(s), node {}", cfg.clusters.len(), cfg.node_id());
                 ExitCode::SUCCESS
             }
@@ -108,6 +111,9 @@ fn main() -> ExitCode {
                 Err(e) => return config_error(&config, &e),
             };
             init_tracing(&cfg.log);
+            for warning in config::plaintext_secrets(&cfg) {
+                tracing::warn!(%warning, "secret sent in clear text");
+            }
             match run(cfg) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
