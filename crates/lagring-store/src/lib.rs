@@ -37,7 +37,7 @@ pub use history::{
 pub use memory::MemoryStore;
 pub use redis_store::{RedisConfig, RedisMode, RedisStore, SentinelConfig, install_crypto_provider};
 pub use store::{
-    ClaimOutcome, CoordinationStore, Epoch, HeartbeatOutcome, Membership, NodeIdentity, NodeInfo, NodeStatus,
+    ClaimOutcome, CoordinationStore, Epoch, HandOver, HeartbeatOutcome, Membership, NodeIdentity, NodeInfo, NodeStatus,
     StoreFuture,
 };
 

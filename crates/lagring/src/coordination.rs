@@ -177,6 +177,23 @@ impl Coordinator {
         }
     }
 
+    /// A cluster's claim was refused because the store's epoch is now
+    /// `token` (it lost data since the last heartbeat): the same fence as an
+    /// epoch change a heartbeat sees, counted once however many clusters
+    /// report it.
+    pub fn claim_refused_for_epoch(&self, token: &str) {
+        let now = Instant::now();
+        let event = {
+            let mut s = self.state();
+            let event = s.fence.observe_refused_claim(token, now);
+            self.metrics.claims_blocked.set(i64::from(!s.fence.claims_allowed(now)));
+            event
+        };
+        if let Some(event) = event {
+            self.on_fence_event(event, now);
+        }
+    }
+
     fn on_fence_event(&self, event: FenceEvent, now: Instant) {
         match event {
             FenceEvent::NewEpoch { token, claims_from } => {
