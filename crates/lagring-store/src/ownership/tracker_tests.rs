@@ -345,3 +345,6 @@ async fn a_claim_refused_for_a_changed_epoch_renews_nothing_and_is_reported() {
     let back = a.sync(&store, &candidates, 4).await;
     assert_eq!((back.emit.len(), back.epoch_changed), (20, None));
 }
+
+#[path = "tracker_skew_tests.rs"]
+mod skew;
