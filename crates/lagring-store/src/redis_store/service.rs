@@ -5,6 +5,7 @@
 //! script call is counted ([`RedisStore::lua_calls`]) so tests can prove the
 //! batching.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -17,6 +18,19 @@ use crate::store::{
     ClaimOutcome, CoordinationStore, Epoch, HandOver, HeartbeatOutcome, Membership, NodeIdentity, NodeInfo, NodeStatus,
     StoreFuture,
 };
+
+/// Whether the Redis server the store writes to (in Sentinel mode the master
+/// the Sentinels name) refuses writes while too few replicas are in sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplicaWrites {
+    /// `min-replicas-to-write` is this many (at least 1).
+    Required(u64),
+    /// `min-replicas-to-write` is 0: writes go through with no replica at all.
+    NotRequired,
+    /// The server refused `CONFIG GET` (an ACL without `config`, a renamed
+    /// command): its answer.
+    NotPermitted(String),
+}
 
 /// Keys per lease script call: large enough that 10,000 groups take 10 round
 /// trips, small enough that one script does not block Redis for long.
@@ -55,6 +69,29 @@ impl RedisStore {
         let store = Self::new(config)?;
         store.conn.get().await?;
         Ok(store)
+    }
+
+    /// Reads `min-replicas-to-write` from the server the store writes to.
+    pub async fn replica_writes(&self) -> Result<ReplicaWrites, StoreError> {
+        const OP: &str = "config_get";
+        const PARAM: &str = "min-replicas-to-write";
+        let mut conn = self.conn.get().await?;
+        let get = redis::cmd("CONFIG").arg("GET").arg(PARAM).clone();
+        let reply: Result<HashMap<String, String>, StoreError> =
+            self.conn.bounded(OP, get.query_async(&mut conn)).await;
+        let config = match reply {
+            Ok(config) => config,
+            Err(StoreError::Redis { source, .. }) if source.code().is_some() => {
+                return Ok(ReplicaWrites::NotPermitted(source.to_string()));
+            }
+            Err(e) => return Err(e),
+        };
+        let value = config
+            .get(PARAM)
+            .ok_or_else(|| StoreError::Protocol { op: OP, detail: format!("no {PARAM} in {config:?}") })?;
+        let required: u64 =
+            value.parse().map_err(|e| StoreError::Protocol { op: OP, detail: format!("{PARAM} {value:?}: {e}") })?;
+        Ok(if required == 0 { ReplicaWrites::NotRequired } else { ReplicaWrites::Required(required) })
     }
 
     /// Script calls made so far (each one a round trip).
