@@ -300,3 +300,33 @@ impl Coordinator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use lagring_store::MemoryStore;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_claim_refused_for_a_new_epoch_closes_the_fence_once() {
+        let registry = Registry::new();
+        let metrics = CoordinationMetrics::register(&registry).unwrap();
+        let timing = CoordinationTiming {
+            node_ttl: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(2),
+            lease_ttl: Duration::from_secs(40),
+            vnodes: 16,
+        };
+        let health = Health::new(["c".to_owned()], Duration::from_secs(30));
+        let store = Arc::new(MemoryStore::new());
+        let coordinator =
+            Coordinator::new(NodeIdentity::new("n"), store, timing, ["c".to_owned()], metrics.clone(), health);
+        coordinator.heartbeat_once().await;
+        assert!(coordinator.view("c").2, "an old epoch: claims allowed");
+
+        coordinator.claim_refused_for_epoch("after-the-loss");
+        coordinator.claim_refused_for_epoch("after-the-loss");
+        assert!(!coordinator.view("c").2, "waiting out the old leases");
+        assert_eq!((metrics.epoch_changes.get(), metrics.claims_blocked.get()), (1, 1));
+    }
+}
