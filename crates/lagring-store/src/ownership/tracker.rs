@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use lagring_core::ownership::DEFAULT_VNODES;
 
 use super::ring_view::{SelfState, cluster_ring};
+use crate::StoreError;
 use crate::clock::Clock;
 use crate::store::{CoordinationStore, HandOver, Membership, NodeIdentity};
 
@@ -144,26 +145,12 @@ impl ClusterOwnership {
             .filter(|k| assigned.contains(k.as_str()) || moving_set.contains(k.as_str()))
             .cloned()
             .collect();
-        let mut waiting = 0;
-        let mut epoch_changed = None;
+        let (mut waiting, mut epoch_changed) = (0, None);
         // The epoch of the last heartbeat; none yet means no ring, so nothing is wanted.
         let epoch = view.membership.map(|m| m.epoch.token.as_str());
         if let Some(epoch) = epoch.filter(|_| view.claims_allowed && !wanted.is_empty()) {
-            let sent_at = self.clock.now();
-            match store.claim_leases(&self.node, &wanted, self.lease_ttl, slot, epoch).await {
-                Ok(outcome) => {
-                    for key in outcome.held {
-                        self.leases.insert(key, sent_at + self.lease_ttl);
-                    }
-                    for (key, _) in &outcome.held_by_others {
-                        self.leases.remove(key);
-                        waiting += usize::from(assigned.contains(key.as_str()));
-                    }
-                    if let Some(current) = outcome.epoch_changed {
-                        tracing::warn!(cluster = %self.cluster, seen = %epoch, current = %current, "lease claim refused: the store lost data since the last heartbeat; emitting unexpired leases only");
-                        epoch_changed = Some(current);
-                    }
-                }
+            match self.claim(store, &wanted, &assigned, slot, epoch).await {
+                Ok(claimed) => (waiting, epoch_changed) = claimed,
                 Err(error) => {
                     if !self.failed {
                         tracing::warn!(cluster = %self.cluster, %error, "lease claim failed, emitting unexpired leases only");
@@ -182,6 +169,33 @@ impl ClusterOwnership {
         let mut report = self.report(emit, waiting);
         report.epoch_changed = epoch_changed;
         report
+    }
+
+    /// Claims `wanted` for `slot` in store epoch `epoch` and records what is
+    /// held now. Returns how many `assigned` keys another node still holds, and
+    /// the store's epoch when it refused the claim for being another one.
+    async fn claim(
+        &mut self,
+        store: &dyn CoordinationStore,
+        wanted: &[String],
+        assigned: &HashSet<&str>,
+        slot: u64,
+        epoch: &str,
+    ) -> Result<(usize, Option<String>), StoreError> {
+        let sent_at = self.clock.now();
+        let outcome = store.claim_leases(&self.node, wanted, self.lease_ttl, slot, epoch).await?;
+        for key in outcome.held {
+            self.leases.insert(key, sent_at + self.lease_ttl);
+        }
+        let mut waiting = 0;
+        for (key, _) in &outcome.held_by_others {
+            self.leases.remove(key);
+            waiting += usize::from(assigned.contains(key.as_str()));
+        }
+        if let Some(current) = &outcome.epoch_changed {
+            tracing::info!(cluster = %self.cluster, seen = %epoch, %current, "lease claim refused: the store lost data since the last heartbeat, emitting unexpired leases only");
+        }
+        Ok((waiting, outcome.epoch_changed))
     }
 
     /// Hands the keys emitted for the last time in `slot` over to their new

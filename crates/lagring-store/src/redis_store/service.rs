@@ -161,7 +161,7 @@ impl RedisStore {
             let (current, values): (String, Vec<String>) =
                 self.run(OP, &self.scripts.claim, &script_keys, &args).await?;
             if current != epoch {
-                tracing::warn!(node = %node, seen = %epoch, current = %current, "lease claim refused: the store's epoch changed since the last heartbeat");
+                tracing::debug!(node = %node, seen = %epoch, current = %current, "lease claim refused: the store's epoch changed since the last heartbeat");
                 outcome.epoch_changed = Some(current);
                 break;
             }
