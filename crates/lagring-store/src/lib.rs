@@ -35,9 +35,9 @@ pub use history::{
     open_history_store,
 };
 pub use memory::MemoryStore;
-pub use redis_store::{RedisConfig, RedisMode, RedisStore, SentinelConfig, install_crypto_provider};
+pub use redis_store::{RedisConfig, RedisMode, RedisStore, ReplicaWrites, SentinelConfig, install_crypto_provider};
 pub use store::{
-    ClaimOutcome, CoordinationStore, Epoch, HeartbeatOutcome, Membership, NodeIdentity, NodeInfo, NodeStatus,
+    ClaimOutcome, CoordinationStore, Epoch, HandOver, HeartbeatOutcome, Membership, NodeIdentity, NodeInfo, NodeStatus,
     StoreFuture,
 };
 

@@ -4,7 +4,8 @@
 //! refusal, exclusive expiring leases with slot hand-over) kept in this
 //! process, so the pipeline runs unchanged: with one node heartbeating, that
 //! node is the whole live set and owns every key. Its epoch never changes (a
-//! process cannot lose its own memory and live). Time comes from an injectable
+//! process cannot lose its own memory and live), but a claim sent with another
+//! epoch is refused as in Redis, so both honour one contract. Time comes from an injectable
 //! [`Clock`], so the expiry rules are unit-tested without sleeping.
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,9 +14,12 @@ use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, SystemClock};
 use crate::store::{
-    ClaimOutcome, CoordinationStore, Epoch, HeartbeatOutcome, Membership, NodeIdentity, NodeInfo, NodeStatus,
-    StoreFuture,
+    ClaimOutcome, CoordinationStore, Epoch, HandOver, HeartbeatOutcome, LeaseValue, Membership, NodeIdentity, NodeInfo,
+    NodeStatus, StoreFuture, may_claim,
 };
+
+/// The one epoch of a store kept in this process.
+pub const MEMORY_EPOCH: &str = "memory";
 
 #[derive(Debug)]
 struct Member {
@@ -31,14 +35,25 @@ struct Lease {
     holder: String,
     /// Set once the holder handed the key over after this slot.
     handed_over_after: Option<u64>,
+    /// The node id it was handed over to (`None`: any node).
+    successor: Option<String>,
     expires: Instant,
 }
 
 impl Lease {
     fn value(&self) -> String {
-        match self.handed_over_after {
-            Some(slot) => format!("{}@{slot}", self.holder),
-            None => self.holder.clone(),
+        match (self.handed_over_after, &self.successor) {
+            (Some(slot), Some(successor)) => format!("{}@{slot}>{successor}", self.holder),
+            (Some(slot), None) => format!("{}@{slot}", self.holder),
+            (None, _) => self.holder.clone(),
+        }
+    }
+
+    fn parts(&self) -> LeaseValue<'_> {
+        LeaseValue {
+            holder: &self.holder,
+            handed_over_after: self.handed_over_after,
+            successor: self.successor.as_deref(),
         }
     }
 }
@@ -86,7 +101,7 @@ impl MemoryStore {
             .collect();
         // One process cannot lose its own memory and live on: the epoch is as
         // old as it gets, so nothing ever waits for it.
-        let epoch = Epoch { token: "memory".to_owned(), age: Duration::MAX };
+        let epoch = Epoch { token: MEMORY_EPOCH.to_owned(), age: Duration::MAX };
         Membership { nodes, epoch }
     }
 
@@ -148,18 +163,20 @@ impl CoordinationStore for MemoryStore {
         keys: &'a [String],
         ttl: Duration,
         slot: u64,
+        epoch: &'a str,
     ) -> StoreFuture<'a, ClaimOutcome> {
+        if epoch != MEMORY_EPOCH {
+            return ready(ClaimOutcome { epoch_changed: Some(MEMORY_EPOCH.to_owned()), ..ClaimOutcome::default() });
+        }
         let now = self.clock.now();
         let me = node.holder();
         let mut state = self.state();
         let mut outcome = ClaimOutcome::default();
         for key in keys {
-            let taken = match Self::live_lease(&mut state, key, now) {
-                None => true,
-                Some(lease) => lease.holder == me || lease.handed_over_after.is_some_and(|last| last < slot),
-            };
+            let taken =
+                Self::live_lease(&mut state, key, now).is_none_or(|lease| may_claim(&lease.parts(), node, slot));
             if taken {
-                let lease = Lease { holder: me.clone(), handed_over_after: None, expires: now + ttl };
+                let lease = Lease { holder: me.clone(), handed_over_after: None, successor: None, expires: now + ttl };
                 state.leases.insert(key.clone(), lease);
                 outcome.held.push(key.clone());
             } else if let Some(lease) = state.leases.get(key) {
@@ -172,16 +189,17 @@ impl CoordinationStore for MemoryStore {
     fn hand_over_leases<'a>(
         &'a self,
         node: &'a NodeIdentity,
-        keys: &'a [String],
+        leases: &'a [HandOver],
         last_slot: u64,
     ) -> StoreFuture<'a, u64> {
         let now = self.clock.now();
         let me = node.holder();
         let mut state = self.state();
         let mut marked = 0;
-        for key in keys {
+        for HandOver { key, successor } in leases {
             if let Some(lease) = Self::live_lease(&mut state, key, now).filter(|l| l.holder == me) {
                 lease.handed_over_after = Some(last_slot);
+                lease.successor.clone_from(successor);
                 marked += 1;
             }
         }
@@ -272,32 +290,75 @@ mod tests {
         let (clock, s) = store();
         let (a, b) = (NodeIdentity::new("a"), NodeIdentity::new("b"));
         let a2 = NodeIdentity::new("a");
-        assert_eq!(s.claim_leases(&a, &k(&["1", "2"]), TTL, 1).await.unwrap().held, ["1", "2"]);
-        let by_b = s.claim_leases(&b, &k(&["2", "3"]), TTL, 1).await.unwrap();
+        assert_eq!(s.claim_leases(&a, &k(&["1", "2"]), TTL, 1, MEMORY_EPOCH).await.unwrap().held, ["1", "2"]);
+        let by_b = s.claim_leases(&b, &k(&["2", "3"]), TTL, 1, MEMORY_EPOCH).await.unwrap();
         assert_eq!(by_b.held, ["3"]);
         assert_eq!(by_b.held_by_others, [("2".to_owned(), a.holder())]);
-        assert!(s.claim_leases(&a2, &k(&["1"]), TTL, 1).await.unwrap().held.is_empty(), "same id, other process");
+        assert!(
+            s.claim_leases(&a2, &k(&["1"]), TTL, 1, MEMORY_EPOCH).await.unwrap().held.is_empty(),
+            "same id, other process"
+        );
         assert_eq!(s.release_leases(&b, &k(&["1", "2"])).await.unwrap(), 0);
         clock.advance(Duration::from_millis(900));
-        assert_eq!(s.claim_leases(&a, &k(&["1"]), TTL, 2).await.unwrap().held, ["1"]);
+        assert_eq!(s.claim_leases(&a, &k(&["1"]), TTL, 2, MEMORY_EPOCH).await.unwrap().held, ["1"]);
         clock.advance(Duration::from_millis(200));
         let holders = s.lease_holders(&k(&["1", "2", "3"])).await.unwrap();
         assert_eq!(holders, [Some(a.holder()), None, None]);
         assert_eq!(s.release_leases(&a, &k(&["1"])).await.unwrap(), 1);
-        assert_eq!(s.claim_leases(&b, &k(&["1", "2"]), TTL, 3).await.unwrap().held, ["1", "2"]);
+        assert_eq!(s.claim_leases(&b, &k(&["1", "2"]), TTL, 3, MEMORY_EPOCH).await.unwrap().held, ["1", "2"]);
+    }
+
+    fn to(successor: Option<&str>, keys: &[&str]) -> Vec<HandOver> {
+        keys.iter().map(|key| HandOver { key: (*key).to_owned(), successor: successor.map(str::to_owned) }).collect()
     }
 
     #[tokio::test]
-    async fn a_handed_over_lease_is_free_from_the_next_slot_only() {
+    async fn a_handed_over_lease_goes_to_its_successor_from_the_next_slot_only() {
+        let (clock, s) = store();
+        let (a, b, c) = (NodeIdentity::new("a"), NodeIdentity::new("b"), NodeIdentity::new("c"));
+        s.claim_leases(&a, &k(&["g", "h"]), TTL, 10, MEMORY_EPOCH).await.unwrap();
+        assert_eq!(s.hand_over_leases(&b, &to(Some("b"), &["g"]), 10).await.unwrap(), 0, "only the holder hands over");
+        assert_eq!(s.hand_over_leases(&a, &to(Some("b"), &["g"]), 10).await.unwrap(), 1);
+        assert_eq!(s.hand_over_leases(&a, &to(None, &["h"]), 10).await.unwrap(), 1);
+        let handed = [Some(format!("{}@10>b", a.holder())), Some(format!("{}@10", a.holder()))];
+        assert_eq!(s.lease_holders(&k(&["g", "h"])).await.unwrap(), handed);
+        let same_slot = s.claim_leases(&b, &k(&["g"]), TTL, 10, MEMORY_EPOCH).await.unwrap();
+        assert_eq!(same_slot.held_by_others, [("g".to_owned(), format!("{}@10>b", a.holder()))]);
+        let by_c = s.claim_leases(&c, &k(&["g", "h"]), TTL, 11, MEMORY_EPOCH).await.unwrap();
+        assert_eq!(by_c.held, ["h"], "a lease handed over to nobody in particular goes to any later claimer");
+        assert_eq!(by_c.held_by_others, [("g".to_owned(), format!("{}@10>b", a.holder()))]);
+        assert_eq!(s.claim_leases(&b, &k(&["g"]), TTL, 11, MEMORY_EPOCH).await.unwrap().held, ["g"]);
+        assert!(s.claim_leases(&a, &k(&["g"]), TTL, 12, MEMORY_EPOCH).await.unwrap().held.is_empty());
+
+        // Unclaimed by its successor, a handed-over lease frees when its ttl ends.
+        s.claim_leases(&a, &k(&["x"]), TTL, 20, MEMORY_EPOCH).await.unwrap();
+        s.hand_over_leases(&a, &to(Some("b"), &["x"]), 20).await.unwrap();
+        assert!(s.claim_leases(&c, &k(&["x"]), TTL, 21, MEMORY_EPOCH).await.unwrap().held.is_empty());
+        clock.advance(TTL);
+        assert_eq!(s.claim_leases(&c, &k(&["x"]), TTL, 22, MEMORY_EPOCH).await.unwrap().held, ["x"]);
+    }
+
+    #[tokio::test]
+    async fn the_old_holder_may_take_back_a_lease_its_successor_did_not_claim() {
         let (_clock, s) = store();
         let (a, b) = (NodeIdentity::new("a"), NodeIdentity::new("b"));
-        s.claim_leases(&a, &k(&["g"]), TTL, 10).await.unwrap();
-        assert_eq!(s.hand_over_leases(&b, &k(&["g"]), 10).await.unwrap(), 0, "only the holder hands over");
-        assert_eq!(s.hand_over_leases(&a, &k(&["g"]), 10).await.unwrap(), 1);
-        assert_eq!(s.lease_holders(&k(&["g"])).await.unwrap(), [Some(format!("{}@10", a.holder()))]);
-        let same_slot = s.claim_leases(&b, &k(&["g"]), TTL, 10).await.unwrap();
-        assert_eq!(same_slot.held_by_others, [("g".to_owned(), format!("{}@10", a.holder()))]);
-        assert_eq!(s.claim_leases(&b, &k(&["g"]), TTL, 11).await.unwrap().held, ["g"]);
-        assert!(s.claim_leases(&a, &k(&["g"]), TTL, 12).await.unwrap().held.is_empty());
+        s.claim_leases(&a, &k(&["g"]), TTL, 10, MEMORY_EPOCH).await.unwrap();
+        s.hand_over_leases(&a, &to(Some("b"), &["g"]), 10).await.unwrap();
+        assert_eq!(s.claim_leases(&a, &k(&["g"]), TTL, 11, MEMORY_EPOCH).await.unwrap().held, ["g"]);
+        let late = s.claim_leases(&b, &k(&["g"]), TTL, 11, MEMORY_EPOCH).await.unwrap();
+        assert_eq!(late.held_by_others, [("g".to_owned(), a.holder())], "taking back ends the hand-over");
+    }
+
+    #[tokio::test]
+    async fn a_claim_sent_with_another_epoch_claims_and_renews_nothing() {
+        let (_clock, s) = store();
+        let a = NodeIdentity::new("a");
+        assert_eq!(s.claim_leases(&a, &k(&["1"]), TTL, 1, MEMORY_EPOCH).await.unwrap().held, ["1"]);
+        let refused = s.claim_leases(&a, &k(&["1", "2"]), TTL, 2, "lost").await.unwrap();
+        let want = ClaimOutcome { held: vec![], held_by_others: vec![], epoch_changed: Some(MEMORY_EPOCH.to_owned()) };
+        assert_eq!(refused, want);
+        assert_eq!(s.lease_holders(&k(&["1", "2"])).await.unwrap(), [Some(a.holder()), None]);
+        let again = s.claim_leases(&a, &k(&["1", "2"]), TTL, 2, MEMORY_EPOCH).await.unwrap();
+        assert_eq!((again.held, again.epoch_changed), (k(&["1", "2"]), None));
     }
 }

@@ -14,10 +14,15 @@
 //! - the store reports an [`Epoch`] that changes whenever it may have lost
 //!   data (Redis restarted, failed over, flushed); the ownership layer waits
 //!   out every lease of the old epoch before claiming.
-//! - leases are claimed for an iteration slot and handed over *after* a slot:
-//!   a lease handed over after slot `s` can be claimed by another node for
-//!   slot `s + 1` or later, never for `s`, so a planned move neither misses
-//!   nor duplicates a slot.
+//! - every claim (and renewal) carries the epoch the node last saw; the store
+//!   refuses it atomically when its epoch is another one
+//!   ([`ClaimOutcome::epoch_changed`]), so a claim sent between the store
+//!   losing its data and the node's next heartbeat claims nothing.
+//! - leases are claimed for an iteration slot and handed over *after* a slot
+//!   *to a named successor*: a lease handed over after slot `s` can be
+//!   claimed by that successor for slot `s + 1` or later, never for `s`, so a
+//!   planned move neither misses nor duplicates a slot (see
+//!   [`may_claim`] for the whole rule).
 
 use std::fmt;
 use std::future::Future;
@@ -146,6 +151,23 @@ pub struct ClaimOutcome {
     pub held: Vec<String>,
     /// Keys held by another process, with its holder value (`id#incarnation`), in request order.
     pub held_by_others: Vec<(String, String)>,
+    /// `Some(current epoch token)` when the store's epoch was not the one the
+    /// claim was sent with: the store lost data since the caller's last
+    /// heartbeat, and the keys of that batch and every later one were neither
+    /// claimed nor renewed (they are in neither list). The caller must treat it
+    /// like an epoch change seen by a heartbeat: wait out the old leases.
+    pub epoch_changed: Option<String>,
+}
+
+/// One lease to hand over after a slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandOver {
+    /// The key.
+    pub key: String,
+    /// Node id of the only other node that may claim it (the key's owner on
+    /// the ring the handing-over node sees); `None` when that ring names no
+    /// other node, then any node may.
+    pub successor: Option<String>,
 }
 
 /// Membership and per-key leases shared by the nodes of a fleet.
@@ -172,25 +194,30 @@ pub trait CoordinationStore: Send + Sync + std::fmt::Debug {
     /// when the id is live under another incarnation.
     fn deregister<'a>(&'a self, node: &'a NodeIdentity) -> StoreFuture<'a, ()>;
 
-    /// For iteration slot `slot`: claims every free key, every key handed
-    /// over after an earlier slot, and renews every key `node` holds, for
-    /// `ttl`; reports who holds each key afterwards. Batched: a handful of
-    /// round trips for thousands of keys.
+    /// For iteration slot `slot`, in store epoch `epoch` (the token of the
+    /// last heartbeat `node` saw): claims every key [`may_claim`] allows
+    /// (free, handed over to `node` after an earlier slot, or held by `node`
+    /// already) for `ttl`, and reports who holds each key afterwards. When the
+    /// store's epoch is not `epoch` it claims and renews nothing and says so
+    /// ([`ClaimOutcome::epoch_changed`]). Batched: a handful of round trips for
+    /// thousands of keys.
     fn claim_leases<'a>(
         &'a self,
         node: &'a NodeIdentity,
         keys: &'a [String],
         ttl: Duration,
         slot: u64,
+        epoch: &'a str,
     ) -> StoreFuture<'a, ClaimOutcome>;
 
-    /// Marks the leases among `keys` that `node` holds as handed over after
-    /// `last_slot`: `node` emitted them up to that slot, another node may
-    /// claim them for any later slot. Returns how many were marked.
+    /// Marks the leases among `leases` that `node` holds as handed over after
+    /// `last_slot` to their successor: `node` emitted them up to that slot,
+    /// the successor may claim them for any later slot (see [`may_claim`]).
+    /// The lease keeps its expiry. Returns how many were marked.
     fn hand_over_leases<'a>(
         &'a self,
         node: &'a NodeIdentity,
-        keys: &'a [String],
+        leases: &'a [HandOver],
         last_slot: u64,
     ) -> StoreFuture<'a, u64>;
 
@@ -201,18 +228,48 @@ pub trait CoordinationStore: Send + Sync + std::fmt::Debug {
     fn lease_holders<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, Vec<Option<String>>>;
 }
 
-/// A lease value split into holder and hand-over slot: `id#inc` or
-/// `id#inc@slot`.
-pub fn parse_lease_value(value: &str) -> (&str, Option<u64>) {
-    match value.split_once('@') {
-        Some((holder, slot)) => (holder, slot.parse().ok()),
-        None => (value, None),
+/// A lease value taken apart: `id#inc` (held), `id#inc@slot` (handed over
+/// after `slot` to any node) or `id#inc@slot>successor` (handed over after
+/// `slot` to node id `successor` only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseValue<'a> {
+    /// `id#incarnation` of the process that holds (or handed over) the lease.
+    pub holder: &'a str,
+    /// The last slot the holder emitted, once it handed the lease over.
+    pub handed_over_after: Option<u64>,
+    /// The node id the lease was handed over to, if it names one.
+    pub successor: Option<&'a str>,
+}
+
+/// Splits a lease value (see [`LeaseValue`]).
+pub fn parse_lease_value(value: &str) -> LeaseValue<'_> {
+    let Some((holder, rest)) = value.split_once('@') else {
+        return LeaseValue { holder: value, handed_over_after: None, successor: None };
+    };
+    let (slot, successor) = match rest.split_once('>') {
+        Some((slot, successor)) => (slot, Some(successor)),
+        None => (rest, None),
+    };
+    LeaseValue { holder, handed_over_after: slot.parse().ok(), successor }
+}
+
+/// The lease rule both stores implement (the Redis one in Lua): `claimer`
+/// may take a live lease whose value is `value` for `slot` when it holds it
+/// already (a renewal, or taking back a lease it handed over that nobody
+/// claimed yet), or when the lease was handed over after an earlier slot to
+/// `claimer`'s node id, or to nobody in particular. A free key may always be
+/// taken; that check is the caller's.
+pub fn may_claim(value: &LeaseValue<'_>, claimer: &NodeIdentity, slot: u64) -> bool {
+    if value.holder == claimer.holder() {
+        return true;
     }
+    let after_hand_over = value.handed_over_after.is_some_and(|last| last < slot);
+    after_hand_over && value.successor.is_none_or(|successor| successor == claimer.id)
 }
 
 /// The node id part of a holder value (`id#inc[@slot]`).
 pub fn holder_node_id(value: &str) -> &str {
-    let (holder, _) = parse_lease_value(value);
+    let holder = parse_lease_value(value).holder;
     holder.rsplit_once('#').map_or(holder, |(id, _)| id)
 }
 
@@ -222,13 +279,34 @@ mod tests {
 
     #[test]
     fn lease_values_parse_holder_and_hand_over_slot() {
-        assert_eq!(parse_lease_value("n-1#ab12"), ("n-1#ab12", None));
-        assert_eq!(parse_lease_value("n-1#ab12@42"), ("n-1#ab12", Some(42)));
+        let value = |holder, handed_over_after, successor| LeaseValue { holder, handed_over_after, successor };
+        assert_eq!(parse_lease_value("n-1#ab12"), value("n-1#ab12", None, None));
+        assert_eq!(parse_lease_value("n-1#ab12@42"), value("n-1#ab12", Some(42), None));
+        assert_eq!(parse_lease_value("n-1#ab12@42>n-2"), value("n-1#ab12", Some(42), Some("n-2")));
         assert_eq!(holder_node_id("lagring-0#ab12@42"), "lagring-0");
+        assert_eq!(holder_node_id("lagring-0#ab12@42>lagring-1"), "lagring-0");
         assert_eq!(holder_node_id("odd#id#ab12"), "odd#id");
         let a = NodeIdentity::new("a");
         let b = NodeIdentity::new("a");
         assert_ne!(a.holder(), b.holder(), "two processes with one id hold different lease values");
         assert_eq!(a.incarnation.len(), 16);
+    }
+
+    #[test]
+    fn a_handed_over_lease_goes_to_its_successor_or_back_to_its_holder_only() {
+        let (a, b, c) = (
+            NodeIdentity::with_incarnation("a", "1"),
+            NodeIdentity::with_incarnation("b", "1"),
+            NodeIdentity::with_incarnation("c", "1"),
+        );
+        let held = parse_lease_value("a#1");
+        assert_eq!([may_claim(&held, &a, 9), may_claim(&held, &b, 9)], [true, false]);
+        let to_b = parse_lease_value("a#1@7>b");
+        let b_again = NodeIdentity::with_incarnation("b", "2");
+        let who = |slot| [&a, &b, &b_again, &c].map(|n| may_claim(&to_b, n, slot));
+        assert_eq!(who(7), [true, false, false, false], "the hand-over slot stays the old holder's");
+        assert_eq!(who(8), [true, true, true, false], "from the next slot: the successor's id, or the holder");
+        let to_anyone = parse_lease_value("a#1@7");
+        assert_eq!([7, 8].map(|slot| may_claim(&to_anyone, &c, slot)), [false, true]);
     }
 }

@@ -51,7 +51,7 @@ async fn sentinel_mode_follows_a_master_failover_and_sees_a_new_epoch() -> Resul
     let history = RedisHistoryStore::new(&config, HistoryPolicies::default())?;
 
     let before = store.heartbeat(&node("a"), LONG, &NodeStatus::default()).await?.membership.epoch.token;
-    let claimed = store.claim_leases(&node("a"), &keys(1_500), LONG, 7).await?;
+    let claimed = store.claim_leases(&node("a"), &keys(1_500), LONG, 7, &before).await?;
     assert_eq!(claimed.held.len(), 1_500);
     let tp = TopicPartition::new("orders", 0);
     history.record_end_offsets("prod", 1_000, &[EndOffset { tp: tp.clone(), end: 10 }]).await?;
@@ -66,12 +66,20 @@ async fn sentinel_mode_follows_a_master_failover_and_sees_a_new_epoch() -> Resul
     set.kill_master();
     let took = set.wait_failover(RECOVERY)?;
     println!("sentinel failover took {took:?}");
+    // A claim sent before any heartbeat reached the promoted replica: refused,
+    // although the replicated epoch hash still holds the old token.
+    let refused = wait_for("a claim to reach the promoted replica", RECOVERY, || async {
+        Ok(store.claim_leases(&node("b"), &keys(2), LONG, 8, &before).await.ok())
+    })
+    .await?;
+    assert!(refused.held.is_empty() && refused.held_by_others.is_empty(), "{refused:?}");
     let after = beat_until_ok(&store, "a").await?;
     assert_ne!(after, before, "a promoted replica is a new epoch: its writes may have been lost");
+    assert_eq!(refused.epoch_changed.as_deref(), Some(after.as_str()), "the refusal started it");
     // The replicated leases survived; the promoted replica accepts writes.
     let holders = store.lease_holders(&keys(3)).await?;
     assert_eq!(holders, vec![Some(node("a").holder()); 3]);
-    assert_eq!(store.claim_leases(&node("b"), &keys(2), LONG, 8).await?.held.len(), 0, "a still holds them");
+    assert_eq!(store.claim_leases(&node("b"), &keys(2), LONG, 8, &after).await?.held.len(), 0, "a still holds them");
     // The history store's connection learns of the failover on its own first call.
     let appended = wait_for("a history append to succeed", RECOVERY, || async {
         Ok(history.record_end_offsets("prod", 2_000, &[EndOffset { tp: tp.clone(), end: 12 }]).await.ok())
@@ -92,10 +100,10 @@ async fn cluster_mode_keeps_every_key_on_one_shard_and_batches_as_standalone() -
     let before = store.heartbeat(&node("a"), LONG, &NodeStatus::default()).await?.membership.epoch.token;
     store.heartbeat(&node("b"), LONG, &NodeStatus::default()).await?;
     let calls = store.lua_calls();
-    let claimed = store.claim_leases(&node("a"), &keys(2_500), LONG, 3).await?;
+    let claimed = store.claim_leases(&node("a"), &keys(2_500), LONG, 3, &before).await?;
     assert_eq!(claimed.held.len(), 2_500);
     assert_eq!(store.lua_calls() - calls, 3, "2,500 keys in 1,000-key script calls, as on one server");
-    let others = store.claim_leases(&node("b"), &keys(10), LONG, 3).await?;
+    let others = store.claim_leases(&node("b"), &keys(10), LONG, 3, &before).await?;
     assert_eq!(others.held_by_others.len(), 10, "leases are exclusive in cluster mode too");
     let ends: Vec<EndOffset> =
         (0..50).map(|p| EndOffset { tp: TopicPartition::new("orders", p), end: i64::from(p) }).collect();

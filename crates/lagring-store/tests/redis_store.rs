@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 use lagring_store::ownership::{ClusterOwnership, NodeView, SelfState};
-use lagring_store::{Clock, CoordinationStore, NodeIdentity, NodeStatus, RedisConfig, RedisStore, SystemClock};
+use lagring_store::{
+    Clock, CoordinationStore, HandOver, NodeIdentity, NodeStatus, RedisConfig, RedisStore, SystemClock,
+};
 use lagring_testkit::ports::wait_for;
 use lagring_testkit::redis::RedisServer;
 
@@ -44,6 +46,16 @@ fn owned(n: u64) -> NodeStatus {
 
 async fn beat(store: &RedisStore, name: &str) -> Result<lagring_store::HeartbeatOutcome> {
     Ok(store.heartbeat(&id(name), LONG, &owned(0)).await?)
+}
+
+/// The epoch token a heartbeat of `name` sees (claims carry it).
+async fn epoch_of(store: &RedisStore, name: &str) -> Result<String> {
+    Ok(beat(store, name).await?.membership.epoch.token)
+}
+
+/// Hand-overs of `keys` to `successor` (`None`: to any node).
+fn to(successor: Option<&str>, keys: &[String]) -> Vec<HandOver> {
+    keys.iter().map(|key| HandOver { key: key.clone(), successor: successor.map(str::to_owned) }).collect()
 }
 
 #[tokio::test]
@@ -95,10 +107,11 @@ async fn leases_are_exclusive_per_process_released_only_by_holder_and_expire() -
     let server = RedisServer::start()?;
     let store = Arc::new(store(&server).await?);
     let (a, b) = (id("a"), id("b"));
+    let epoch = epoch_of(&store, "a").await?;
     let all = keys(10);
     let (a_keys, b_keys) = (all[..7].to_vec(), all[3..].to_vec());
-    assert_eq!(store.claim_leases(&a, &a_keys, LONG, 1).await?.held, a_keys);
-    let by_b = store.claim_leases(&b, &b_keys, LONG, 1).await?;
+    assert_eq!(store.claim_leases(&a, &a_keys, LONG, 1, &epoch).await?.held, a_keys);
+    let by_b = store.claim_leases(&b, &b_keys, LONG, 1, &epoch).await?;
     assert_eq!(by_b.held, all[7..]);
     let others: Vec<(String, String)> = all[3..7].iter().map(|k| (k.clone(), "a#i1".to_owned())).collect();
     assert_eq!(by_b.held_by_others, others);
@@ -107,45 +120,111 @@ async fn leases_are_exclusive_per_process_released_only_by_holder_and_expire() -
     assert_eq!(holders, want);
 
     let a_again = NodeIdentity::with_incarnation("a", "i2");
-    assert!(store.claim_leases(&a_again, &a_keys, LONG, 1).await?.held.is_empty(), "same id, other process");
-    assert_eq!(store.claim_leases(&a, &a_keys, LONG, 2).await?.held, a_keys, "renew by holder");
+    assert!(store.claim_leases(&a_again, &a_keys, LONG, 1, &epoch).await?.held.is_empty(), "same id, other process");
+    assert_eq!(store.claim_leases(&a, &a_keys, LONG, 2, &epoch).await?.held, a_keys, "renew by holder");
     assert_eq!(store.release_leases(&b, &a_keys).await?, 0, "b cannot release a's leases");
     assert_eq!(store.release_leases(&a, &all[..2]).await?, 2);
     assert_eq!(store.lease_holders(&all[..3]).await?, [None, None, Some("a#i1".to_owned())]);
 
     let short = vec!["short/lived".to_owned()];
-    store.claim_leases(&a, &short, Duration::from_millis(300), 2).await?;
-    assert!(store.claim_leases(&b, &short, LONG, 2).await?.held.is_empty());
+    store.claim_leases(&a, &short, Duration::from_millis(300), 2, &epoch).await?;
+    assert!(store.claim_leases(&b, &short, LONG, 2, &epoch).await?.held.is_empty());
     let s = Arc::clone(&store);
     wait_for("the short lease to expire", Duration::from_secs(5), move || {
-        let (s, short, b) = (Arc::clone(&s), short.clone(), b.clone());
-        async move { Ok((!s.claim_leases(&b, &short, LONG, 2).await?.held.is_empty()).then_some(())) }
+        let (s, short, b, epoch) = (Arc::clone(&s), short.clone(), b.clone(), epoch.clone());
+        async move { Ok((!s.claim_leases(&b, &short, LONG, 2, &epoch).await?.held.is_empty()).then_some(())) }
     })
     .await?;
     Ok(())
 }
 
 #[tokio::test]
-async fn a_handed_over_lease_is_claimable_from_the_next_slot_and_keeps_its_ttl() -> Result<()> {
+async fn a_handed_over_lease_goes_to_its_successor_from_the_next_slot_and_keeps_its_ttl() -> Result<()> {
+    let server = RedisServer::start()?;
+    let store = store(&server).await?;
+    let (a, b, c) = (id("a"), id("b"), id("c"));
+    let epoch = epoch_of(&store, "a").await?;
+    let k = keys(4);
+    store.claim_leases(&a, &k, Duration::from_millis(800), 7, &epoch).await?;
+    assert_eq!(store.hand_over_leases(&b, &to(Some("b"), &k), 7).await?, 0, "only the holder hands over");
+    assert_eq!(store.hand_over_leases(&a, &to(Some("b"), &k[..2]), 7).await?, 2);
+    assert_eq!(store.hand_over_leases(&a, &to(None, &k[2..3]), 7).await?, 1);
+    let holders = store.lease_holders(&k).await?;
+    let want = ["a#i1@7>b", "a#i1@7>b", "a#i1@7", "a#i1"].map(|v| Some(v.to_owned()));
+    assert_eq!(holders, want);
+    let same_slot = store.claim_leases(&b, &k, LONG, 7, &epoch).await?;
+    assert!(same_slot.held.is_empty(), "{same_slot:?}");
+    let by_c = store.claim_leases(&c, &k[..3], LONG, 8, &epoch).await?;
+    assert_eq!(by_c.held, k[2..3], "only the lease handed over to nobody in particular");
+    let others: Vec<(String, String)> = k[..2].iter().map(|key| (key.clone(), "a#i1@7>b".to_owned())).collect();
+    assert_eq!(by_c.held_by_others, others);
+    let b_restarted = NodeIdentity::with_incarnation("b", "i2");
+    assert_eq!(store.claim_leases(&b_restarted, &k[..2], LONG, 8, &epoch).await?.held, k[..2], "named by node id");
+    // The fourth key was never handed over: it frees only when its 800 ms ttl ends.
+    assert!(store.claim_leases(&b, &k[3..], LONG, 9, &epoch).await?.held.is_empty());
+    wait_for("the kept ttl to end", Duration::from_secs(5), || {
+        let (store, b, k, epoch) = (&store, b.clone(), k.clone(), epoch.clone());
+        async move { Ok((store.claim_leases(&b, &k[3..], LONG, 9, &epoch).await?.held.len() == 1).then_some(())) }
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_old_holder_may_take_back_a_handed_over_lease_its_successor_has_not_claimed() -> Result<()> {
+    let server = RedisServer::start()?;
+    let store = store(&server).await?;
+    let (a, b) = (id("a"), id("b"));
+    let epoch = epoch_of(&store, "a").await?;
+    let k = keys(1);
+    store.claim_leases(&a, &k, LONG, 7, &epoch).await?;
+    store.hand_over_leases(&a, &to(Some("b"), &k), 7).await?;
+    assert_eq!(store.claim_leases(&a, &k, LONG, 8, &epoch).await?.held, k);
+    let late = store.claim_leases(&b, &k, LONG, 8, &epoch).await?;
+    assert_eq!(late.held_by_others, [(k[0].clone(), "a#i1".to_owned())]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_claim_after_redis_lost_its_data_is_refused_until_the_node_saw_the_new_epoch() -> Result<()> {
     let server = RedisServer::start()?;
     let store = store(&server).await?;
     let (a, b) = (id("a"), id("b"));
     let k = keys(3);
-    store.claim_leases(&a, &k, Duration::from_millis(800), 7).await?;
-    assert_eq!(store.hand_over_leases(&b, &k, 7).await?, 0, "only the holder hands over");
-    assert_eq!(store.hand_over_leases(&a, &k[..2], 7).await?, 2);
-    let holders = store.lease_holders(&k).await?;
-    assert_eq!(holders, [Some("a#i1@7".to_owned()), Some("a#i1@7".to_owned()), Some("a#i1".to_owned())]);
-    let same_slot = store.claim_leases(&b, &k, LONG, 7).await?;
-    assert!(same_slot.held.is_empty(), "{same_slot:?}");
-    assert_eq!(store.claim_leases(&b, &k, LONG, 8).await?.held, k[..2]);
-    // The third key was never handed over: it frees only when its 800 ms ttl ends.
-    assert!(store.claim_leases(&b, &k[2..], LONG, 9).await?.held.is_empty());
-    wait_for("the kept ttl to end", Duration::from_secs(5), || {
-        let (store, b, k) = (&store, b.clone(), k.clone());
-        async move { Ok((store.claim_leases(&b, &k[2..], LONG, 9).await?.held.len() == 1).then_some(())) }
-    })
-    .await?;
+    let seen = epoch_of(&store, "a").await?;
+    assert_eq!(store.claim_leases(&a, &k, LONG, 1, &seen).await?.held, k);
+
+    server.flush_all()?;
+    let refused = store.claim_leases(&b, &k, LONG, 2, &seen).await?;
+    let current = refused.epoch_changed.clone().unwrap_or_default();
+    assert_eq!((refused.held.len(), refused.held_by_others.len()), (0, 0), "{refused:?}");
+    assert_eq!(current.len(), 16, "the refusal started the new epoch: {refused:?}");
+    assert_ne!(current, seen);
+    assert_eq!(store.lease_holders(&k).await?, [None, None, None], "nothing was written");
+    let renewal = store.claim_leases(&a, &k, LONG, 2, &seen).await?;
+    assert_eq!(renewal.epoch_changed.as_deref(), Some(current.as_str()), "renewals are refused too");
+
+    let next = beat(&store, "b").await?.membership.epoch;
+    assert_eq!(next.token, current, "the next heartbeat sees the epoch the refusal started");
+    assert!(next.age < Duration::from_secs(2), "{next:?}");
+    let claimed = store.claim_leases(&b, &k, LONG, 3, &current).await?;
+    assert_eq!((claimed.held, claimed.epoch_changed), (k, None));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_claim_on_a_server_that_did_not_start_the_epoch_is_refused() -> Result<()> {
+    let server = RedisServer::start()?;
+    let store = store(&server).await?;
+    let seen = epoch_of(&store, "a").await?;
+    // As on a promoted replica: the epoch hash came over by replication, its run_id is another server's.
+    let out = server.cli(&["HSET", "{lagring}:epoch", "run_id", "0000000000000000000000000000000000000000"])?;
+    assert_eq!(out.trim(), "0");
+    let refused = store.claim_leases(&id("a"), &keys(2), LONG, 1, &seen).await?;
+    let current = refused.epoch_changed.unwrap_or_default();
+    assert!(current.len() == 16 && current != seen, "{current:?}");
+    assert!(refused.held.is_empty());
+    assert_eq!(epoch_of(&store, "a").await?, current);
     Ok(())
 }
 
@@ -205,14 +284,15 @@ async fn five_thousand_keys_take_five_script_calls() -> Result<()> {
     let server = RedisServer::start()?;
     let store = store(&server).await?;
     let (a, b) = (id("a"), id("b"));
+    let epoch = epoch_of(&store, "a").await?;
     let many = keys(5_000);
     let before = store.lua_calls();
-    let outcome = store.claim_leases(&a, &many, LONG, 1).await?;
+    let outcome = store.claim_leases(&a, &many, LONG, 1, &epoch).await?;
     assert_eq!(outcome.held.len(), 5_000);
     assert_eq!(store.lua_calls() - before, 5);
-    let by_b = store.claim_leases(&b, &many, LONG, 1).await?;
+    let by_b = store.claim_leases(&b, &many, LONG, 1, &epoch).await?;
     assert_eq!((by_b.held.len(), by_b.held_by_others.len()), (0, 5_000));
-    assert_eq!(store.hand_over_leases(&a, &many, 1).await?, 5_000);
+    assert_eq!(store.hand_over_leases(&a, &to(Some("b"), &many), 1).await?, 5_000);
     assert_eq!(store.release_leases(&a, &many).await?, 5_000);
     assert_eq!(store.lua_calls() - before, 20);
     Ok(())
@@ -222,8 +302,8 @@ async fn five_thousand_keys_take_five_script_calls() -> Result<()> {
 async fn every_key_is_under_the_hash_tagged_namespace() -> Result<()> {
     let server = RedisServer::start()?;
     let store = RedisStore::connect(&config(&server, "fleet-a")).await?;
-    beat(&store, "n1").await?;
-    store.claim_leases(&id("n1"), &keys(20), LONG, 1).await?;
+    let epoch = epoch_of(&store, "n1").await?;
+    store.claim_leases(&id("n1"), &keys(20), LONG, 1, &epoch).await?;
     let client = redis::Client::open(server.url())?;
     let mut conn = client.get_multiplexed_async_connection().await?;
     let mut all: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await?;
@@ -245,14 +325,15 @@ async fn outage_returns_errors_keeps_unexpired_leases_and_recovers() -> Result<(
     let mut tracker = ClusterOwnership::new(solo.clone(), "prod", LONG, clock);
     let me = SelfState { joined: true, leaving: false };
     let membership = beat(&store, "solo").await?.membership;
+    let epoch = membership.epoch.token.clone();
     let view = NodeView { membership: Some(&membership), me, claims_allowed: true };
     assert_eq!(tracker.sync(store.as_ref(), view, &candidates, 1).await.emit.len(), 100);
 
     server.stop();
     assert!(beat(&store, "solo").await.is_err());
     assert!(store.membership().await.is_err());
-    assert!(store.claim_leases(&solo, &candidates, LONG, 2).await.is_err());
-    assert!(store.hand_over_leases(&solo, &candidates, 2).await.is_err());
+    assert!(store.claim_leases(&solo, &candidates, LONG, 2, &epoch).await.is_err());
+    assert!(store.hand_over_leases(&solo, &to(None, &candidates), 2).await.is_err());
     assert!(store.release_leases(&solo, &candidates).await.is_err());
     assert!(store.lease_holders(&candidates).await.is_err());
     assert!(store.deregister(&solo).await.is_err());

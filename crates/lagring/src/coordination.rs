@@ -177,6 +177,23 @@ impl Coordinator {
         }
     }
 
+    /// A cluster's claim was refused because the store's epoch is now
+    /// `token` (it lost data since the last heartbeat): the same fence as an
+    /// epoch change a heartbeat sees, counted once however many clusters
+    /// report it.
+    pub fn claim_refused_for_epoch(&self, token: &str) {
+        let now = Instant::now();
+        let event = {
+            let mut s = self.state();
+            let event = s.fence.observe_refused_claim(token, now);
+            self.metrics.claims_blocked.set(i64::from(!s.fence.claims_allowed(now)));
+            event
+        };
+        if let Some(event) = event {
+            self.on_fence_event(event, now);
+        }
+    }
+
     fn on_fence_event(&self, event: FenceEvent, now: Instant) {
         match event {
             FenceEvent::NewEpoch { token, claims_from } => {
@@ -281,5 +298,35 @@ impl Coordinator {
         if let Err(e) = self.store.deregister(&self.node).await {
             tracing::warn!(error = %e, "deregister failed; peers take over after node_ttl");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lagring_store::MemoryStore;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_claim_refused_for_a_new_epoch_closes_the_fence_once() {
+        let registry = Registry::new();
+        let metrics = CoordinationMetrics::register(&registry).unwrap();
+        let timing = CoordinationTiming {
+            node_ttl: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(2),
+            lease_ttl: Duration::from_secs(40),
+            vnodes: 16,
+        };
+        let health = Health::new(["c".to_owned()], Duration::from_secs(30));
+        let store = Arc::new(MemoryStore::new());
+        let coordinator =
+            Coordinator::new(NodeIdentity::new("n"), store, timing, ["c".to_owned()], metrics.clone(), health);
+        coordinator.heartbeat_once().await;
+        assert!(coordinator.view("c").2, "an old epoch: claims allowed");
+
+        coordinator.claim_refused_for_epoch("after-the-loss");
+        coordinator.claim_refused_for_epoch("after-the-loss");
+        assert!(!coordinator.view("c").2, "waiting out the old leases");
+        assert_eq!((metrics.epoch_changes.get(), metrics.claims_blocked.get()), (1, 1));
     }
 }

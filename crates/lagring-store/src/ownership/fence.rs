@@ -9,6 +9,9 @@
 //!   (`settle` ≥ two heartbeats), so the ring is complete before anyone
 //!   trusts it. A node that first sees an epoch (it just started) waits out
 //!   what is left of that window by the epoch's age on the store clock.
+//!   A claim the store refused because its epoch is not the one this node
+//!   last saw (it lost data after that heartbeat) is the same news, learnt
+//!   earlier: [`Fence::observe_refused_claim`] closes the fence just the same.
 //! - **Duplicate node id.** While another live process heartbeats with this
 //!   node's id, this process claims nothing and emits nothing.
 
@@ -44,22 +47,8 @@ impl Fence {
 
     /// Takes in one successful heartbeat observed at `now`.
     pub fn observe(&mut self, outcome: &HeartbeatOutcome, now: Instant) -> Vec<FenceEvent> {
-        let mut events = Vec::new();
         let epoch = &outcome.membership.epoch;
-        if self.epoch.as_deref() != Some(epoch.token.as_str()) {
-            let remaining = match self.epoch {
-                // Seen change: everything held in the old epoch must expire.
-                Some(_) => self.wait,
-                // First sight: only what is left of the new epoch's window.
-                None => self.wait.saturating_sub(epoch.age),
-            };
-            if !remaining.is_zero() {
-                let claims_from = now + remaining;
-                self.blocked_until = Some(self.blocked_until.map_or(claims_from, |b| b.max(claims_from)));
-                events.push(FenceEvent::NewEpoch { token: epoch.token.clone(), claims_from });
-            }
-            self.epoch = Some(epoch.token.clone());
-        }
+        let mut events: Vec<FenceEvent> = self.enter_epoch(&epoch.token, epoch.age, now).into_iter().collect();
         match (&self.duplicate_of, &outcome.duplicate_of) {
             (None, Some(other)) => events.push(FenceEvent::Duplicate(other.clone())),
             (Some(_), None) => events.push(FenceEvent::DuplicateCleared),
@@ -67,6 +56,37 @@ impl Fence {
         }
         self.duplicate_of.clone_from(&outcome.duplicate_of);
         events
+    }
+
+    /// Takes in a claim the store refused at `now` because its epoch is
+    /// `token`, not the one this node sent: the store lost data since the
+    /// last heartbeat. Waits the whole window, as for a change a heartbeat
+    /// sees (nothing new when a heartbeat reported `token` already).
+    pub fn observe_refused_claim(&mut self, token: &str, now: Instant) -> Option<FenceEvent> {
+        // A refusal is a change even before any heartbeat: the whole window.
+        self.epoch.get_or_insert_with(String::new);
+        self.enter_epoch(token, Duration::ZERO, now)
+    }
+
+    /// Moves to epoch `token` (of age `age` on the store clock) unless it is
+    /// the current one, closing the fence for what is left of its window.
+    fn enter_epoch(&mut self, token: &str, age: Duration, now: Instant) -> Option<FenceEvent> {
+        if self.epoch.as_deref() == Some(token) {
+            return None;
+        }
+        let remaining = match self.epoch {
+            // Seen change: everything held in the old epoch must expire.
+            Some(_) => self.wait,
+            // First sight: only what is left of the new epoch's window.
+            None => self.wait.saturating_sub(age),
+        };
+        self.epoch = Some(token.to_owned());
+        if remaining.is_zero() {
+            return None;
+        }
+        let claims_from = now + remaining;
+        self.blocked_until = Some(self.blocked_until.map_or(claims_from, |b| b.max(claims_from)));
+        Some(FenceEvent::NewEpoch { token: token.to_owned(), claims_from })
     }
 
     /// True when this node may claim leases at `now`.
@@ -132,6 +152,22 @@ mod tests {
         assert_eq!(f.waiting_until(t2), Some(t2 + TTL + SETTLE));
         assert!(!f.claims_allowed(t2 + TTL));
         assert!(f.claims_allowed(t2 + TTL + SETTLE));
+    }
+
+    #[test]
+    fn a_claim_refused_for_a_new_epoch_closes_the_fence_once() {
+        let mut f = Fence::new(TTL, SETTLE);
+        let t0 = Instant::now();
+        f.observe(&beat("e1", 3_600_000, None), t0);
+        let t1 = t0 + Duration::from_secs(3);
+        let event = f.observe_refused_claim("e2", t1);
+        assert_eq!(event, Some(FenceEvent::NewEpoch { token: "e2".into(), claims_from: t1 + TTL + SETTLE }));
+        assert!(!f.claims_allowed(t1 + TTL + SETTLE - Duration::from_millis(1)));
+        let t2 = t1 + Duration::from_secs(2);
+        assert!(f.observe(&beat("e2", 2_000, None), t2).is_empty(), "the next heartbeat brings no second wait");
+        assert_eq!(f.observe_refused_claim("e2", t2), None);
+        assert_eq!(f.waiting_until(t2), Some(t1 + TTL + SETTLE));
+        assert!(f.claims_allowed(t1 + TTL + SETTLE));
     }
 
     #[test]

@@ -5,14 +5,18 @@
 //! 2. releases at once the keys it holds that it can no longer emit (the
 //!    group is gone, or this node is off the ring because it cannot reach the
 //!    cluster);
-//! 3. claims — for slot `s` — the assigned keys plus the keys that are moving
-//!    to another node (it still holds those and emits them one last time);
+//! 3. claims — for slot `s`, in the store epoch of the last heartbeat — the
+//!    assigned keys plus the keys that are moving to another node (it still
+//!    holds those and emits them one last time); a claim the store refuses
+//!    because its epoch changed claims nothing and is reported
+//!    ([`SyncReport::epoch_changed`]) for the node to close its fence;
 //! 4. returns the keys to fetch and emit: held and valid by this node's own
 //!    monotonic clock (claim sent + lease ttl, never later than the store's
 //!    own expiry).
 //!
 //! After the slot's fetch, [`ClusterOwnership::finish_slot`] hands the moving
-//! keys over *after* `s`, so their new owner claims them for `s + 1`: a
+//! keys over *after* `s` to the node this node's ring names for each, so
+//! that node (and only it) claims them for `s + 1`: a
 //! planned move (join, leave, rolling restart) neither misses nor doubles a
 //! slot. A store outage keeps the last ring and the leases still valid; lease
 //! ttl must exceed the interval so they survive one failed claim.
@@ -24,8 +28,9 @@ use std::time::{Duration, Instant};
 use lagring_core::ownership::DEFAULT_VNODES;
 
 use super::ring_view::{SelfState, cluster_ring};
+use crate::StoreError;
 use crate::clock::Clock;
-use crate::store::{CoordinationStore, Membership, NodeIdentity};
+use crate::store::{CoordinationStore, HandOver, Membership, NodeIdentity};
 
 /// What the node as a whole contributes to one cluster's sync.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +59,10 @@ pub struct SyncReport {
     pub waiting: usize,
     /// True when the last lease call failed.
     pub degraded: bool,
+    /// `Some(the store's epoch)` when the store refused the claim because its
+    /// epoch is not the one of the last heartbeat: nothing was claimed or
+    /// renewed, and the node must wait out the old leases (close its fence).
+    pub epoch_changed: Option<String>,
 }
 
 /// Per-cluster ownership state of one node across iterations.
@@ -67,7 +76,7 @@ pub struct ClusterOwnership {
     /// Held leases, valid until this instant by this node's clock.
     leases: HashMap<String, Instant>,
     /// Emitted this slot for the last time; handed over by `finish_slot`.
-    moving: Vec<String>,
+    moving: Vec<HandOver>,
     emitting: HashSet<String>,
     failed: bool,
 }
@@ -114,17 +123,11 @@ impl ClusterOwnership {
         slot: u64,
     ) -> SyncReport {
         self.expire();
-        let assigned: HashSet<&str> = match view.membership {
-            Some(m) => {
-                let ring = cluster_ring(m, &self.cluster, &self.node.id, view.me, self.vnodes);
-                candidates
-                    .iter()
-                    .filter(|k| ring.owner_of_key(k) == Some(self.node.id.as_str()))
-                    .map(String::as_str)
-                    .collect()
-            }
-            None => HashSet::new(),
-        };
+        let ring = view.membership.map(|m| cluster_ring(m, &self.cluster, &self.node.id, view.me, self.vnodes));
+        let owner_of = |key: &str| ring.as_ref().and_then(|r| r.owner_of_key(key));
+        let me = self.node.id.as_str();
+        let assigned: HashSet<&str> =
+            candidates.iter().map(String::as_str).filter(|k| owner_of(k) == Some(me)).collect();
         let candidate_set: HashSet<&str> = candidates.iter().map(String::as_str).collect();
         let (moving, gone): (Vec<String>, Vec<String>) = self
             .leases
@@ -132,27 +135,22 @@ impl ClusterOwnership {
             .filter(|k| !assigned.contains(k.as_str()))
             .cloned()
             .partition(|k| view.me.joined && candidate_set.contains(k.as_str()));
+        let moving: Vec<HandOver> =
+            moving.into_iter().map(|key| HandOver { successor: owner_of(&key).map(str::to_owned), key }).collect();
         let mut ok = self.release(store, gone).await;
 
-        let moving_set: HashSet<&str> = moving.iter().map(String::as_str).collect();
+        let moving_set: HashSet<&str> = moving.iter().map(|h| h.key.as_str()).collect();
         let wanted: Vec<String> = candidates
             .iter()
             .filter(|k| assigned.contains(k.as_str()) || moving_set.contains(k.as_str()))
             .cloned()
             .collect();
-        let mut waiting = 0;
-        if view.claims_allowed && !wanted.is_empty() {
-            let sent_at = self.clock.now();
-            match store.claim_leases(&self.node, &wanted, self.lease_ttl, slot).await {
-                Ok(outcome) => {
-                    for key in outcome.held {
-                        self.leases.insert(key, sent_at + self.lease_ttl);
-                    }
-                    for (key, _) in &outcome.held_by_others {
-                        self.leases.remove(key);
-                        waiting += usize::from(assigned.contains(key.as_str()));
-                    }
-                }
+        let (mut waiting, mut epoch_changed) = (0, None);
+        // The epoch of the last heartbeat; none yet means no ring, so nothing is wanted.
+        let epoch = view.membership.map(|m| m.epoch.token.as_str());
+        if let Some(epoch) = epoch.filter(|_| view.claims_allowed && !wanted.is_empty()) {
+            match self.claim(store, &wanted, &assigned, slot, epoch).await {
+                Ok(claimed) => (waiting, epoch_changed) = claimed,
                 Err(error) => {
                     if !self.failed {
                         tracing::warn!(cluster = %self.cluster, %error, "lease claim failed, emitting unexpired leases only");
@@ -166,19 +164,49 @@ impl ClusterOwnership {
         }
         self.failed = !ok;
         self.expire();
-        self.moving = moving.into_iter().filter(|k| self.leases.contains_key(k)).collect();
+        self.moving = moving.into_iter().filter(|h| self.leases.contains_key(&h.key)).collect();
         let emit: Vec<String> = wanted.into_iter().filter(|k| self.leases.contains_key(k)).collect();
-        self.report(emit, waiting)
+        let mut report = self.report(emit, waiting);
+        report.epoch_changed = epoch_changed;
+        report
+    }
+
+    /// Claims `wanted` for `slot` in store epoch `epoch` and records what is
+    /// held now. Returns how many `assigned` keys another node still holds, and
+    /// the store's epoch when it refused the claim for being another one.
+    async fn claim(
+        &mut self,
+        store: &dyn CoordinationStore,
+        wanted: &[String],
+        assigned: &HashSet<&str>,
+        slot: u64,
+        epoch: &str,
+    ) -> Result<(usize, Option<String>), StoreError> {
+        let sent_at = self.clock.now();
+        let outcome = store.claim_leases(&self.node, wanted, self.lease_ttl, slot, epoch).await?;
+        for key in outcome.held {
+            self.leases.insert(key, sent_at + self.lease_ttl);
+        }
+        let mut waiting = 0;
+        for (key, _) in &outcome.held_by_others {
+            self.leases.remove(key);
+            waiting += usize::from(assigned.contains(key.as_str()));
+        }
+        if let Some(current) = &outcome.epoch_changed {
+            tracing::info!(cluster = %self.cluster, seen = %epoch, %current, "lease claim refused: the store lost data since the last heartbeat, emitting unexpired leases only");
+        }
+        Ok((waiting, outcome.epoch_changed))
     }
 
     /// Hands the keys emitted for the last time in `slot` over to their new
-    /// owners, who may claim them from `slot + 1`. Call after the slot's fetch.
+    /// owners (as this node's ring names them), who may claim them from
+    /// `slot + 1`. Call after the slot's fetch.
     pub async fn finish_slot(&mut self, store: &dyn CoordinationStore, slot: u64) {
         let moving = std::mem::take(&mut self.moving);
         if moving.is_empty() {
             return;
         }
-        for key in &moving {
+        for HandOver { key, .. } in &moving {
             self.leases.remove(key);
             self.emitting.remove(key);
         }
@@ -231,7 +259,15 @@ impl ClusterOwnership {
             tracing::info!(cluster = %self.cluster, gained, lost, owned = emit.len(), moving = self.moving.len(), "ownership changed");
         }
         self.emitting = now_emitting;
-        SyncReport { emit, moving: self.moving.len(), gained, lost, waiting, degraded: self.failed }
+        SyncReport {
+            emit,
+            moving: self.moving.len(),
+            gained,
+            lost,
+            waiting,
+            degraded: self.failed,
+            epoch_changed: None,
+        }
     }
 }
 

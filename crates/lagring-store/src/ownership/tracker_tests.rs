@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::*;
 use crate::clock::ManualClock;
-use crate::store::{ClaimOutcome, HeartbeatOutcome, NodeStatus, StoreFuture};
+use crate::memory::MEMORY_EPOCH;
+use crate::store::{ClaimOutcome, HandOver, HeartbeatOutcome, NodeStatus, StoreFuture, parse_lease_value};
 use crate::{MemoryStore, StoreError};
 
 const TTL: Duration = Duration::from_secs(10);
@@ -64,11 +65,17 @@ impl CoordinationStore for FlakyStore {
         keys: &'a [String],
         ttl: Duration,
         slot: u64,
+        epoch: &'a str,
     ) -> StoreFuture<'a, ClaimOutcome> {
-        self.gate(self.inner.claim_leases(node, keys, ttl, slot))
+        self.gate(self.inner.claim_leases(node, keys, ttl, slot, epoch))
     }
-    fn hand_over_leases<'a>(&'a self, node: &'a NodeIdentity, keys: &'a [String], slot: u64) -> StoreFuture<'a, u64> {
-        self.gate(self.inner.hand_over_leases(node, keys, slot))
+    fn hand_over_leases<'a>(
+        &'a self,
+        node: &'a NodeIdentity,
+        leases: &'a [HandOver],
+        slot: u64,
+    ) -> StoreFuture<'a, u64> {
+        self.gate(self.inner.hand_over_leases(node, leases, slot))
     }
     fn release_leases<'a>(&'a self, node: &'a NodeIdentity, keys: &'a [String]) -> StoreFuture<'a, u64> {
         self.gate(self.inner.release_leases(node, keys))
@@ -154,6 +161,10 @@ async fn a_joining_node_takes_over_at_the_next_slot_with_no_gap_and_no_overlap()
     a.tracker.finish_slot(&store, 2).await;
     // A late claim by b within slot 2 still fails: the hand-over is after slot 2.
     assert!(b.sync(&store, &candidates, 2).await.emit.is_empty());
+    // Every moved key names b as its successor.
+    let values = store.lease_holders(&candidates).await.unwrap();
+    let to_b = values.iter().flatten().filter(|v| parse_lease_value(v).successor == Some("b")).count();
+    assert_eq!(to_b, moving);
 
     // Slot 3: each emits its own share exactly.
     let a3 = a.sync(&store, &candidates, 3).await;
@@ -267,3 +278,73 @@ async fn a_closed_fence_claims_nothing_but_emits_leases_still_valid() {
     let fenced = NodeView { membership: a.membership.as_ref(), me: HEALTHY, claims_allowed: false };
     assert!(a.tracker.sync(&store, fenced, &newcomer, 4).await.emit.is_empty());
 }
+
+#[tokio::test]
+async fn a_node_with_a_stale_ring_cannot_take_keys_handed_to_another() {
+    let clock = Arc::new(ManualClock::new());
+    let store = MemoryStore::with_clock(clock.clone());
+    let candidates = keys(300);
+    let (mut a, mut b, mut c) = (Node::new("a", &clock), Node::new("b", &clock), Node::new("c", &clock));
+    a.heartbeat(&store).await;
+    c.heartbeat(&store).await;
+    a.heartbeat(&store).await;
+    assert_eq!(a.sync(&store, &candidates, 1).await.emit.len() + c.sync(&store, &candidates, 1).await.emit.len(), 300);
+
+    // b joins and a leaves: a emits slot 2 and hands each key to its owner on
+    // a's ring (b or c).
+    b.heartbeat(&store).await;
+    a.status.leaving = true;
+    a.heartbeat(&store).await;
+    let leaving = SelfState { joined: true, leaving: true };
+    let a2 = a.sync_as(&store, leaving, &candidates, 2).await;
+    a.tracker.finish_slot(&store, 2).await;
+    let values = store.lease_holders(&candidates).await.unwrap();
+    let successors: Vec<Option<&str>> =
+        values.iter().map(|v| v.as_deref().and_then(|v| parse_lease_value(v).successor)).collect();
+    let to_b = successors.iter().filter(|s| **s == Some("b")).count();
+    assert!(to_b > 0 && to_b < a2.emit.len(), "{to_b} of {}", a2.emit.len());
+
+    // Slot 3: c's ring, from a live set without b (say c's heartbeats failed
+    // since b joined), gives c everything; but the keys handed to b stay b's,
+    // and b claims exactly those (c still holds the rest of b's share).
+    c.membership = Some(store.membership().await.unwrap());
+    if let Some(m) = c.membership.as_mut() {
+        m.nodes.retain(|n| n.id != "b");
+    }
+    let c3 = c.sync(&store, &candidates, 3).await;
+    assert_eq!(c3.emit.len(), 300 - to_b);
+    b.heartbeat(&store).await;
+    let b3 = b.sync(&store, &candidates, 3).await;
+    assert_eq!(b3.emit.len(), to_b);
+    assert!(set(&b3.emit).is_disjoint(&set(&c3.emit)));
+}
+
+#[tokio::test]
+async fn a_claim_refused_for_a_changed_epoch_renews_nothing_and_is_reported() {
+    let clock = Arc::new(ManualClock::new());
+    let store = MemoryStore::with_clock(clock.clone());
+    let candidates = keys(20);
+    let mut a = Node::new("a", &clock);
+    a.heartbeat(&store).await;
+    let first = a.sync(&store, &candidates, 1).await;
+    assert_eq!((first.emit.len(), first.epoch_changed.as_deref()), (20, None));
+
+    // The node's last heartbeat saw another epoch than the store has now.
+    if let Some(m) = a.membership.as_mut() {
+        m.epoch.token = "before-the-loss".into();
+    }
+    clock.advance(TTL - Duration::from_millis(1));
+    let refused = a.sync(&store, &candidates, 2).await;
+    assert_eq!(refused.epoch_changed.as_deref(), Some(MEMORY_EPOCH));
+    assert_eq!((refused.emit.len(), refused.degraded), (20, false), "leases still valid locally are emitted");
+    clock.advance(Duration::from_millis(1));
+    let lapsed = a.sync(&store, &candidates, 3).await;
+    assert_eq!((lapsed.emit.len(), lapsed.lost), (0, 20), "the refused claim renewed nothing");
+
+    a.heartbeat(&store).await;
+    let back = a.sync(&store, &candidates, 4).await;
+    assert_eq!((back.emit.len(), back.epoch_changed), (20, None));
+}
+
+#[path = "tracker_skew_tests.rs"]
+mod skew;

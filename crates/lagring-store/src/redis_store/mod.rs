@@ -16,7 +16,7 @@ mod target;
 
 pub use config::{RedisConfig, RedisMode, RedisTlsConfig, SentinelConfig};
 pub(crate) use connection::LazyConnection;
-pub use service::{LEASE_BATCH, RedisStore};
+pub use service::{LEASE_BATCH, RedisStore, ReplicaWrites};
 
 /// Installs aws-lc-rs as the process-wide rustls `CryptoProvider` unless one
 /// is installed already. The binary calls this once at startup: `rediss://`

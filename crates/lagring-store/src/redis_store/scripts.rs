@@ -13,7 +13,9 @@
 //!   flush, eviction) or a different `run_id` (restart, failover to a replica
 //!   that may have lost writes) starts a new epoch.
 //! - `{ns}:lease:<cluster>/<group>`: the holder `id#incarnation`, or
-//!   `id#incarnation@slot` once handed over after `slot`; expires by `PX`.
+//!   `id#incarnation@slot>successor` once handed over after `slot` to node id
+//!   `successor` (`id#incarnation@slot` when no successor is named); expires
+//!   by `PX`. The claim script applies `crate::store::may_claim` to it.
 
 use redis::Script;
 
@@ -33,18 +35,40 @@ impl Keys {
         ["nodes", "heartbeats", "status", "incarnations", "epoch"].map(|k| format!("{}{k}", self.prefix))
     }
 
+    /// The epoch hash (the claim script's first key).
+    pub(crate) fn epoch(&self) -> String {
+        format!("{}epoch", self.prefix)
+    }
+
     pub(crate) fn lease(&self, key: &str) -> String {
         format!("{}lease:{key}", self.prefix)
     }
 }
 
-/// Shared Lua: server time in ms, the epoch, and the live set as
-/// `{id, last_ms, incarnation, status_json}` rows.
-const LIVE_SET_LUA: &str = r"
+/// Shared Lua: server time in ms, and the current epoch token of the epoch
+/// hash `key` — started afresh (token `fresh`) when the hash is missing (a
+/// restart without persistence, a flush, an eviction) or was written by
+/// another server (`run_id`: a restart, a failover to a replica that may
+/// have lost writes).
+const CLOCK_EPOCH_LUA: &str = r"
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+local function current_epoch(key, now, fresh)
+  local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)') or ''
+  local known = redis.call('HMGET', key, 'token', 'run_id')
+  if (not known[1]) or known[2] ~= run_id then
+    redis.call('HSET', key, 'token', fresh, 'created', now, 'run_id', run_id)
+    return fresh
+  end
+  return known[1]
+end
+";
+
+/// Shared Lua: the epoch and the live set as
+/// `{id, last_ms, incarnation, status_json}` rows.
+const LIVE_SET_LUA: &str = r"
 local function live_set(now)
   local rows = {}
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
@@ -67,11 +91,7 @@ end
 /// nothing is written for this node).
 const HEARTBEAT_BODY: &str = r"
 local now = now_ms()
-local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)') or ''
-local known = redis.call('HMGET', KEYS[5], 'token', 'run_id')
-if (not known[1]) or known[2] ~= run_id then
-  redis.call('HSET', KEYS[5], 'token', ARGV[5], 'created', now, 'run_id', run_id)
-end
+current_epoch(KEYS[5], now, ARGV[5])
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
   redis.call('ZREM', KEYS[1], id)
   redis.call('HDEL', KEYS[2], id)
@@ -110,47 +130,68 @@ redis.call('HDEL', KEYS[4], ARGV[1])
 return 1
 ";
 
-/// Shared Lua: splits a lease value into holder and hand-over slot.
+/// Shared Lua: splits a lease value into holder, hand-over slot and successor.
 const LEASE_VALUE_LUA: &str = r"
 local function split(v)
   local at = string.find(v, '@', 1, true)
   if not at then
-    return v, nil
+    return v, nil, nil
   end
-  return string.sub(v, 1, at - 1), tonumber(string.sub(v, at + 1))
+  local holder, rest = string.sub(v, 1, at - 1), string.sub(v, at + 1)
+  local gt = string.find(rest, '>', 1, true)
+  if not gt then
+    return holder, tonumber(rest), nil
+  end
+  return holder, tonumber(string.sub(rest, 1, gt - 1)), string.sub(rest, gt + 1)
 end
 ";
 
-/// KEYS: lease keys. ARGV: holder, ttl ms, slot. Claims free keys and keys
-/// handed over after an earlier slot, renews own ones, and returns the value
-/// of every key after the call, in KEYS order.
+/// KEYS: the epoch hash, then lease keys. ARGV: holder, node id, ttl ms,
+/// slot, the epoch token the node last saw, a fresh epoch token. When the
+/// store's epoch is another one (it lost data since that heartbeat; the
+/// epoch is started here if missing) claims nothing and returns
+/// `{current_token, {}}`. Else claims what `may_claim` allows (free keys,
+/// own ones, keys handed over after an earlier slot to this node id or to
+/// nobody in particular) and returns `{token, values}`: the value of every
+/// lease key after the call, in KEYS order.
 const CLAIM_BODY: &str = r"
-local slot = tonumber(ARGV[3])
+local current = current_epoch(KEYS[1], now_ms(), ARGV[6])
+if current ~= ARGV[5] then
+  return {current, {}}
+end
+local slot = tonumber(ARGV[4])
 local values = {}
-for i, key in ipairs(KEYS) do
+for i = 2, #KEYS do
+  local key = KEYS[i]
   local v = redis.call('GET', key)
   local take = not v
   if v then
-    local holder, last = split(v)
-    take = holder == ARGV[1] or (last ~= nil and last < slot)
+    local holder, last, successor = split(v)
+    local handed_to_me = last ~= nil and last < slot and (successor == nil or successor == ARGV[2])
+    take = holder == ARGV[1] or handed_to_me
   end
   if take then
-    redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+    redis.call('SET', key, ARGV[1], 'PX', ARGV[3])
     v = ARGV[1]
   end
-  values[i] = v
+  values[i - 1] = v
 end
-return values
+return {current, values}
 ";
 
-/// KEYS: lease keys. ARGV: holder, last slot. Marks own leases as handed
-/// over after that slot (keeping their expiry); returns how many.
+/// KEYS: lease keys. ARGV: holder, last slot, then one successor node id per
+/// key ('' for none). Marks own leases as handed over after that slot to
+/// their successor (keeping their expiry); returns how many.
 const HAND_OVER_BODY: &str = r"
 local marked = 0
-for _, key in ipairs(KEYS) do
+for i, key in ipairs(KEYS) do
   local v = redis.call('GET', key)
   if v and split(v) == ARGV[1] then
-    redis.call('SET', key, ARGV[1] .. '@' .. ARGV[2], 'KEEPTTL')
+    local value = ARGV[1] .. '@' .. ARGV[2]
+    if ARGV[2 + i] ~= '' then
+      value = value .. '>' .. ARGV[2 + i]
+    end
+    redis.call('SET', key, value, 'KEEPTTL')
     marked = marked + 1
   end
 end
@@ -184,10 +225,10 @@ pub(crate) struct Scripts {
 impl Scripts {
     pub(crate) fn new() -> Self {
         Self {
-            heartbeat: Script::new(&format!("{LIVE_SET_LUA}{HEARTBEAT_BODY}")),
-            membership: Script::new(&format!("{LIVE_SET_LUA}{MEMBERSHIP_BODY}")),
+            heartbeat: Script::new(&format!("{CLOCK_EPOCH_LUA}{LIVE_SET_LUA}{HEARTBEAT_BODY}")),
+            membership: Script::new(&format!("{CLOCK_EPOCH_LUA}{LIVE_SET_LUA}{MEMBERSHIP_BODY}")),
             deregister: Script::new(DEREGISTER_LUA),
-            claim: Script::new(&format!("{LEASE_VALUE_LUA}{CLAIM_BODY}")),
+            claim: Script::new(&format!("{CLOCK_EPOCH_LUA}{LEASE_VALUE_LUA}{CLAIM_BODY}")),
             hand_over: Script::new(&format!("{LEASE_VALUE_LUA}{HAND_OVER_BODY}")),
             release: Script::new(&format!("{LEASE_VALUE_LUA}{RELEASE_BODY}")),
         }

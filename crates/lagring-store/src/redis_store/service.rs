@@ -5,6 +5,7 @@
 //! script call is counted ([`RedisStore::lua_calls`]) so tests can prove the
 //! batching.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -14,9 +15,22 @@ use super::scripts::{Keys, Scripts};
 use super::{LazyConnection, RedisConfig};
 use crate::StoreError;
 use crate::store::{
-    ClaimOutcome, CoordinationStore, Epoch, HeartbeatOutcome, Membership, NodeIdentity, NodeInfo, NodeStatus,
+    ClaimOutcome, CoordinationStore, Epoch, HandOver, HeartbeatOutcome, Membership, NodeIdentity, NodeInfo, NodeStatus,
     StoreFuture,
 };
+
+/// Whether the Redis server the store writes to (in Sentinel mode the master
+/// the Sentinels name) refuses writes while too few replicas are in sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplicaWrites {
+    /// `min-replicas-to-write` is this many (at least 1).
+    Required(u64),
+    /// `min-replicas-to-write` is 0: writes go through with no replica at all.
+    NotRequired,
+    /// The server refused `CONFIG GET` (an ACL without `config`, a renamed
+    /// command): its answer.
+    NotPermitted(String),
+}
 
 /// Keys per lease script call: large enough that 10,000 groups take 10 round
 /// trips, small enough that one script does not block Redis for long.
@@ -55,6 +69,29 @@ impl RedisStore {
         let store = Self::new(config)?;
         store.conn.get().await?;
         Ok(store)
+    }
+
+    /// Reads `min-replicas-to-write` from the server the store writes to.
+    pub async fn replica_writes(&self) -> Result<ReplicaWrites, StoreError> {
+        const OP: &str = "config_get";
+        const PARAM: &str = "min-replicas-to-write";
+        let mut conn = self.conn.get().await?;
+        let get = redis::cmd("CONFIG").arg("GET").arg(PARAM).clone();
+        let reply: Result<HashMap<String, String>, StoreError> =
+            self.conn.bounded(OP, get.query_async(&mut conn)).await;
+        let config = match reply {
+            Ok(config) => config,
+            Err(StoreError::Redis { source, .. }) if source.code().is_some() => {
+                return Ok(ReplicaWrites::NotPermitted(source.to_string()));
+            }
+            Err(e) => return Err(e),
+        };
+        let value = config
+            .get(PARAM)
+            .ok_or_else(|| StoreError::Protocol { op: OP, detail: format!("no {PARAM} in {config:?}") })?;
+        let required: u64 =
+            value.parse().map_err(|e| StoreError::Protocol { op: OP, detail: format!("{PARAM} {value:?}: {e}") })?;
+        Ok(if required == 0 { ReplicaWrites::NotRequired } else { ReplicaWrites::Required(required) })
     }
 
     /// Script calls made so far (each one a round trip).
@@ -103,38 +140,34 @@ impl RedisStore {
         Ok(HeartbeatOutcome { membership: Membership { nodes, epoch }, duplicate_of })
     }
 
-    /// Runs `script` over `keys` as lease keys in chunks of [`LEASE_BATCH`],
-    /// handing each chunk's reply to `each`.
-    async fn per_chunk<T: FromRedisValue>(
-        &self,
-        op: &'static str,
-        script: &Script,
-        keys: &[String],
-        args: &[String],
-        mut each: impl FnMut(&[String], T) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        for chunk in keys.chunks(LEASE_BATCH) {
-            let lease_keys: Vec<String> = chunk.iter().map(|k| self.keys.lease(k)).collect();
-            let reply: T = self.run(op, script, &lease_keys, args).await?;
-            each(chunk, reply)?;
-        }
-        Ok(())
-    }
-
+    /// Claims chunk by chunk, each chunk checked against `epoch` in its own
+    /// script call; stops at the first chunk the store refuses.
     async fn claim(
         &self,
         node: &NodeIdentity,
         keys: &[String],
         ttl: Duration,
         slot: u64,
+        epoch: &str,
     ) -> Result<ClaimOutcome, StoreError> {
+        const OP: &str = "claim_leases";
         let me = node.holder();
-        let args = [me.clone(), ttl_ms(ttl), slot.to_string()];
+        let fresh_epoch = format!("{:016x}", rand::random::<u64>());
+        let args = [me.clone(), node.id.clone(), ttl_ms(ttl), slot.to_string(), epoch.to_owned(), fresh_epoch];
         let mut outcome = ClaimOutcome::default();
-        self.per_chunk("claim_leases", &self.scripts.claim, keys, &args, |chunk, values: Vec<String>| {
+        for chunk in keys.chunks(LEASE_BATCH) {
+            let script_keys: Vec<String> =
+                std::iter::once(self.keys.epoch()).chain(chunk.iter().map(|k| self.keys.lease(k))).collect();
+            let (current, values): (String, Vec<String>) =
+                self.run(OP, &self.scripts.claim, &script_keys, &args).await?;
+            if current != epoch {
+                tracing::debug!(node = %node, seen = %epoch, current = %current, "lease claim refused: the store's epoch changed since the last heartbeat");
+                outcome.epoch_changed = Some(current);
+                break;
+            }
             if values.len() != chunk.len() {
                 let detail = format!("{} holders for {} keys", values.len(), chunk.len());
-                return Err(StoreError::Protocol { op: "claim_leases", detail });
+                return Err(StoreError::Protocol { op: OP, detail });
             }
             for (key, value) in chunk.iter().zip(values) {
                 if value == me {
@@ -143,13 +176,25 @@ impl RedisStore {
                     outcome.held_by_others.push((key.clone(), value));
                 }
             }
-            Ok(())
-        })
-        .await?;
+        }
         tracing::debug!(node = %node, requested = keys.len(), held = outcome.held.len(), "claimed leases");
         Ok(outcome)
     }
 
+    async fn hand_over(&self, node: &NodeIdentity, leases: &[HandOver], last_slot: u64) -> Result<u64, StoreError> {
+        let mut marked = 0;
+        for chunk in leases.chunks(LEASE_BATCH) {
+            let lease_keys: Vec<String> = chunk.iter().map(|h| self.keys.lease(&h.key)).collect();
+            let successors = chunk.iter().map(|h| h.successor.clone().unwrap_or_default());
+            let args: Vec<String> = [node.holder(), last_slot.to_string()].into_iter().chain(successors).collect();
+            let n: u64 = self.run("hand_over_leases", &self.scripts.hand_over, &lease_keys, &args).await?;
+            marked += n;
+        }
+        Ok(marked)
+    }
+
+    /// Runs `script` over `keys` as lease keys in chunks of [`LEASE_BATCH`]
+    /// and adds up the counts it returns.
     async fn count_per_chunk(
         &self,
         op: &'static str,
@@ -158,11 +203,11 @@ impl RedisStore {
         args: &[String],
     ) -> Result<u64, StoreError> {
         let mut total = 0;
-        self.per_chunk(op, script, keys, args, |_, n: u64| {
+        for chunk in keys.chunks(LEASE_BATCH) {
+            let lease_keys: Vec<String> = chunk.iter().map(|k| self.keys.lease(k)).collect();
+            let n: u64 = self.run(op, script, &lease_keys, args).await?;
             total += n;
-            Ok(())
-        })
-        .await?;
+        }
         Ok(total)
     }
 
@@ -219,20 +264,18 @@ impl CoordinationStore for RedisStore {
         keys: &'a [String],
         ttl: Duration,
         slot: u64,
+        epoch: &'a str,
     ) -> StoreFuture<'a, ClaimOutcome> {
-        Box::pin(self.claim(node, keys, ttl, slot))
+        Box::pin(self.claim(node, keys, ttl, slot, epoch))
     }
 
     fn hand_over_leases<'a>(
         &'a self,
         node: &'a NodeIdentity,
-        keys: &'a [String],
+        leases: &'a [HandOver],
         last_slot: u64,
     ) -> StoreFuture<'a, u64> {
-        Box::pin(async move {
-            let args = [node.holder(), last_slot.to_string()];
-            self.count_per_chunk("hand_over_leases", &self.scripts.hand_over, keys, &args).await
-        })
+        Box::pin(self.hand_over(node, leases, last_slot))
     }
 
     fn release_leases<'a>(&'a self, node: &'a NodeIdentity, keys: &'a [String]) -> StoreFuture<'a, u64> {

@@ -1,7 +1,9 @@
 //! `lagring check`: one iteration per cluster with the node's fetch code
 //! (metadata, group listing, committed offsets *before* log offsets), lag
 //! computed by `lagring_core::lag::compute`, printed per group like
-//! `kafka-consumer-groups --describe`, or as JSON. No Redis, no remote write.
+//! `kafka-consumer-groups --describe`, or as JSON. No leases, no remote
+//! write; with `redis.mode: sentinel` it also asks the master whether it
+//! accepts writes without replicas ([`redis_warnings`], printed to stderr).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,6 +11,7 @@ use std::time::Instant;
 use lagring_core::filter::NameFilter;
 use lagring_core::lag::{self, GroupLag};
 use lagring_kafka::KafkaClient;
+use lagring_store::{RedisConfig, RedisMode, RedisStore, ReplicaWrites};
 use serde::Serialize;
 
 use crate::config::{ClusterConfig, Config};
@@ -92,6 +95,9 @@ pub async fn check(cfg: &Config, opts: &CheckOptions) -> Result<Vec<ClusterRepor
         let (c, only) = (c.clone(), only.clone());
         tasks.push((c.name.clone(), tokio::spawn(async move { check_cluster(&c, &only, timeout).await })));
     }
+    for warning in redis_warnings(cfg).await {
+        eprintln!("warning: redis: {warning}");
+    }
     let mut reports = Vec::with_capacity(tasks.len());
     for (name, task) in tasks {
         let report = match task.await {
@@ -102,6 +108,39 @@ pub async fn check(cfg: &Config, opts: &CheckOptions) -> Result<Vec<ClusterRepor
         reports.push(report);
     }
     Ok(reports)
+}
+
+/// Why a Sentinel master must refuse writes without replicas.
+const SPLIT_FLEET: &str = "an old master cut off from the sentinels together with some nodes keeps its run id, \
+so those nodes see no new epoch and keep claiming leases on it while the others claim on the promoted replica: \
+two emitters per group (set min-replicas-to-write 1, see docs/operations.md)";
+
+/// Warnings about the fleet's Redis: in Sentinel mode, a master that accepts
+/// writes with no replica in sync, or that does not say.
+pub async fn redis_warnings(cfg: &Config) -> Vec<String> {
+    match &cfg.redis {
+        Some(redis) if redis.mode == RedisMode::Sentinel => replica_writes_warning(redis).await.into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The warning for the server `redis` writes to, if it accepts writes
+/// without replicas or cannot be asked.
+pub async fn replica_writes_warning(redis: &RedisConfig) -> Option<String> {
+    let answer = match RedisStore::connect(redis).await {
+        Ok(store) => store.replica_writes().await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(ReplicaWrites::Required(_)) => None,
+        Ok(ReplicaWrites::NotRequired) => Some(format!(
+            "the master accepts writes with no replica in sync (min-replicas-to-write is 0): {SPLIT_FLEET}"
+        )),
+        Ok(ReplicaWrites::NotPermitted(why)) => Some(format!(
+            "cannot tell whether the master accepts writes with no replica in sync (config get min-replicas-to-write is not permitted: {why}): {SPLIT_FLEET}"
+        )),
+        Err(e) => Some(format!("cannot check min-replicas-to-write on the master: {e}")),
+    }
 }
 
 fn failed(cluster: &str, error: String) -> ClusterReport {
@@ -241,6 +280,9 @@ pub fn render_json(reports: &[ClusterReport]) -> serde_json::Result<String> {
 
 #[cfg(test)]
 mod tests {
+    use lagring_testkit::redis::RedisServer;
+    use lagring_testkit::redis_ha::RedisSentinelSet;
+
     use super::*;
 
     fn partition(topic: &str, partition: i32, committed: i64, end: i64) -> PartitionReport {
@@ -270,5 +312,51 @@ mod tests {
                         audit  TOTAL     -          -          -    4\n\
                         audit: 2 partition(s) of its topics without commit\n\n";
         assert_eq!(render_table(&[report, failed]), expected);
+    }
+
+    #[tokio::test]
+    async fn a_master_that_writes_without_replicas_is_warned_about() -> anyhow::Result<()> {
+        let open = RedisServer::start()?;
+        let warning = replica_writes_warning(&RedisConfig::new(open.url())).await;
+        let want =
+            format!("the master accepts writes with no replica in sync (min-replicas-to-write is 0): {SPLIT_FLEET}");
+        assert_eq!(warning, Some(want));
+
+        let guarded = RedisServer::start_with_args(&["--min-replicas-to-write", "1"])?;
+        assert_eq!(replica_writes_warning(&RedisConfig::new(guarded.url())).await, None);
+
+        let acl = ["ACL", "SETUSER", "lagring", "on", ">s3cret", "~*", "+@all", "-config"];
+        assert_eq!(open.cli(&acl)?.trim(), "OK");
+        let mut restricted = RedisConfig::new(open.url());
+        restricted.username = Some("lagring".into());
+        restricted.password = Some("s3cret".into());
+        let warning = replica_writes_warning(&restricted).await;
+        let want = format!(
+            "cannot tell whether the master accepts writes with no replica in sync (config get min-replicas-to-write \
+             is not permitted: NoPerm: this user has no permissions to run the 'config|get' command): {SPLIT_FLEET}"
+        );
+        assert_eq!(warning, Some(want));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn in_sentinel_mode_the_master_the_sentinels_name_is_asked() -> anyhow::Result<()> {
+        let set = RedisSentinelSet::start()?;
+        let mut cfg: Config = serde_norway::from_str("clusters: []")?;
+        cfg.redis = Some(RedisConfig::sentinel(set.sentinel_urls(), RedisSentinelSet::MASTER_NAME));
+        let want =
+            format!("the master accepts writes with no replica in sync (min-replicas-to-write is 0): {SPLIT_FLEET}");
+        assert_eq!(redis_warnings(&cfg).await, [want]);
+        // Set on the master only: the replica still says 0.
+        assert_eq!(set.master.cli(&["CONFIG", "SET", "min-replicas-to-write", "1"])?.trim(), "OK");
+        assert_eq!(redis_warnings(&cfg).await, Vec::<String>::new());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn only_sentinel_mode_is_checked() {
+        let mut cfg: Config = serde_norway::from_str("clusters: []").unwrap_or_else(|e| panic!("{e}"));
+        cfg.redis = Some(RedisConfig::new("redis://127.0.0.1:1"));
+        assert!(redis_warnings(&cfg).await.is_empty(), "standalone: no replicas, no failover");
     }
 }

@@ -104,6 +104,9 @@ impl ClusterOwner {
         if report.degraded {
             self.coordinator.metrics.redis_errors.inc();
         }
+        if let Some(epoch) = &report.epoch_changed {
+            self.coordinator.claim_refused_for_epoch(epoch);
+        }
         self.coordinator.metrics.ownership_changes.inc_by((report.gained + report.lost) as u64);
         let owns_cluster_series = report.emit.contains(&cluster_key);
         let owned: Vec<Arc<str>> =
