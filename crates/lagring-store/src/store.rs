@@ -24,6 +24,7 @@
 //!   planned move neither misses nor duplicates a slot (see
 //!   [`may_claim`] for the whole rule).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -82,6 +83,15 @@ pub struct NodeStatus {
     /// of those clusters' rings.
     #[serde(default)]
     pub unhealthy_clusters: Vec<String>,
+    /// Per cluster, the brokers (Kafka node ids) this node has not reached
+    /// for several iterations in a row (`ownership::reachability`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unreachable_brokers: BTreeMap<String, Vec<i32>>,
+    /// Per cluster, groups this node cannot fetch because a broker they need
+    /// is unreachable from it while a peer reaches it: every node places
+    /// them as if this node were off the cluster's ring.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub blocked_groups: BTreeMap<String, Vec<String>>,
 }
 
 /// One live node as the store sees it.

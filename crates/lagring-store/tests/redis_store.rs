@@ -64,7 +64,13 @@ async fn heartbeats_of_three_nodes_give_the_exact_live_set() -> Result<()> {
     let store = store(&server).await?;
     store.heartbeat(&id("lagring-2"), LONG, &owned(5)).await?;
     store.heartbeat(&id("lagring-0"), LONG, &owned(7)).await?;
-    let status = NodeStatus { owned_groups: 0, leaving: true, unhealthy_clusters: vec!["east".into(), "we st".into()] };
+    let status = NodeStatus {
+        owned_groups: 0,
+        leaving: true,
+        unhealthy_clusters: vec!["east".into(), "we st".into()],
+        unreachable_brokers: [("east".to_owned(), vec![2])].into_iter().collect(),
+        blocked_groups: [("east".to_owned(), vec!["g 1".to_owned()])].into_iter().collect(),
+    };
     let m = store.heartbeat(&id("lagring-1"), LONG, &status).await?.membership;
     let ids: Vec<&str> = m.ids().collect();
     assert_eq!(ids, ["lagring-0", "lagring-1", "lagring-2"]);

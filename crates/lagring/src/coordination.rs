@@ -97,6 +97,9 @@ struct NodeState {
     /// Clusters this node is not on the ring of (not joined yet, or left).
     unjoined: BTreeSet<String>,
     owned: BTreeMap<String, u64>,
+    /// Per cluster: brokers unreachable from this node and the groups it
+    /// gives up for that (`ownership::reachability`).
+    reach: BTreeMap<String, (Vec<i32>, Vec<String>)>,
 }
 
 /// State shared by the heartbeat task and every cluster's fetch loop.
@@ -130,6 +133,7 @@ impl Coordinator {
             leaving_published: None,
             unjoined: clusters.into_iter().collect(),
             owned: BTreeMap::new(),
+            reach: BTreeMap::new(),
         };
         Arc::new(Self { node, store, timing, metrics, health, status_changed: Notify::new(), state: Mutex::new(state) })
     }
@@ -144,6 +148,18 @@ impl Coordinator {
             owned_groups: s.owned.values().sum(),
             leaving: s.leave_requested,
             unhealthy_clusters: s.unjoined.iter().cloned().collect(),
+            unreachable_brokers: s
+                .reach
+                .iter()
+                .filter(|(_, (brokers, _))| !brokers.is_empty())
+                .map(|(c, (brokers, _))| (c.clone(), brokers.clone()))
+                .collect(),
+            blocked_groups: s
+                .reach
+                .iter()
+                .filter(|(_, (_, groups))| !groups.is_empty())
+                .map(|(c, (_, groups))| (c.clone(), groups.clone()))
+                .collect(),
         }
     }
 
@@ -263,6 +279,28 @@ impl Coordinator {
         let changed = {
             let mut s = self.state();
             if joined { s.unjoined.remove(cluster) } else { s.unjoined.insert(cluster.to_owned()) }
+        };
+        if changed {
+            self.status_changed.notify_one();
+        }
+    }
+
+    /// Records the brokers of `cluster` this node cannot reach and the groups
+    /// it gives up for that, and publishes them at once.
+    pub fn set_reachability(&self, cluster: &str, unreachable: Vec<i32>, blocked: Vec<String>) {
+        let new = (unreachable, blocked);
+        let changed = {
+            let mut s = self.state();
+            let empty = new.0.is_empty() && new.1.is_empty();
+            match s.reach.get(cluster) {
+                Some(old) if *old == new => false,
+                None if empty => false,
+                _ if empty => s.reach.remove(cluster).is_some(),
+                _ => {
+                    s.reach.insert(cluster.to_owned(), new);
+                    true
+                }
+            }
         };
         if changed {
             self.status_changed.notify_one();

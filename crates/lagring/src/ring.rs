@@ -34,6 +34,14 @@ fn render(m: &Membership) -> String {
         if !n.status.unhealthy_clusters.is_empty() {
             state.push_str(&format!(", off the ring of: {}", n.status.unhealthy_clusters.join(", ")));
         }
+        for (cluster, brokers) in &n.status.unreachable_brokers {
+            let ids: Vec<String> = brokers.iter().map(i32::to_string).collect();
+            let blocked = n.status.blocked_groups.get(cluster).map_or(0, Vec::len);
+            state.push_str(&format!(
+                ", {cluster}: broker(s) {} unreachable, {blocked} group(s) given to peers",
+                ids.join(" ")
+            ));
+        }
         let _ = writeln!(out, "{:<32} {:>14} {:>12}  {state}", n.id, age, n.status.owned_groups);
     }
     out
@@ -57,6 +65,7 @@ mod tests {
                 owned_groups: owned,
                 leaving,
                 unhealthy_clusters: off.iter().map(|c| (*c).to_owned()).collect(),
+                ..NodeStatus::default()
             },
         };
         let m = Membership {

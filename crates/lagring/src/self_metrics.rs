@@ -41,6 +41,9 @@ pub struct SelfMetrics {
     /// Per broker (Kafka node id): 1 when every request of the last iteration
     /// to it was answered, 0 when one failed at the transport level.
     pub broker_up: IntGaugeVec,
+    /// Groups this node gives to peers because a broker they need is
+    /// unreachable from it (and reachable from a peer).
+    pub groups_given_to_peers: IntGaugeVec,
 }
 
 /// Stage latencies span 1 ms (compute) to a minute (a slow cluster).
@@ -109,6 +112,11 @@ impl SelfMetrics {
             "1 when the broker (Kafka node id) answered every request of the last iteration, 0 when it did not",
             &["cluster", "broker"],
         )?;
+        let groups_given_to_peers = gauge(
+            "lagring_groups_given_to_peers",
+            "Groups this node gives to peers because a broker they need is unreachable from it but not from them",
+            &["cluster"],
+        )?;
         registry.register(Box::new(stage_seconds.clone()))?;
         for c in [
             &iterations,
@@ -130,6 +138,7 @@ impl SelfMetrics {
             &ring_member,
             &blocking_workers,
             &broker_up,
+            &groups_given_to_peers,
         ] {
             registry.register(Box::new(g.clone()))?;
         }
@@ -151,6 +160,7 @@ impl SelfMetrics {
             history_errors,
             exact_time_lag_fallbacks,
             broker_up,
+            groups_given_to_peers,
         })
     }
 

@@ -7,6 +7,9 @@
 //!   leaving and nodes that cannot complete that cluster's iterations
 //!   (hashing itself is `lagring_core::ownership::Ring`, pinned by a golden test).
 //! - [`cluster_health`]: when a node leaves and rejoins a cluster's ring.
+//! - [`reachability`]: below the cluster level — the groups a node gives up
+//!   while it alone cannot reach a broker they need; [`key_placement`]
+//!   places them on the ring without that node.
 //! - [`fence`]: when a node may claim at all (store epoch changes, a
 //!   duplicate node id).
 //! - [`tracker`]: [`ClusterOwnership`], the per-cluster lease bookkeeping
@@ -20,12 +23,16 @@
 
 pub mod cluster_health;
 pub mod fence;
+pub mod key_placement;
 pub mod placement;
+pub mod reachability;
 pub mod ring_view;
 pub mod tracker;
 
 pub use cluster_health::ClusterHealthGate;
 pub use fence::Fence;
+pub use key_placement::KeyPlacement;
 pub use placement::{cluster_series_key, group_key, group_of_key};
+pub use reachability::{IterationReach, ReachabilityGate};
 pub use ring_view::{SelfState, cluster_ring};
 pub use tracker::{ClusterOwnership, NodeView, SyncReport};

@@ -42,6 +42,7 @@ mod tests {
             owned_groups: 0,
             leaving,
             unhealthy_clusters: unhealthy.iter().map(|c| (*c).to_owned()).collect(),
+            ..NodeStatus::default()
         };
         NodeInfo { id: id.to_owned(), incarnation: "i".to_owned(), heartbeat_age: Duration::ZERO, status }
     }

@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 
 use lagring_core::ownership::DEFAULT_VNODES;
 
-use super::ring_view::{SelfState, cluster_ring};
+use super::key_placement::KeyPlacement;
+use super::ring_view::SelfState;
 use crate::StoreError;
 use crate::clock::Clock;
 use crate::store::{CoordinationStore, HandOver, Membership, NodeIdentity};
@@ -123,8 +124,9 @@ impl ClusterOwnership {
         slot: u64,
     ) -> SyncReport {
         self.expire();
-        let ring = view.membership.map(|m| cluster_ring(m, &self.cluster, &self.node.id, view.me, self.vnodes));
-        let owner_of = |key: &str| ring.as_ref().and_then(|r| r.owner_of_key(key));
+        let placement =
+            view.membership.map(|m| KeyPlacement::new(m, &self.cluster, &self.node.id, view.me, self.vnodes));
+        let owner_of = |key: &str| placement.as_ref().and_then(|p| p.owner_of_key(key));
         let me = self.node.id.as_str();
         let assigned: HashSet<&str> =
             candidates.iter().map(String::as_str).filter(|k| owner_of(k) == Some(me)).collect();

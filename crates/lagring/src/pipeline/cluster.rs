@@ -68,7 +68,9 @@ impl ClusterTask {
                 owner.select(&owner.last_groups(), slot).await;
             }
             self.record_requests();
-            brokers.record(&self.fetcher.client.brokers_seen(), &self.metrics, &self.health);
+            let seen = self.fetcher.client.brokers_seen();
+            brokers.record(&seen, &self.metrics, &self.health);
+            owner.record_reach(&seen, result.as_ref().ok());
             match result {
                 Ok(outcome) => {
                     self.record_success(&outcome, &mut warn);

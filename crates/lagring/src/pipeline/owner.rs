@@ -6,13 +6,16 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use lagring_kafka::kafka_client::BrokerSeen;
+
 use lagring_store::SystemClock;
 use lagring_store::ownership::cluster_health::GateChange;
 use lagring_store::ownership::{
-    ClusterHealthGate, ClusterOwnership, NodeView, cluster_series_key, group_key, group_of_key,
+    ClusterHealthGate, ClusterOwnership, IterationReach, NodeView, ReachabilityGate, cluster_series_key, group_key,
+    group_of_key,
 };
 
-use super::fetch::{Discovery, Selection};
+use super::fetch::{Discovery, FetchOutcome, Selection};
 use crate::coordination::Coordinator;
 use crate::self_metrics::SelfMetrics;
 
@@ -23,6 +26,7 @@ pub struct ClusterOwner {
     coordinator: Arc<Coordinator>,
     tracker: ClusterOwnership,
     gate: ClusterHealthGate,
+    reach: ReachabilityGate,
     metrics: SelfMetrics,
     /// Groups of the last complete listing, kept through partial ones.
     last_groups: Vec<Arc<str>>,
@@ -40,6 +44,7 @@ impl ClusterOwner {
             coordinator,
             tracker,
             gate: ClusterHealthGate::new(leave_after),
+            reach: ReachabilityGate::new(leave_after),
             metrics,
             last_groups: Vec::new(),
         }
@@ -93,6 +98,37 @@ impl ClusterOwner {
         self.coordinator.set_joined(&self.cluster, joined);
     }
 
+    /// Records which brokers this iteration could not reach and which owned
+    /// groups it could not fetch whole; publishes the brokers unreachable for
+    /// a streak and the groups given up to peers that reach them.
+    pub fn record_reach(&mut self, seen: &[BrokerSeen], outcome: Option<&FetchOutcome>) {
+        let unreachable: BTreeSet<i32> = seen.iter().filter(|b| !b.reachable()).map(|b| b.id).collect();
+        let (owned, failing) = outcome.map(groups_fetched_and_failing).unwrap_or_default();
+        let owned: Vec<&str> = owned.iter().map(|g| &**g).collect();
+        let failing: BTreeSet<&str> = failing.iter().map(|g| &**g).collect();
+        let iteration = IterationReach { unreachable_brokers: &unreachable, owned: &owned, failing: &failing };
+        let (membership, _, _) = self.coordinator.view(&self.cluster);
+        let me = self.coordinator.node.id.as_str();
+        let cluster = &*self.cluster;
+        let empty = Vec::new();
+        let peers: Vec<BTreeSet<i32>> = membership
+            .iter()
+            .flat_map(|m| m.nodes.iter())
+            .filter(|n| n.id != me && !n.status.leaving && !n.status.unhealthy_clusters.iter().any(|c| c == cluster))
+            .map(|n| n.status.unreachable_brokers.get(cluster).unwrap_or(&empty).iter().copied().collect())
+            .collect();
+        if self.reach.record(iteration, &peers) {
+            let blocked: Vec<String> = self.reach.blocked().iter().cloned().collect();
+            if blocked.is_empty() {
+                tracing::info!(unreachable = ?self.reach.unreachable(), "no group given to peers for unreachable brokers");
+            } else {
+                tracing::warn!(unreachable = ?self.reach.unreachable(), groups = blocked.len(), "giving groups that need unreachable brokers to peers that reach them");
+            }
+            self.metrics.groups_given_to_peers.with_label_values(&[cluster]).set(blocked.len() as i64);
+            self.coordinator.set_reachability(cluster, self.reach.unreachable().into_iter().collect(), blocked);
+        }
+    }
+
     /// Claims, releases and decides what to fetch and emit for `slot`.
     pub async fn select(&mut self, groups: &[Arc<str>], slot: u64) -> Selection {
         let cluster_key = cluster_series_key(&self.cluster);
@@ -130,4 +166,24 @@ impl ClusterOwner {
         self.tracker.release_all(self.coordinator.store.as_ref()).await;
         self.coordinator.set_owned(&self.cluster, 0);
     }
+}
+
+/// The groups an iteration fetched, and those of them it could not fetch
+/// whole: the offset fetch failed, or a committed partition had no offsets.
+fn groups_fetched_and_failing(outcome: &FetchOutcome) -> (Vec<Arc<str>>, Vec<Arc<str>>) {
+    let unavailable: BTreeSet<&lagring_core::model::TopicPartition> =
+        outcome.partition_errors.iter().map(|(tp, _)| tp).collect();
+    let mut owned: Vec<Arc<str>> = Vec::new();
+    let mut failing: Vec<Arc<str>> = Vec::new();
+    for g in &outcome.observation.groups {
+        owned.push(g.group.clone());
+        if g.committed.keys().any(|tp| unavailable.contains(tp)) {
+            failing.push(g.group.clone());
+        }
+    }
+    for (group, _) in &outcome.group_errors {
+        owned.push(group.clone());
+        failing.push(group.clone());
+    }
+    (owned, failing)
 }
