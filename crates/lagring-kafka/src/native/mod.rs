@@ -74,16 +74,18 @@ impl NativeClient {
             .map(tls::TlsSettings::new)
             .transpose()
             .map_err(|what| KafkaError::Unsupported { cluster: cluster.clone(), what })?;
-        let security = Arc::new(broker::Security { tls, sasl: conn.sasl.clone() });
+        let options = options.normalised();
+        let max_frame = options.max_response_frame_bytes;
+        let setup = Arc::new(broker::Setup { tls, sasl: conn.sasl.clone(), max_frame });
         let counters = Arc::new(Counters::default());
-        let directory = Directory::new(&conn.bootstrap_servers, counters.clone(), security).ok_or_else(|| {
+        let directory = Directory::new(&conn.bootstrap_servers, counters.clone(), setup).ok_or_else(|| {
             KafkaError::Unsupported { cluster: cluster.clone(), what: "bootstrap servers: no address given".to_owned() }
         })?;
         Ok(NativeClient {
             cluster,
             request_timeout: conn.request_timeout,
             isolation: conn.isolation,
-            options: options.normalised(),
+            options,
             counters,
             directory,
             coordinators: Mutex::default(),
