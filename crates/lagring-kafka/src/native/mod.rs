@@ -16,12 +16,15 @@
 //! - `wire`: request / response framing around the codec.
 //! - `metadata`, `groups`, `coordinators`, `offset_fetch`, `list_offsets`: one Kafka API each,
 //!   turning answers into the adapter's model types and errors.
+//! - `fetch`: produce times of committed offsets (exact time lag) from Fetch; `record_batch`
+//!   parses the batch headers of its answers and `batch_cache` keeps the batches read, bounded.
 //! - `error`: transport errors and their mapping to [`crate::error::BrokerError`].
 //!
 //! Every request is bounded by the connection's `request_timeout` and never past the caller's
 //! deadline. TLS and SASL are set up once per cluster (a bad certificate file is an error at
 //! construction); GSSAPI and OAUTHBEARER need the librdkafka client.
 
+mod batch_cache;
 mod broker;
 mod by_coordinator;
 mod connection;
@@ -29,11 +32,12 @@ mod coordinators;
 mod describe;
 mod directory;
 mod error;
-pub(crate) mod fetch;
+mod fetch;
 mod groups;
 mod list_offsets;
 mod metadata;
 mod offset_fetch;
+mod record_batch;
 mod sasl;
 mod share_offsets;
 mod tls;
@@ -47,6 +51,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Isolation, KafkaConnection, NativeOptions};
 use crate::error::KafkaError;
 use crate::stats::{Api, Counters, RequestStats};
+pub(crate) use batch_cache::BatchCache;
 use directory::Directory;
 use error::WireError;
 
