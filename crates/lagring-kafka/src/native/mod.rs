@@ -33,6 +33,8 @@ mod describe;
 mod directory;
 mod error;
 mod fetch;
+#[cfg(test)]
+mod fuzz_tests;
 mod groups;
 mod list_offsets;
 mod metadata;
