@@ -7,8 +7,9 @@
 //! Bounded by construction, whatever the broker sends: a batch shorter than its own header is an
 //! error (so the walk always advances by at least [`HEADER_LEN`] bytes), at most
 //! [`MAX_BATCHES_PER_ANSWER`] batches are read from one partition's bytes, and records of a batch
-//! are read only as far as its bytes go. One answer therefore costs time and memory linear in its
-//! bytes, with a constant cap on entries.
+//! are read only as far as its bytes go, at most [`MAX_RECORDS_PER_BATCH`] of them (a larger
+//! batch is answered like a compressed one: its max timestamp, not exact). One answer therefore
+//! costs time and memory linear in its bytes, with constant caps on entries.
 
 use lagring_core::model::Offset;
 
@@ -18,6 +19,15 @@ use crate::record_time::RecordTime;
 /// request asks for `partition_max_bytes` (16 KiB by default, a handful of batches) and the
 /// cache keeps [`super::batch_cache::BATCHES_PER_PARTITION`], so an honest answer stays far below.
 pub(crate) const MAX_BATCHES_PER_ANSWER: usize = 256;
+/// Records whose times are kept for one uncompressed CreateTime batch (16 bytes each, so 2 MiB);
+/// a batch announcing more gets only its span. A producer's batch holds far fewer (the Java
+/// default `batch.size` of 16 KiB is at most a few thousand records).
+pub(crate) const MAX_RECORDS_PER_BATCH: usize = 1 << 17;
+/// Fewest bytes a record takes that `record_times` accepts: length, attributes, timestamp delta
+/// and offset delta of one byte each. Bounds the pre-allocation by the bytes there are.
+const MIN_RECORD_LEN: usize = 4;
+/// Most record entries reserved up front; more grow as records are actually read.
+const RECORDS_RESERVED: usize = 4096;
 /// Size of a v2 record batch header.
 pub(crate) const HEADER_LEN: usize = 61;
 /// Bytes of the header that its `length` field does not count (base offset and length).
@@ -112,7 +122,12 @@ pub(crate) fn parse_batches(records: &[u8]) -> Result<Vec<Batch>, String> {
             match whole {
                 Some(batch) if attributes & COMPRESSION_BITS == 0 => {
                     let count = usize::try_from(be_i32(header, RECORD_COUNT_AT)).unwrap_or(0);
-                    Times::Records(record_times(batch.get(HEADER_LEN..).unwrap_or_default(), count, base, first_ms)?)
+                    if count > MAX_RECORDS_PER_BATCH {
+                        Times::Span
+                    } else {
+                        let records = batch.get(HEADER_LEN..).unwrap_or_default();
+                        Times::Records(record_times(records, count, base, first_ms)?)
+                    }
                 }
                 _ => Times::Span,
             }
@@ -129,7 +144,7 @@ pub(crate) fn parse_batches(records: &[u8]) -> Result<Vec<Batch>, String> {
 /// (offset, timestamp) of `count` uncompressed v2 records: each is `length (varint) |
 /// attributes (i8) | timestamp delta (varlong) | offset delta (varint) | …`.
 fn record_times(mut bytes: &[u8], count: usize, base: Offset, first_ms: i64) -> Result<Vec<(Offset, i64)>, String> {
-    let mut out = Vec::with_capacity(count.min(bytes.len()));
+    let mut out = Vec::with_capacity(count.min(bytes.len() / MIN_RECORD_LEN).min(RECORDS_RESERVED));
     for i in 0..count {
         let malformed = || format!("record {i} of batch at offset {base} is malformed");
         let (length, used) = varint(bytes).ok_or_else(malformed)?;
@@ -239,6 +254,19 @@ mod tests {
         bytes[8..12].copy_from_slice(&0i32.to_be_bytes());
         bytes.extend_from_slice(&[0u8; 4096]);
         assert_eq!(parse_batches(&bytes).unwrap_err(), "record batch at byte 0 is 12 bytes, shorter than its header");
+    }
+
+    #[test]
+    fn a_batch_announcing_more_records_than_indexed_is_a_span() {
+        let mut bytes = encoded_batch(0, 3, 1_000);
+        let too_many = i32::try_from(MAX_RECORDS_PER_BATCH + 1).unwrap();
+        bytes[RECORD_COUNT_AT..RECORD_COUNT_AT + 4].copy_from_slice(&too_many.to_be_bytes());
+        assert_eq!(parse_batches(&bytes).unwrap()[0].times, Times::Span);
+        // Announcing 2^31 - 1 within the bound of a real count is an error at the first missing
+        // record, not a 32 GiB reservation.
+        let mut bytes = encoded_batch(0, 3, 1_000);
+        bytes[RECORD_COUNT_AT..RECORD_COUNT_AT + 4].copy_from_slice(&100_000i32.to_be_bytes());
+        assert!(parse_batches(&bytes).unwrap_err().contains("record 3 of batch at offset 0 is malformed"));
     }
 
     #[test]
