@@ -31,7 +31,7 @@
 //! - `max_wait_ms` 0 and `min_bytes` 0: the answer is immediate, data or not. Full fetches only
 //!   (session id 0, epoch −1): no fetch session is created on the broker.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -46,7 +46,7 @@ use lagring_core::model::{Offset, TopicPartition};
 use super::NativeClient;
 use super::batch_cache::BatchCache;
 use super::error::WireError;
-use super::record_batch::{Batch, HEADER_LEN, parse_batches};
+use super::record_batch::{HEADER_LEN, parse_batches};
 use crate::config::Isolation;
 use crate::error::KafkaError;
 use crate::record_time::{RecordTime, RecordTimeOptions, RecordTimes};
@@ -62,7 +62,9 @@ struct Answer {
     high_watermark: i64,
     last_stable: i64,
     log_start: i64,
-    batches: Result<Vec<Batch>, String>,
+    /// The partition's record bytes (a slice of the response frame), parsed only when the
+    /// partition was asked for.
+    records: Bytes,
 }
 
 /// An offset still without a time after the per-leader round: read again at `at`.
@@ -226,7 +228,8 @@ impl NativeClient {
         out: &mut RecordTimes,
         mut follow_up: impl FnMut(FollowUp),
     ) {
-        let batches = match part.batches {
+        let batches = if part.error_code == 0 { parse_batches(&part.records) } else { Ok(Vec::new()) };
+        let batches = match batches {
             Ok(batches) => batches,
             Err(reason) => {
                 for offset in asked {
@@ -285,10 +288,10 @@ impl NativeClient {
         if response.error_code != 0 {
             return Err(WireError::broker(response.error_code));
         }
-        let answers = answers(response);
-        let bytes: u64 = answers.values().map(|(_, n)| *n).sum();
+        let answers = answers(response, parts);
+        let bytes: u64 = answers.values().map(|a| a.records.len() as u64).sum();
         self.counters.fetch_bytes(bytes);
-        Ok(answers.into_iter().map(|(k, (a, _))| (k, a)).collect())
+        Ok(answers)
     }
 
     fn fail_all(&self, out: &mut RecordTimes, tp: &TopicPartition, offsets: &BTreeSet<Offset>, code: i16) {
@@ -343,24 +346,26 @@ fn request(isolation: Isolation, partition_max_bytes: i32, parts: &[(&TopicParti
         .with_topics(topics)
 }
 
-/// Answer and record bytes per (topic, partition).
-fn answers(response: FetchResponse) -> HashMap<(String, i32), (Answer, u64)> {
-    response
-        .responses
-        .into_iter()
-        .flat_map(|t| {
-            let name = t.topic.0.to_string();
-            t.partitions.into_iter().map(move |p| {
-                let records: Bytes = p.records.unwrap_or_default();
-                let answer = Answer {
-                    error_code: p.error_code,
-                    high_watermark: p.high_watermark,
-                    last_stable: p.last_stable_offset,
-                    log_start: p.log_start_offset,
-                    batches: if p.error_code == 0 { parse_batches(&records) } else { Ok(Vec::new()) },
-                };
-                ((name.clone(), p.partition_index), (answer, records.len() as u64))
-            })
-        })
-        .collect()
+/// The answer per (topic, partition) of the partitions in `asked`; partitions the broker added
+/// unasked are left out before anything of them is kept or parsed.
+fn answers(response: FetchResponse, asked: &[(&TopicPartition, Offset)]) -> HashMap<(String, i32), Answer> {
+    let asked: HashSet<(&str, i32)> = asked.iter().map(|(tp, _)| (&*tp.topic, tp.partition)).collect();
+    let mut out = HashMap::new();
+    for topic in response.responses {
+        let name = topic.topic.0.as_str();
+        for p in topic.partitions {
+            if !asked.contains(&(name, p.partition_index)) {
+                continue;
+            }
+            let answer = Answer {
+                error_code: p.error_code,
+                high_watermark: p.high_watermark,
+                last_stable: p.last_stable_offset,
+                log_start: p.log_start_offset,
+                records: p.records.unwrap_or_default(),
+            };
+            out.insert((name.to_owned(), p.partition_index), answer);
+        }
+    }
+    out
 }
