@@ -172,16 +172,65 @@ fn run_all() {
         .with_groups(vec![ListedGroup::default().with_group_id(GroupId(s("a"))).with_protocol_type(s("consumer"))]);
     fuzz::<ListGroupsRequest>("list groups", 0..=5, &[ListGroupsResponse::default(), groups]);
 
-    fuzz::<DescribeGroupsRequest>("describe groups", 0..=5, &[DescribeGroupsResponse::default()]);
-    fuzz::<ConsumerGroupDescribeRequest>("consumer group describe", 0..=1, &[ConsumerGroupDescribeResponse::default()]);
-    fuzz::<ShareGroupDescribeRequest>("share group describe", 1..=1, &[ShareGroupDescribeResponse::default()]);
-    fuzz::<DescribeShareGroupOffsetsRequest>(
-        "describe share group offsets",
-        0..=0,
-        &[DescribeShareGroupOffsetsResponse::default()],
+    use kafka_protocol::messages::{
+        consumer_group_describe_response as cgd, describe_groups_response as dg,
+        describe_share_group_offsets_response as dsgo, list_offsets_response as lo, offset_fetch_response as of,
+        share_group_describe_response as sgd,
+    };
+    let member = dg::DescribedGroupMember::default().with_member_id(s("m1")).with_client_id(s("c"));
+    let described =
+        dg::DescribedGroup::default().with_group_id(GroupId(s("g"))).with_members(vec![member.clone(), member]);
+    fuzz::<DescribeGroupsRequest>(
+        "describe groups",
+        0..=5,
+        &[DescribeGroupsResponse::default().with_groups(vec![described])],
     );
-    fuzz::<OffsetFetchRequest>("offset fetch", 2..=9, &[OffsetFetchResponse::default()]);
-    fuzz::<ListOffsetsRequest>("list offsets", 2..=10, &[ListOffsetsResponse::default()]);
+
+    let assigned = cgd::TopicPartitions::default().with_topic_name(TopicName(s("t"))).with_partitions(vec![0, 1, 2]);
+    let member = cgd::Member::default()
+        .with_member_id(s("m1"))
+        .with_subscribed_topic_names(vec![TopicName(s("t"))])
+        .with_assignment(cgd::Assignment::default().with_topic_partitions(vec![assigned]));
+    let group = cgd::DescribedGroup::default().with_group_id(GroupId(s("g"))).with_members(vec![member]);
+    let consumer = ConsumerGroupDescribeResponse::default().with_groups(vec![group]);
+    fuzz::<ConsumerGroupDescribeRequest>("consumer group describe", 0..=1, &[consumer]);
+
+    let assigned = sgd::TopicPartitions::default().with_topic_name(TopicName(s("t"))).with_partitions(vec![0, 1]);
+    let member = sgd::Member::default()
+        .with_member_id(s("m1"))
+        .with_assignment(sgd::Assignment::default().with_topic_partitions(vec![assigned]));
+    let group = sgd::DescribedGroup::default().with_group_id(GroupId(s("g"))).with_members(vec![member]);
+    let share = ShareGroupDescribeResponse::default().with_groups(vec![group]);
+    fuzz::<ShareGroupDescribeRequest>("share group describe", 1..=1, &[share]);
+
+    let partition = dsgo::DescribeShareGroupOffsetsResponsePartition::default().with_partition_index(3);
+    let topic = dsgo::DescribeShareGroupOffsetsResponseTopic::default()
+        .with_topic_name(TopicName(s("t")))
+        .with_partitions(vec![partition]);
+    let group =
+        dsgo::DescribeShareGroupOffsetsResponseGroup::default().with_group_id(GroupId(s("g"))).with_topics(vec![topic]);
+    let share_offsets = DescribeShareGroupOffsetsResponse::default().with_groups(vec![group]);
+    fuzz::<DescribeShareGroupOffsetsRequest>("describe share group offsets", 0..=0, &[share_offsets]);
+
+    // OffsetFetch: v2–7 answer one group at the top level, v8+ a list of groups.
+    let single = of::OffsetFetchResponseTopic::default()
+        .with_name(TopicName(s("t")))
+        .with_partitions(vec![of::OffsetFetchResponsePartition::default().with_partition_index(0)]);
+    let batched = of::OffsetFetchResponseTopics::default()
+        .with_name(TopicName(s("t")))
+        .with_partitions(vec![of::OffsetFetchResponsePartitions::default().with_partition_index(0)]);
+    let group = of::OffsetFetchResponseGroup::default().with_group_id(GroupId(s("g"))).with_topics(vec![batched]);
+    let offsets = [
+        OffsetFetchResponse::default().with_topics(vec![single]),
+        OffsetFetchResponse::default().with_groups(vec![group]),
+    ];
+    fuzz::<OffsetFetchRequest>("offset fetch", 2..=9, &offsets);
+
+    let partition = lo::ListOffsetsPartitionResponse::default().with_partition_index(0).with_offset(42);
+    let topic = lo::ListOffsetsTopicResponse::default()
+        .with_name(TopicName(s("t")))
+        .with_partitions(vec![partition.clone(), partition.with_partition_index(1)]);
+    fuzz::<ListOffsetsRequest>("list offsets", 2..=10, &[ListOffsetsResponse::default().with_topics(vec![topic])]);
     fuzz::<SaslHandshakeRequest>("sasl handshake", 1..=1, &[SaslHandshakeResponse::default()]);
     fuzz::<SaslAuthenticateRequest>(
         "sasl authenticate",
@@ -216,6 +265,9 @@ fn run_all() {
     fuzz_with("scram server-first", 0..=0, scram, |bytes, _| {
         let _ = lagring_scram::check_server_first(&bytes);
     });
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM unknown");
+    println!("fuzz child peak resident memory: {peak}");
 }
 
 #[test]
@@ -241,6 +293,10 @@ fn every_decoder_survives_random_and_mutated_answers_in_bounded_memory() {
         return;
     };
     println!("fuzz child: {:?} in {:?}", output.status, started.elapsed());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if let Some(peak) = stdout.lines().find(|l| l.contains("peak resident memory")) {
+        println!("{peak}");
+    }
     assert!(
         output.status.success(),
         "fuzz child failed ({:?}):\n{}\n{}",
@@ -248,7 +304,6 @@ fn every_decoder_survives_random_and_mutated_answers_in_bounded_memory() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("1 passed"), "the child ran the suite: {stdout}");
 }
 
