@@ -10,7 +10,7 @@
 //!
 //! It also holds the client's check of a server-first message ([`check_server_first`]): the
 //! PBKDF2 iteration count comes from the broker, and the `sasl` crate derives with whatever it is
-//! given, so a broker asking for 2^32 − 1 iterations would hold a CPU for hours. Kafka's own
+//! given, so a broker asking for 2^32 − 1 iterations would hold a CPU for over an hour. Kafka's own
 //! bounds (4096 to 16384, `ScramMechanism` of the Java client and broker) are enforced before
 //! any derivation.
 
@@ -27,8 +27,9 @@ const OUTPUT: usize = 64;
 /// Fewest PBKDF2 iterations a client accepts (Kafka's `ScramMechanism` minimum): fewer would make
 /// the client proof cheap to brute-force for whoever impersonates the broker.
 pub const MIN_ITERATIONS: u32 = 4096;
-/// Most PBKDF2 iterations a client accepts (Kafka's `ScramMechanism` maximum): about 10 ms of
-/// SHA-512 on one core, where an unbounded count from the broker could be hours.
+/// Most PBKDF2 iterations a client accepts (Kafka's `ScramMechanism` maximum): some 30 ms of
+/// PBKDF2-HMAC-SHA-512 on one core, where the largest count a broker can send (2^32 − 1) is
+/// some 100 minutes.
 pub const MAX_ITERATIONS: u32 = 16_384;
 
 /// Why a server-first message is refused before the client derives anything from it.
