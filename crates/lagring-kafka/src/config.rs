@@ -149,7 +149,14 @@ pub enum ClientKind {
     Native(NativeOptions),
 }
 
-/// Batch sizes of the native client.
+/// Default of [`NativeOptions::max_response_frame_bytes`]: Kafka's own default
+/// `socket.request.max.bytes`, 100 MiB.
+pub const DEFAULT_MAX_RESPONSE_FRAME_BYTES: usize = 100 * 1024 * 1024;
+/// Lowest [`NativeOptions::max_response_frame_bytes`] honoured: below it ordinary answers
+/// (Metadata of a few hundred topics) would no longer fit.
+pub const MIN_MAX_RESPONSE_FRAME_BYTES: usize = 64 * 1024;
+
+/// Batch sizes and limits of the native client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NativeOptions {
     /// Groups per OffsetFetch v8+ request (KIP-709). Default 500: one request
@@ -159,20 +166,32 @@ pub struct NativeOptions {
     /// Coordinator keys per FindCoordinator v4+ request (KIP-699). Default
     /// 1,000 (a response of some 40 kB).
     pub groups_per_find_coordinator: usize,
+    /// Largest response frame accepted from a broker, in bytes. A longer length prefix is an
+    /// error naming the broker and the size, and that connection is closed; the frame buffer
+    /// grows as bytes arrive, so a broker that announces a large frame and sends little costs
+    /// little. Default [`DEFAULT_MAX_RESPONSE_FRAME_BYTES`] (100 MiB); at least
+    /// [`MIN_MAX_RESPONSE_FRAME_BYTES`] (64 KiB).
+    pub max_response_frame_bytes: usize,
 }
 
 impl Default for NativeOptions {
     fn default() -> Self {
-        Self { groups_per_offset_fetch: 500, groups_per_find_coordinator: 1_000 }
+        Self {
+            groups_per_offset_fetch: 500,
+            groups_per_find_coordinator: 1_000,
+            max_response_frame_bytes: DEFAULT_MAX_RESPONSE_FRAME_BYTES,
+        }
     }
 }
 
 impl NativeOptions {
-    /// The same options with every batch size at least one.
+    /// The same options with every batch size at least one and the frame limit at least
+    /// [`MIN_MAX_RESPONSE_FRAME_BYTES`].
     pub(crate) fn normalised(self) -> Self {
         Self {
             groups_per_offset_fetch: self.groups_per_offset_fetch.max(1),
             groups_per_find_coordinator: self.groups_per_find_coordinator.max(1),
+            max_response_frame_bytes: self.max_response_frame_bytes.max(MIN_MAX_RESPONSE_FRAME_BYTES),
         }
     }
 }

@@ -18,8 +18,8 @@ use crate::client::{GroupList, GroupListing, OffsetSpec, RdkafkaClient};
 use crate::config::{ClientKind, KafkaConnection};
 use crate::error::{BrokerError, KafkaError};
 use crate::group_types::GroupDescription;
+use crate::native::BatchCache;
 use crate::native::NativeClient;
-use crate::native::fetch::BatchCache;
 use crate::record_time::{RecordTimeOptions, RecordTimes};
 use crate::stats::{Api, RequestStats};
 

@@ -7,6 +7,12 @@
 //! and `pbkdf2` crates, so no cryptography is written here. It is a crate of its own because
 //! both the native Kafka client (`lagring-kafka`) and the simulator (`lagring-sim`) need it and
 //! neither depends on the other.
+//!
+//! It also holds the client's check of a server-first message ([`check_server_first`]): the
+//! PBKDF2 iteration count comes from the broker, and the `sasl` crate derives with whatever it is
+//! given, so a broker asking for 2^32 − 1 iterations would hold a CPU for over an hour. Kafka's own
+//! bounds (4096 to 16384, `ScramMechanism` of the Java client and broker) are enforced before
+//! any derivation.
 
 use hmac::digest::InvalidLength;
 use hmac::{Hmac, Mac};
@@ -17,6 +23,40 @@ use sha2::Digest;
 
 /// Length of a SHA-512 digest in bytes.
 const OUTPUT: usize = 64;
+
+/// Fewest PBKDF2 iterations a client accepts (Kafka's `ScramMechanism` minimum): fewer would make
+/// the client proof cheap to brute-force for whoever impersonates the broker.
+pub const MIN_ITERATIONS: u32 = 4096;
+/// Most PBKDF2 iterations a client accepts (Kafka's `ScramMechanism` maximum): some 30 ms of
+/// PBKDF2-HMAC-SHA-512 on one core, where the largest count a broker can send (2^32 − 1) is
+/// some 100 minutes.
+pub const MAX_ITERATIONS: u32 = 16_384;
+
+/// Why a server-first message is refused before the client derives anything from it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ServerFirstError {
+    #[error("server-first message has no iteration count")]
+    NoIterations,
+    #[error("server-first message has an invalid iteration count {0:?}")]
+    InvalidIterations(String),
+    #[error("the broker asks for {asked} pbkdf2 iterations, outside the {min}..={max} a kafka client accepts")]
+    IterationsOutOfRange { asked: u64, min: u32, max: u32 },
+}
+
+/// The PBKDF2 iteration count of a SCRAM server-first message (`r=…,s=…,i=…`, RFC 5802), if it
+/// is within [`MIN_ITERATIONS`]..=[`MAX_ITERATIONS`].
+pub fn check_server_first(message: &[u8]) -> Result<u32, ServerFirstError> {
+    let value = message
+        .split(|b| *b == b',')
+        .find_map(|attribute| attribute.strip_prefix(b"i="))
+        .ok_or(ServerFirstError::NoIterations)?;
+    let text = String::from_utf8_lossy(value);
+    let asked: u64 = text.parse().map_err(|_| ServerFirstError::InvalidIterations(text.chars().take(32).collect()))?;
+    match u32::try_from(asked) {
+        Ok(iterations) if (MIN_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) => Ok(iterations),
+        _ => Err(ServerFirstError::IterationsOutOfRange { asked, min: MIN_ITERATIONS, max: MAX_ITERATIONS }),
+    }
+}
 
 /// The `ScramProvider` of SCRAM-SHA-512.
 #[derive(Debug)]
@@ -164,6 +204,27 @@ mod tests {
             }
             other => Err(format!("unexpected {other:?}")),
         }
+    }
+
+    #[test]
+    fn iteration_counts_outside_kafkas_bounds_are_refused() {
+        assert_eq!(check_server_first(b"r=abc,s=c2FsdA==,i=4096"), Ok(4096));
+        assert_eq!(check_server_first(b"r=abc,s=c2FsdA==,i=16384,e=x"), Ok(16_384));
+        for (message, asked) in [(&b"r=a,s=b,i=16385"[..], 16_385), (b"r=a,s=b,i=4294967295", 4_294_967_295)] {
+            assert_eq!(
+                check_server_first(message),
+                Err(ServerFirstError::IterationsOutOfRange { asked, min: 4096, max: 16_384 })
+            );
+        }
+        let huge = check_server_first(b"r=a,s=b,i=99999999999999").unwrap_err();
+        assert_eq!(
+            huge.to_string(),
+            "the broker asks for 99999999999999 pbkdf2 iterations, outside the 4096..=16384 a kafka client accepts"
+        );
+        assert!(matches!(check_server_first(b"r=a,s=b,i=1"), Err(ServerFirstError::IterationsOutOfRange { .. })));
+        assert_eq!(check_server_first(b"r=a,s=b"), Err(ServerFirstError::NoIterations));
+        assert!(matches!(check_server_first(b"r=a,i=-5"), Err(ServerFirstError::InvalidIterations(_))));
+        assert!(matches!(check_server_first(b"i=\xff\xfe"), Err(ServerFirstError::InvalidIterations(_))));
     }
 
     #[test]

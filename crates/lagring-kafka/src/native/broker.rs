@@ -57,17 +57,25 @@ pub(crate) struct Seen {
     pub(crate) last_failure: Option<String>,
 }
 
-/// How every connection of a cluster is secured: the same for all its brokers.
-#[derive(Debug, Default)]
-pub(crate) struct Security {
+/// How every connection of a cluster is set up: the same for all its brokers.
+#[derive(Debug)]
+pub(crate) struct Setup {
     pub(crate) tls: Option<TlsSettings>,
     pub(crate) sasl: Option<Sasl>,
+    /// Largest response frame accepted (`NativeOptions::max_response_frame_bytes`).
+    pub(crate) max_frame: usize,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup { tls: None, sasl: None, max_frame: crate::config::DEFAULT_MAX_RESPONSE_FRAME_BYTES }
+    }
 }
 
 pub(crate) struct Broker {
     pub(crate) addr: String,
     counters: Arc<Counters>,
-    security: Arc<Security>,
+    setup: Arc<Setup>,
     /// A `std` mutex: held only to read or swap the attempt, never across an `.await`.
     state: Mutex<State>,
 }
@@ -79,8 +87,8 @@ impl std::fmt::Debug for Broker {
 }
 
 impl Broker {
-    pub(crate) fn new(addr: String, counters: Arc<Counters>, security: Arc<Security>) -> Self {
-        Broker { addr, counters, security, state: Mutex::default() }
+    pub(crate) fn new(addr: String, counters: Arc<Counters>, setup: Arc<Setup>) -> Self {
+        Broker { addr, counters, setup, state: Mutex::default() }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -123,7 +131,8 @@ impl Broker {
     async fn open(&self, timeout: Duration) -> Result<Session, WireError> {
         let started = Instant::now();
         let result = async {
-            let connection = Connection::open(&self.addr, timeout, self.security.tls.as_ref()).await?;
+            let setup = &self.setup;
+            let connection = Connection::open(&self.addr, timeout, setup.tls.as_ref(), setup.max_frame).await?;
             let request = ApiVersionsRequest::default()
                 .with_client_software_name(StrBytes::from_static_str("lagring"))
                 .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
@@ -132,9 +141,11 @@ impl Broker {
             let frame = connection.round_trip(|id| encode_request(&request, API_VERSIONS, id), remaining).await?;
             // The response header of ApiVersions is always v0: the correlation id only.
             let body = frame.slice(4.min(frame.len())..);
-            let versions = Versions::decode(body, API_VERSIONS)?;
-            if let Some(sasl) = &self.security.sasl {
-                authenticate(&connection, &versions, sasl, timeout.saturating_sub(started.elapsed())).await?;
+            let versions = Versions::decode(body, API_VERSIONS).map_err(|e| e.at_broker(&self.addr))?;
+            if let Some(sasl) = &setup.sasl {
+                authenticate(&connection, &versions, sasl, timeout.saturating_sub(started.elapsed()))
+                    .await
+                    .map_err(|e| e.at_broker(&self.addr))?;
             }
             Ok(Session { connection, versions })
         }
@@ -222,13 +233,14 @@ impl Broker {
         let frame =
             session.connection.round_trip(|id| encode_request(&request, version, id), remaining).await.inspect_err(
                 |error| {
-                    if error.is_timeout() || *error == WireError::Closed {
+                    if error.ends_connection() {
                         session.connection.close();
                         self.failed(error);
                     }
                 },
             )?;
-        Ok((version, decode_response::<R>(frame, version)?))
+        let response = decode_response::<R>(frame, version).map_err(|e| e.at_broker(&self.addr))?;
+        Ok((version, response))
     }
 
     /// The version of `api` this broker and client share, connecting if needed.

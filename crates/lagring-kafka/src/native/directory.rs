@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::broker::{Broker, Security};
+use super::broker::{Broker, Setup};
 use crate::stats::Counters;
 
 /// Leader node id of each partition (index = partition number; -1 = none), per topic.
@@ -22,21 +22,21 @@ struct Known {
 
 pub(crate) struct Directory {
     counters: Arc<Counters>,
-    security: Arc<Security>,
+    setup: Arc<Setup>,
     bootstrap: Vec<Arc<Broker>>,
     known: Mutex<Known>,
 }
 
 impl Directory {
     /// From a comma-separated `host:port` list; `None` if it names no address.
-    pub(crate) fn new(bootstrap_servers: &str, counters: Arc<Counters>, security: Arc<Security>) -> Option<Self> {
+    pub(crate) fn new(bootstrap_servers: &str, counters: Arc<Counters>, setup: Arc<Setup>) -> Option<Self> {
         let bootstrap: Vec<Arc<Broker>> = bootstrap_servers
             .split(',')
             .map(str::trim)
             .filter(|a| !a.is_empty())
-            .map(|a| Arc::new(Broker::new(a.to_owned(), counters.clone(), security.clone())))
+            .map(|a| Arc::new(Broker::new(a.to_owned(), counters.clone(), setup.clone())))
             .collect();
-        (!bootstrap.is_empty()).then(|| Directory { counters, security, bootstrap, known: Mutex::default() })
+        (!bootstrap.is_empty()).then(|| Directory { counters, setup, bootstrap, known: Mutex::default() })
     }
 
     fn known(&self) -> MutexGuard<'_, Known> {
@@ -77,7 +77,7 @@ impl Directory {
             .iter()
             .find(|b| b.addr == addr)
             .cloned()
-            .unwrap_or_else(|| Arc::new(Broker::new(addr, self.counters.clone(), self.security.clone())));
+            .unwrap_or_else(|| Arc::new(Broker::new(addr, self.counters.clone(), self.setup.clone())));
         known.by_id.insert(id, broker);
     }
 

@@ -22,6 +22,10 @@ pub(crate) enum WireError {
     Encode(String),
     #[error("malformed response: {0}")]
     Decode(String),
+    #[error("response frame of {size} bytes from broker {addr} exceeds the limit of {max} bytes")]
+    FrameTooLarge { addr: String, size: usize, max: usize },
+    #[error("broker {addr}: {message}")]
+    Frame { addr: String, message: String },
     #[error("broker supports no version of {api} this client speaks")]
     Unsupported { api: &'static str },
     #[error("no broker known")]
@@ -40,8 +44,20 @@ impl WireError {
         WireError::Broker { code, message }
     }
 
-    pub(crate) fn is_timeout(&self) -> bool {
-        matches!(self, WireError::Timeout(_))
+    /// Whether the connection the request went over is gone or must not be trusted further.
+    pub(crate) fn ends_connection(&self) -> bool {
+        matches!(
+            self,
+            WireError::Timeout(_) | WireError::Closed | WireError::FrameTooLarge { .. } | WireError::Frame { .. }
+        )
+    }
+
+    /// The error with the broker that sent a malformed answer named in it.
+    pub(crate) fn at_broker(self, addr: &str) -> Self {
+        match self {
+            WireError::Decode(message) => WireError::Decode(format!("from broker {addr}: {message}")),
+            other => other,
+        }
     }
 }
 
@@ -52,7 +68,9 @@ impl From<WireError> for BrokerError {
             WireError::Connect { .. } | WireError::Closed | WireError::Backoff { .. } | WireError::NoBroker => {
                 TRANSPORT
             }
-            WireError::Encode(_) | WireError::Decode(_) => BAD_MSG,
+            WireError::Encode(_) | WireError::Decode(_) | WireError::FrameTooLarge { .. } | WireError::Frame { .. } => {
+                BAD_MSG
+            }
             WireError::Unsupported { .. } => UNSUPPORTED_FEATURE,
             WireError::Auth { .. } => AUTHENTICATION,
             WireError::Broker { code, .. } => i32::from(*code),

@@ -14,8 +14,8 @@
 //!   so first), at most [`RecordTimeOptions::follow_ups_per_call`] per call. Requests per call:
 //!   at most leaders + follow-ups, counted in [`crate::RequestStats::fetch`].
 //! - Batches are immutable once written, so every batch read is cached per partition by its
-//!   offset range: a committed offset inside a cached batch costs no request. A partition keeps
-//!   its [`BATCHES_PER_PARTITION`] most recently used batches (groups at different offsets).
+//!   offset range (`batch_cache`, bounded in entries and bytes): a committed offset inside a
+//!   cached batch costs no request. Headers and record times are read by `record_batch`.
 //! - Produce time of offset `c`: LogAppendTime batch → its max timestamp (the broker's append
 //!   time of every record in it, exact); CreateTime, complete and uncompressed → the timestamp
 //!   of the first record at or after `c` (exact; compaction may have removed `c` itself);
@@ -31,8 +31,8 @@
 //! - `max_wait_ms` 0 and `min_bytes` 0: the answer is immediate, data or not. Full fetches only
 //!   (session id 0, epoch −1): no fetch session is created on the broker.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -44,213 +44,16 @@ use kafka_protocol::protocol::StrBytes;
 use lagring_core::model::{Offset, TopicPartition};
 
 use super::NativeClient;
+use super::batch_cache::BatchCache;
 use super::error::WireError;
+use super::record_batch::{HEADER_LEN, parse_batches};
 use crate::config::Isolation;
 use crate::error::KafkaError;
 use crate::record_time::{RecordTime, RecordTimeOptions, RecordTimes};
 use crate::stats::Api;
 
-/// Batches kept per partition (most recently used first to stay).
-pub(crate) const BATCHES_PER_PARTITION: usize = 16;
 /// Largest `max_bytes` asked of a broker (its `fetch.max.bytes` default is 55 MiB).
 const MAX_REQUEST_BYTES: i64 = 50 * 1024 * 1024;
-/// Size of a v2 record batch header.
-const HEADER_LEN: usize = 61;
-const MAGIC_AT: usize = 16;
-const ATTRIBUTES_AT: usize = 21;
-const LAST_OFFSET_DELTA_AT: usize = 23;
-const FIRST_TIMESTAMP_AT: usize = 27;
-const MAX_TIMESTAMP_AT: usize = 35;
-const RECORD_COUNT_AT: usize = 57;
-const COMPRESSION_BITS: i16 = 0x07;
-const LOG_APPEND_TIME: i16 = 0x08;
-const CONTROL: i16 = 0x20;
-
-/// What a batch tells about its records' times.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Times {
-    /// LogAppendTime: every record has the batch's max timestamp.
-    LogAppend,
-    /// A control batch (transaction marker).
-    Control,
-    /// CreateTime, decoded: (offset, timestamp) of each record, ascending.
-    Records(Vec<(Offset, i64)>),
-    /// CreateTime, compressed or cut: only first and max timestamp known.
-    Span,
-}
-
-/// One record batch, as far as produce times go.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Batch {
-    pub(crate) base: Offset,
-    pub(crate) last: Offset,
-    pub(crate) first_ms: i64,
-    pub(crate) max_ms: i64,
-    pub(crate) times: Times,
-}
-
-impl Batch {
-    fn contains(&self, offset: Offset) -> bool {
-        (self.base..=self.last).contains(&offset)
-    }
-
-    /// Produce time of the record at `offset` (inside this batch).
-    pub(crate) fn time_of(&self, offset: Offset) -> RecordTime {
-        let exact = |produce_ms| RecordTime { produce_ms, exact: true, bound_ms: 0, lost_messages: 0 };
-        let bounded = RecordTime {
-            produce_ms: self.max_ms,
-            exact: false,
-            bound_ms: self.max_ms.saturating_sub(self.first_ms).max(0),
-            lost_messages: 0,
-        };
-        match &self.times {
-            Times::LogAppend | Times::Control => exact(self.max_ms),
-            Times::Records(records) => match records.iter().find(|(o, _)| *o >= offset) {
-                Some((_, ms)) => exact(*ms),
-                None => bounded,
-            },
-            Times::Span => bounded,
-        }
-    }
-}
-
-/// The batches of a Fetch answer's `records`, in order; a trailing prefix shorter than a header
-/// is dropped. An older message format (magic < 2) is an error: it has no batch header.
-pub(crate) fn parse_batches(records: &[u8]) -> Result<Vec<Batch>, String> {
-    let mut batches = Vec::new();
-    let mut at = 0usize;
-    while let Some(header) = records.get(at..at + HEADER_LEN) {
-        let length = usize::try_from(be_i32(header, 8)).map_err(|_| "negative batch length".to_owned())?;
-        let total = length.saturating_add(12);
-        if header.get(MAGIC_AT).copied() != Some(2) {
-            return Err(format!("record batch at byte {at} is not message format v2"));
-        }
-        let attributes = be_i16(header, ATTRIBUTES_AT);
-        let base = be_i64(header, 0);
-        let last = base.saturating_add(i64::from(be_i32(header, LAST_OFFSET_DELTA_AT)));
-        let first_ms = be_i64(header, FIRST_TIMESTAMP_AT);
-        let max_ms = be_i64(header, MAX_TIMESTAMP_AT);
-        let whole = records.get(at..at.saturating_add(total));
-        let times = if attributes & CONTROL != 0 {
-            Times::Control
-        } else if attributes & LOG_APPEND_TIME != 0 {
-            Times::LogAppend
-        } else {
-            match whole {
-                Some(batch) if attributes & COMPRESSION_BITS == 0 => {
-                    let count = usize::try_from(be_i32(header, RECORD_COUNT_AT)).unwrap_or(0);
-                    Times::Records(record_times(batch.get(HEADER_LEN..).unwrap_or_default(), count, base, first_ms)?)
-                }
-                _ => Times::Span,
-            }
-        };
-        batches.push(Batch { base, last, first_ms, max_ms, times });
-        if whole.is_none() {
-            break;
-        }
-        at = at.saturating_add(total);
-    }
-    Ok(batches)
-}
-
-/// (offset, timestamp) of `count` uncompressed v2 records: each is `length (varint) |
-/// attributes (i8) | timestamp delta (varlong) | offset delta (varint) | …`.
-fn record_times(mut bytes: &[u8], count: usize, base: Offset, first_ms: i64) -> Result<Vec<(Offset, i64)>, String> {
-    let mut out = Vec::with_capacity(count.min(bytes.len()));
-    for i in 0..count {
-        let malformed = || format!("record {i} of batch at offset {base} is malformed");
-        let (length, used) = varint(bytes).ok_or_else(malformed)?;
-        let length = usize::try_from(length).map_err(|_| malformed())?;
-        let record = bytes.get(used..used.saturating_add(length)).ok_or_else(malformed)?;
-        let rest = record.get(1..).ok_or_else(malformed)?;
-        let (timestamp_delta, used_ts) = varint(rest).ok_or_else(malformed)?;
-        let (offset_delta, _) = varint(rest.get(used_ts..).unwrap_or_default()).ok_or_else(malformed)?;
-        out.push((base.saturating_add(offset_delta), first_ms.saturating_add(timestamp_delta)));
-        bytes = bytes.get(used.saturating_add(length)..).unwrap_or_default();
-    }
-    Ok(out)
-}
-
-/// A zigzag varint / varlong and the bytes it took.
-fn varint(bytes: &[u8]) -> Option<(i64, usize)> {
-    let mut value: u64 = 0;
-    for (i, byte) in bytes.iter().enumerate().take(10) {
-        value |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            let decoded = ((value >> 1) as i64) ^ -((value & 1) as i64);
-            return Some((decoded, i + 1));
-        }
-    }
-    None
-}
-
-fn be_i64(b: &[u8], at: usize) -> i64 {
-    b.get(at..at + 8).and_then(|s| s.try_into().ok()).map_or(0, i64::from_be_bytes)
-}
-
-fn be_i32(b: &[u8], at: usize) -> i32 {
-    b.get(at..at + 4).and_then(|s| s.try_into().ok()).map_or(0, i32::from_be_bytes)
-}
-
-fn be_i16(b: &[u8], at: usize) -> i16 {
-    b.get(at..at + 2).and_then(|s| s.try_into().ok()).map_or(0, i16::from_be_bytes)
-}
-
-#[derive(Debug)]
-struct Cached {
-    batch: Batch,
-    used: u64,
-}
-
-#[derive(Debug, Default)]
-struct CacheInner {
-    call: u64,
-    by_partition: HashMap<TopicPartition, Vec<Cached>>,
-}
-
-/// Batches read so far, per partition, by offset range. Shared by the clones of a client. A
-/// `std` mutex: held only to look up or insert, never across an `.await`.
-#[derive(Debug, Default)]
-pub(crate) struct BatchCache(Mutex<CacheInner>);
-
-impl BatchCache {
-    fn lock(&self) -> MutexGuard<'_, CacheInner> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Starts a call: batches used from now on count as recently used.
-    fn begin(&self) {
-        self.lock().call += 1;
-    }
-
-    fn lookup(&self, tp: &TopicPartition, offset: Offset) -> Option<RecordTime> {
-        let mut inner = self.lock();
-        let call = inner.call;
-        let cached = inner.by_partition.get_mut(tp)?.iter_mut().find(|c| c.batch.contains(offset))?;
-        cached.used = call;
-        Some(cached.batch.time_of(offset))
-    }
-
-    /// Adds the batches of one answer. A partition keeps [`BATCHES_PER_PARTITION`]: those used
-    /// last first, among them those holding an offset just `asked`, then the lowest offsets
-    /// (right after the commits just asked, which the groups reach next).
-    fn insert(&self, tp: &TopicPartition, batches: &[Batch], asked: &[Offset]) {
-        if batches.is_empty() {
-            return;
-        }
-        let mut inner = self.lock();
-        let call = inner.call;
-        let entries = inner.by_partition.entry(tp.clone()).or_default();
-        for batch in batches {
-            // A cut batch read again whole replaces its earlier, less exact entry.
-            entries.retain(|c| !(c.batch.base == batch.base && c.batch.last == batch.last));
-            entries.push(Cached { batch: batch.clone(), used: call });
-        }
-        let hot = |c: &Cached| asked.iter().any(|o| c.batch.contains(*o));
-        entries.sort_by(|a, b| b.used.cmp(&a.used).then(hot(b).cmp(&hot(a))).then(a.batch.base.cmp(&b.batch.base)));
-        entries.truncate(BATCHES_PER_PARTITION);
-    }
-}
 
 /// One partition of a Fetch answer.
 #[derive(Debug)]
@@ -259,7 +62,9 @@ struct Answer {
     high_watermark: i64,
     last_stable: i64,
     log_start: i64,
-    batches: Result<Vec<Batch>, String>,
+    /// The partition's record bytes (a slice of the response frame), parsed only when the
+    /// partition was asked for.
+    records: Bytes,
 }
 
 /// An offset still without a time after the per-leader round: read again at `at`.
@@ -423,7 +228,8 @@ impl NativeClient {
         out: &mut RecordTimes,
         mut follow_up: impl FnMut(FollowUp),
     ) {
-        let batches = match part.batches {
+        let batches = if part.error_code == 0 { parse_batches(&part.records) } else { Ok(Vec::new()) };
+        let batches = match batches {
             Ok(batches) => batches,
             Err(reason) => {
                 for offset in asked {
@@ -482,10 +288,10 @@ impl NativeClient {
         if response.error_code != 0 {
             return Err(WireError::broker(response.error_code));
         }
-        let answers = answers(response);
-        let bytes: u64 = answers.values().map(|(_, n)| *n).sum();
+        let answers = answers(response, parts);
+        let bytes: u64 = answers.values().map(|a| a.records.len() as u64).sum();
         self.counters.fetch_bytes(bytes);
-        Ok(answers.into_iter().map(|(k, (a, _))| (k, a)).collect())
+        Ok(answers)
     }
 
     fn fail_all(&self, out: &mut RecordTimes, tp: &TopicPartition, offsets: &BTreeSet<Offset>, code: i16) {
@@ -540,63 +346,26 @@ fn request(isolation: Isolation, partition_max_bytes: i32, parts: &[(&TopicParti
         .with_topics(topics)
 }
 
-/// Answer and record bytes per (topic, partition).
-fn answers(response: FetchResponse) -> HashMap<(String, i32), (Answer, u64)> {
-    response
-        .responses
-        .into_iter()
-        .flat_map(|t| {
-            let name = t.topic.0.to_string();
-            t.partitions.into_iter().map(move |p| {
-                let records: Bytes = p.records.unwrap_or_default();
-                let answer = Answer {
-                    error_code: p.error_code,
-                    high_watermark: p.high_watermark,
-                    last_stable: p.last_stable_offset,
-                    log_start: p.log_start_offset,
-                    batches: if p.error_code == 0 { parse_batches(&records) } else { Ok(Vec::new()) },
-                };
-                ((name.clone(), p.partition_index), (answer, records.len() as u64))
-            })
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn zigzag_varints() {
-        assert_eq!(varint(&[0x00]), Some((0, 1)));
-        assert_eq!(varint(&[0x01]), Some((-1, 1)));
-        assert_eq!(varint(&[0x02]), Some((1, 1)));
-        assert_eq!(varint(&[0xac, 0x02]), Some((150, 2)));
-        assert_eq!(varint(&[0x80]), None);
+/// The answer per (topic, partition) of the partitions in `asked`; partitions the broker added
+/// unasked are left out before anything of them is kept or parsed.
+fn answers(response: FetchResponse, asked: &[(&TopicPartition, Offset)]) -> HashMap<(String, i32), Answer> {
+    let asked: HashSet<(&str, i32)> = asked.iter().map(|(tp, _)| (&*tp.topic, tp.partition)).collect();
+    let mut out = HashMap::new();
+    for topic in response.responses {
+        let name = topic.topic.0.as_str();
+        for p in topic.partitions {
+            if !asked.contains(&(name, p.partition_index)) {
+                continue;
+            }
+            let answer = Answer {
+                error_code: p.error_code,
+                high_watermark: p.high_watermark,
+                last_stable: p.last_stable_offset,
+                log_start: p.log_start_offset,
+                records: p.records.unwrap_or_default(),
+            };
+            out.insert((name.to_owned(), p.partition_index), answer);
+        }
     }
-
-    #[test]
-    fn short_or_foreign_bytes_are_no_batches_or_an_error() {
-        assert_eq!(parse_batches(&[0u8; 60]), Ok(vec![]));
-        let mut header = [0u8; HEADER_LEN];
-        header[MAGIC_AT] = 1;
-        assert!(parse_batches(&header).is_err());
-    }
-
-    #[test]
-    fn a_cut_batch_is_a_span() {
-        let mut header = [0u8; HEADER_LEN];
-        header[..8].copy_from_slice(&100i64.to_be_bytes());
-        header[8..12].copy_from_slice(&500i32.to_be_bytes());
-        header[MAGIC_AT] = 2;
-        header[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4].copy_from_slice(&9i32.to_be_bytes());
-        header[FIRST_TIMESTAMP_AT..FIRST_TIMESTAMP_AT + 8].copy_from_slice(&1_000i64.to_be_bytes());
-        header[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&1_090i64.to_be_bytes());
-        let batches = parse_batches(&header).unwrap();
-        assert_eq!(batches, vec![Batch { base: 100, last: 109, first_ms: 1_000, max_ms: 1_090, times: Times::Span }]);
-        assert_eq!(
-            batches[0].time_of(105),
-            RecordTime { produce_ms: 1_090, exact: false, bound_ms: 90, lost_messages: 0 }
-        );
-    }
+    out
 }

@@ -16,12 +16,15 @@
 //! - `wire`: request / response framing around the codec.
 //! - `metadata`, `groups`, `coordinators`, `offset_fetch`, `list_offsets`: one Kafka API each,
 //!   turning answers into the adapter's model types and errors.
+//! - `fetch`: produce times of committed offsets (exact time lag) from Fetch; `record_batch`
+//!   parses the batch headers of its answers and `batch_cache` keeps the batches read, bounded.
 //! - `error`: transport errors and their mapping to [`crate::error::BrokerError`].
 //!
 //! Every request is bounded by the connection's `request_timeout` and never past the caller's
 //! deadline. TLS and SASL are set up once per cluster (a bad certificate file is an error at
 //! construction); GSSAPI and OAUTHBEARER need the librdkafka client.
 
+mod batch_cache;
 mod broker;
 mod by_coordinator;
 mod connection;
@@ -29,11 +32,14 @@ mod coordinators;
 mod describe;
 mod directory;
 mod error;
-pub(crate) mod fetch;
+mod fetch;
+#[cfg(test)]
+mod fuzz_tests;
 mod groups;
 mod list_offsets;
 mod metadata;
 mod offset_fetch;
+mod record_batch;
 mod sasl;
 mod share_offsets;
 mod tls;
@@ -47,6 +53,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Isolation, KafkaConnection, NativeOptions};
 use crate::error::KafkaError;
 use crate::stats::{Api, Counters, RequestStats};
+pub(crate) use batch_cache::BatchCache;
 use directory::Directory;
 use error::WireError;
 
@@ -74,16 +81,18 @@ impl NativeClient {
             .map(tls::TlsSettings::new)
             .transpose()
             .map_err(|what| KafkaError::Unsupported { cluster: cluster.clone(), what })?;
-        let security = Arc::new(broker::Security { tls, sasl: conn.sasl.clone() });
+        let options = options.normalised();
+        let max_frame = options.max_response_frame_bytes;
+        let setup = Arc::new(broker::Setup { tls, sasl: conn.sasl.clone(), max_frame });
         let counters = Arc::new(Counters::default());
-        let directory = Directory::new(&conn.bootstrap_servers, counters.clone(), security).ok_or_else(|| {
+        let directory = Directory::new(&conn.bootstrap_servers, counters.clone(), setup).ok_or_else(|| {
             KafkaError::Unsupported { cluster: cluster.clone(), what: "bootstrap servers: no address given".to_owned() }
         })?;
         Ok(NativeClient {
             cluster,
             request_timeout: conn.request_timeout,
             isolation: conn.isolation,
-            options: options.normalised(),
+            options,
             counters,
             directory,
             coordinators: Mutex::default(),

@@ -7,6 +7,12 @@
 //! signature is verified, so a broker that does not know the password cannot pass for one that
 //! does. A rejected login is a [`WireError::Auth`] naming the mechanism, the user and the
 //! broker's own message; the broker's connection is then in backoff like any failed connect.
+//!
+//! The broker chooses the PBKDF2 iteration count of SCRAM. It is checked against Kafka's bounds
+//! (4096..=16384, [`lagring_scram::check_server_first`]) before anything is derived: 16384
+//! rounds of PBKDF2-HMAC-SHA-512 take some 30 ms of CPU, 2^32 − 1 some 100 minutes (OpenSSL
+//! on a loaded 2-core machine). The derivation runs on tokio's blocking pool, so a connection
+//! storm of SCRAM logins never stalls the runtime's workers.
 
 use std::time::Duration;
 
@@ -71,7 +77,17 @@ pub(crate) async fn authenticate(
     };
     let first = step(mechanism.initial()).await?;
     if sasl.mechanism != SaslMechanism::Plain {
-        let last = mechanism.response(&first).map_err(|e| auth(format!("server-first message: {e}")))?;
+        lagring_scram::check_server_first(&first).map_err(|e| auth(e.to_string()))?;
+        // PBKDF2 with the (bounded) iteration count: CPU work, off the runtime's workers.
+        let derived = tokio::task::spawn_blocking(move || {
+            let last = mechanism.response(&first);
+            (mechanism, last)
+        })
+        .await
+        .map_err(|e| auth(format!("scram key derivation did not finish: {e}")))?;
+        let (returned, last) = derived;
+        mechanism = returned;
+        let last = last.map_err(|e| auth(format!("server-first message: {e}")))?;
         let server_final = step(last).await?;
         mechanism.success(&server_final).map_err(|e| auth(format!("server-final message: {e}")))?;
     }
