@@ -193,7 +193,8 @@ impl Broker {
     }
 
     /// Counts one request's outcome: a transport failure (no connection, no answer in time,
-    /// backing off, login refused), or an answer (an error code or a malformed body included).
+    /// backing off, login refused, a frame too large or cut, which closes the connection), or an
+    /// answer (an error code or a malformed body included).
     fn see(&self, error: Option<&WireError>) {
         let mut state = self.state();
         match error {
@@ -205,7 +206,9 @@ impl Broker {
                 | WireError::Closed
                 | WireError::Timeout(_)
                 | WireError::Backoff { .. }
-                | WireError::Auth { .. }),
+                | WireError::Auth { .. }
+                | WireError::FrameTooLarge { .. }
+                | WireError::Frame { .. }),
             ) => {
                 state.seen.failed = state.seen.failed.saturating_add(1);
                 state.seen.last_failure = Some(e.to_string());
