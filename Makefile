@@ -18,6 +18,17 @@ test: setup lint
 test-deploy:
 	@bash scripts/test-deploy.sh
 
+## Everything that runs in one process (no tansu, Redis or Prometheus): unit tests of every
+## crate, the in-process fleet (3 nodes over one memory store and the simulator), the native
+## client against the simulator, the remote-write sink against local receivers.
+unit:
+	$(CARGO) test --workspace --lib --locked
+	$(CARGO) test --locked -p lagring --test fleet_in_process --test exact_time_lag --test config_cli --test cli_migrate
+	$(CARGO) test --locked -p lagring-kafka --test native_auth --test native_exact --test native_groups \
+		--test native_malformed --test native_sim --test native_tasks --test sim_leaders
+	$(CARGO) test --locked -p lagring-sim
+	$(CARGO) test --locked -p lagring-sink --test auth_headers --test resilience --test tls
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
