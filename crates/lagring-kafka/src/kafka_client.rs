@@ -1,7 +1,7 @@
 //! [`KafkaClient`]: the async face of the adapter, the one type the binary calls. It dispatches
 //! to one of two backends chosen at construction ([`ClientKind`]):
 //!
-//! - librdkafka (`client`): admin calls on the blocking pool, one OffsetFetch per group;
+//! - librdkafka (`librdkafka`): admin calls on the blocking pool, one OffsetFetch per group;
 //! - native (`native`): the Kafka protocol on tokio, batched FindCoordinator and OffsetFetch.
 //!
 //! Both answer with the same types, errors and deadline semantics, and count requests in the
@@ -14,11 +14,11 @@ use std::time::Instant;
 use lagring_core::model::{Offset, PartitionOffsets, TopicPartition};
 use tracing::debug;
 
-use crate::client::{GroupList, GroupListing, OffsetSpec, RdkafkaClient};
+use crate::answers::{BrokerSeen, GroupList, GroupListing, OffsetSpec};
 use crate::config::{ClientKind, KafkaConnection};
 use crate::error::{BrokerError, KafkaError};
 use crate::group_types::GroupDescription;
-use crate::native::BatchCache;
+use crate::librdkafka::RdkafkaClient;
 use crate::native::NativeClient;
 use crate::record_time::{RecordTimeOptions, RecordTimes};
 use crate::stats::{Api, RequestStats};
@@ -29,8 +29,6 @@ use crate::stats::{Api, RequestStats};
 pub struct KafkaClient {
     cluster: Arc<str>,
     backend: Backend,
-    /// Record batches read by [`KafkaClient::record_times`] (native client only).
-    batches: Arc<BatchCache>,
 }
 
 #[derive(Clone)]
@@ -46,29 +44,6 @@ impl std::fmt::Debug for KafkaClient {
             Backend::Native(_) => "native",
         };
         f.debug_struct("KafkaClient").field("cluster", &self.cluster).field("backend", &kind).finish_non_exhaustive()
-    }
-}
-
-/// What the client saw of one broker between two [`KafkaClient::brokers_seen`] calls.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BrokerSeen {
-    /// Kafka node id.
-    pub id: i32,
-    /// `host:port` as the cluster metadata gave it.
-    pub addr: String,
-    /// Requests it answered (an answer with an error code counts).
-    pub answered: u64,
-    /// Requests that failed at the transport level: no connection, no answer in time, still
-    /// backing off after such a failure, or login refused.
-    pub failed: u64,
-    /// The last of those failures.
-    pub last_failure: Option<String>,
-}
-
-impl BrokerSeen {
-    /// Reachable: every request sent to it was answered.
-    pub fn reachable(&self) -> bool {
-        self.failed == 0
     }
 }
 
@@ -89,7 +64,7 @@ impl KafkaClient {
             ClientKind::Librdkafka => Backend::Librdkafka(RdkafkaClient::connect(cluster, conn)?),
             ClientKind::Native(options) => Backend::Native(Arc::new(NativeClient::new(name.clone(), conn, options)?)),
         };
-        Ok(Self { cluster: name, backend, batches: Arc::default() })
+        Ok(Self { cluster: name, backend })
     }
 
     /// The cluster name errors and logs carry.
@@ -317,7 +292,7 @@ impl KafkaClient {
             Backend::Librdkafka(_) => {
                 Err(KafkaError::NeedsNative { cluster: self.cluster.clone(), what: "reading record produce times" })
             }
-            Backend::Native(c) => c.record_times(&self.batches, commits, options, deadline).await,
+            Backend::Native(c) => c.record_times(commits, options, deadline).await,
         }
     }
 }

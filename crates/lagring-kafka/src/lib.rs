@@ -6,13 +6,15 @@
 //! lag math, no filtering). Two clients answer the same calls: librdkafka
 //! admin calls, and a native Kafka protocol client with batched requests.
 //!
-//! - [`kafka_client`]: [`KafkaClient`], the async API, dispatching to the
+//! - `kafka_client`: [`KafkaClient`], the async API, dispatching to the
 //!   client chosen by [`ClientKind`].
 //! - [`config`]: connection settings and their pure mapping to librdkafka
 //!   properties ([`client_properties`]).
-//! - [`client`]: the librdkafka client and the answer types. Every blocking
-//!   librdkafka call runs in `spawn_blocking` under an outer
-//!   `tokio::time::timeout`, on top of librdkafka's own per-request timeout.
+//! - [`answers`]: the answer types both clients return (group listings,
+//!   offset specs, what was seen of each broker).
+//! - `librdkafka`: the librdkafka client. Every blocking librdkafka call runs
+//!   in `spawn_blocking` under an outer `tokio::time::timeout`, on top of
+//!   librdkafka's own per-request timeout.
 //! - `native`: the native client on tokio and `kafka-protocol` (FindCoordinator
 //!   v4 and OffsetFetch v8 batches); see docs/native-client.md.
 //! - `commits`: committed-offset entries to model maps, shared by both.
@@ -25,18 +27,19 @@
 //!   for exact time lag.
 //! - [`stats`]: [`RequestStats`], request and error counters for self metrics.
 
-pub mod client;
+pub mod answers;
 mod commits;
 pub mod config;
 pub mod error;
 mod ffi;
 pub mod group_types;
-pub mod kafka_client;
+mod kafka_client;
+mod librdkafka;
 mod native;
 pub mod record_time;
 pub mod stats;
 
-pub use client::{GroupList, GroupListing, OffsetSpec};
+pub use answers::{BrokerSeen, GroupList, GroupListing, OffsetSpec};
 pub use config::{ClientKind, Isolation, KafkaConnection, NativeOptions, Sasl, SaslMechanism, Tls, client_properties};
 pub use error::KafkaError;
 pub use group_types::{GroupDescription, GroupType};

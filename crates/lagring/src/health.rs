@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lagring_kafka::kafka_client::BrokerSeen;
+use lagring_kafka::BrokerSeen;
 use serde::Serialize;
 
 #[derive(Debug, Default, Clone)]

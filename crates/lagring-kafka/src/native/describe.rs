@@ -26,7 +26,7 @@ use tracing::{debug, warn};
 use super::NativeClient;
 use super::by_coordinator::Answer;
 use super::error::WireError;
-use crate::client::GroupListing;
+use crate::answers::GroupListing;
 use crate::error::{BrokerError, KafkaError};
 use crate::group_types::{GroupDescription, GroupType};
 use crate::stats::Api;

@@ -79,13 +79,13 @@ impl NativeClient {
     /// Produce time of the record at each (partition, committed offset); see the module docs.
     pub(crate) async fn record_times(
         &self,
-        cache: &BatchCache,
         commits: Vec<(TopicPartition, Offset)>,
         options: RecordTimeOptions,
         deadline: Option<Instant>,
     ) -> Result<RecordTimes, KafkaError> {
         let wanted: BTreeSet<(TopicPartition, Offset)> = commits.into_iter().collect();
         let mut out = RecordTimes::new();
+        let cache = &self.batches;
         cache.begin();
         let mut missing: BTreeMap<TopicPartition, BTreeSet<Offset>> = BTreeMap::new();
         for (tp, offset) in wanted {

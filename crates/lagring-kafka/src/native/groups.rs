@@ -15,7 +15,7 @@ use tracing::debug;
 
 use super::NativeClient;
 use super::error::WireError;
-use crate::client::{GroupList, GroupListing};
+use crate::answers::{GroupList, GroupListing};
 use crate::error::{BrokerError, KafkaError};
 use crate::group_types::GroupType;
 use crate::stats::Api;

@@ -23,7 +23,7 @@ use tracing::debug;
 
 use super::NativeClient;
 use super::error::WireError;
-use crate::client::OffsetSpec;
+use crate::answers::OffsetSpec;
 use crate::config::Isolation;
 use crate::error::{BrokerError, KafkaError};
 use crate::stats::Api;

@@ -27,6 +27,7 @@
 mod batch_cache;
 mod broker;
 mod by_coordinator;
+mod commit_entries;
 mod connection;
 mod coordinators;
 mod describe;
@@ -53,7 +54,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Isolation, KafkaConnection, NativeOptions};
 use crate::error::KafkaError;
 use crate::stats::{Api, Counters, RequestStats};
-pub(crate) use batch_cache::BatchCache;
+use batch_cache::BatchCache;
 use directory::Directory;
 use error::WireError;
 
@@ -70,6 +71,8 @@ pub(crate) struct NativeClient {
     coordinators: Mutex<HashMap<Arc<str>, i32>>,
     /// Set when a broker failed a describe at the transport level (see `describe.rs`).
     describe_paused_until: Mutex<Option<Instant>>,
+    /// Record batches read for exact time lag (`fetch.rs`), bounded.
+    batches: BatchCache,
 }
 
 impl NativeClient {
@@ -97,6 +100,7 @@ impl NativeClient {
             directory,
             coordinators: Mutex::default(),
             describe_paused_until: Mutex::default(),
+            batches: BatchCache::default(),
         })
     }
 
@@ -106,13 +110,13 @@ impl NativeClient {
 
     /// Brokers known by node id that were sent a request since the last call, with what those
     /// requests met (see `Broker::take_seen`).
-    pub(crate) fn brokers_seen(&self) -> Vec<crate::kafka_client::BrokerSeen> {
+    pub(crate) fn brokers_seen(&self) -> Vec<crate::answers::BrokerSeen> {
         self.directory
             .all()
             .into_iter()
             .filter_map(|(id, broker)| {
                 let seen = broker.take_seen();
-                (seen.answered > 0 || seen.failed > 0).then(|| crate::kafka_client::BrokerSeen {
+                (seen.answered > 0 || seen.failed > 0).then(|| crate::answers::BrokerSeen {
                     id,
                     addr: broker.addr.clone(),
                     answered: seen.answered,

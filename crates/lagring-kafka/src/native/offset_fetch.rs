@@ -21,6 +21,7 @@ use tracing::debug;
 
 use super::NativeClient;
 use super::broker::Broker;
+use super::commit_entries::group_entries;
 use super::coordinators::coordinator_moved;
 use super::error::WireError;
 use super::versions::OFFSET_FETCH_BATCHED;
@@ -200,41 +201,21 @@ fn request(version: i16, batched: bool, groups: &[Arc<str>]) -> OffsetFetchReque
 
 /// Each asked group's entries or error from one response.
 fn per_group(version: i16, groups: &[Arc<str>], response: OffsetFetchResponse) -> Vec<Answer> {
-    let partition_error = |code: i16| (code != 0).then(|| BrokerError::from(WireError::broker(code)));
     if version < OFFSET_FETCH_BATCHED {
-        let answer = match response.error_code {
-            0 => Ok(response
-                .topics
-                .iter()
-                .flat_map(|t| {
-                    t.partitions.iter().map(|p| {
-                        let offset = partition_error(p.error_code).map_or(Ok(p.committed_offset), Err);
-                        (t.name.0.to_string(), p.partition_index, offset)
-                    })
-                })
-                .collect()),
-            code => Err(WireError::broker(code)),
-        };
+        let topics = response.topics.iter().map(|t| {
+            (t.name.0.as_str(), t.partitions.iter().map(|p| (p.partition_index, p.error_code, p.committed_offset)))
+        });
+        let answer = group_entries(response.error_code, topics);
         return groups.first().map(|g| (g.clone(), answer)).into_iter().collect();
     }
     let mut answered: HashMap<String, Result<Vec<RawCommit>, WireError>> = response
         .groups
-        .into_iter()
+        .iter()
         .map(|g| {
-            let answer = match g.error_code {
-                0 => Ok(g
-                    .topics
-                    .iter()
-                    .flat_map(|t| {
-                        t.partitions.iter().map(|p| {
-                            let offset = partition_error(p.error_code).map_or(Ok(p.committed_offset), Err);
-                            (t.name.0.to_string(), p.partition_index, offset)
-                        })
-                    })
-                    .collect()),
-                code => Err(WireError::broker(code)),
-            };
-            (g.group_id.0.to_string(), answer)
+            let topics = g.topics.iter().map(|t| {
+                (t.name.0.as_str(), t.partitions.iter().map(|p| (p.partition_index, p.error_code, p.committed_offset)))
+            });
+            (g.group_id.0.to_string(), group_entries(g.error_code, topics))
         })
         .collect();
     groups

@@ -17,6 +17,7 @@ use tracing::debug;
 
 use super::NativeClient;
 use super::by_coordinator::Answer;
+use super::commit_entries::group_entries;
 use super::error::WireError;
 use crate::commits::{RawCommit, TopicInterner, commit_map};
 use crate::error::{BrokerError, KafkaError};
@@ -58,22 +59,12 @@ impl NativeClient {
                             .groups
                             .into_iter()
                             .map(|g| {
-                                let answer = match g.error_code {
-                                    0 => Ok(g
-                                        .topics
-                                        .iter()
-                                        .flat_map(|t| {
-                                            t.partitions.iter().map(|p| {
-                                                let start = match p.error_code {
-                                                    0 => Ok(p.start_offset),
-                                                    code => Err(BrokerError::from(WireError::broker(code))),
-                                                };
-                                                (t.topic_name.0.to_string(), p.partition_index, start)
-                                            })
-                                        })
-                                        .collect::<Vec<RawCommit>>()),
-                                    code => Err(WireError::broker(code)),
-                                };
+                                let topics = g.topics.iter().map(|t| {
+                                    let partitions =
+                                        t.partitions.iter().map(|p| (p.partition_index, p.error_code, p.start_offset));
+                                    (t.topic_name.0.as_str(), partitions)
+                                });
+                                let answer = group_entries(g.error_code, topics);
                                 (Arc::from(g.group_id.0.as_str()), answer)
                             })
                             .collect(),

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use lagring_kafka::kafka_client::BrokerSeen;
+use lagring_kafka::BrokerSeen;
 
 use crate::health::Health;
 use crate::self_metrics::SelfMetrics;

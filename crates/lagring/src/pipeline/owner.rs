@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use lagring_kafka::kafka_client::BrokerSeen;
+use lagring_kafka::BrokerSeen;
 
 use lagring_store::SystemClock;
 use lagring_store::ownership::cluster_health::GateChange;

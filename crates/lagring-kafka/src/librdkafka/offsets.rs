@@ -30,19 +30,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use lagring_core::model::{Offset, TopicPartition};
 
 use super::{RdkafkaClient, WORKER_SLACK};
+use crate::answers::OffsetSpec;
 use crate::error::KafkaError;
 use crate::ffi::{self, RawCall, RawSpec};
 use crate::stats::Api;
-
-/// Which end of a partition's log to list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OffsetSpec {
-    /// Log-start offset.
-    Earliest,
-    /// High watermark (read_uncommitted) or last stable offset
-    /// (read_committed).
-    Latest,
-}
 
 impl OffsetSpec {
     fn raw(self) -> RawSpec {

@@ -24,6 +24,7 @@ use lagring_core::model::{Offset, TopicPartition};
 use rdkafka::ClientConfig;
 use tracing::debug;
 
+use crate::answers::{GroupList, GroupListing};
 use crate::commits::{TopicInterner, commit_map, group_error};
 use crate::config::{Isolation, KafkaConnection, client_properties};
 use crate::error::{BrokerError, KafkaError};
@@ -31,28 +32,10 @@ use crate::ffi::{self, Admin};
 use crate::group_types::GroupType;
 use crate::stats::{Api, Counters, RequestStats};
 
-pub use crate::kafka_client::KafkaClient;
-pub use offsets::OffsetSpec;
-
 /// How much later than librdkafka's own timeout the blocking worker gives up.
 const WORKER_SLACK: Duration = Duration::from_secs(1);
 /// How much later than the worker's deadline the async caller gives up.
 const OUTER_SLACK: Duration = Duration::from_secs(2);
-
-/// One group as ListGroups reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GroupListing {
-    pub group: Arc<str>,
-    /// Kafka's state name ("Stable", "Empty", "Assigning", ...; "Unknown" if
-    /// the broker does not say).
-    pub state: String,
-    /// True for groups that only commit offsets (no group protocol).
-    pub is_simple: bool,
-    /// Group protocol (ListGroups v5). The librdkafka client says `Classic`
-    /// for simple groups and `Unknown` otherwise, and lists no share or
-    /// streams groups (see `crate::group_types`).
-    pub group_type: GroupType,
-}
 
 /// The librdkafka client of one cluster. Cheap to clone: all clones share one
 /// librdkafka handle and one set of counters.
@@ -80,16 +63,6 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// One listing of the cluster's groups, possibly partial.
-#[derive(Debug)]
-pub struct GroupList {
-    /// Groups of every broker that answered.
-    pub groups: Vec<GroupListing>,
-    /// Set when some brokers did not answer: their groups are missing, which
-    /// must not be taken for the groups having been deleted.
-    pub partial: Option<KafkaError>,
 }
 
 impl fmt::Debug for RdkafkaClient {
