@@ -48,7 +48,7 @@ impl Hash for KeyBytes<'_> {
 }
 
 /// The placement key of a consumer group: `"{cluster}/{group}"`.
-pub fn placement_key(cluster: &str, group: &str) -> String {
+pub fn group_key(cluster: &str, group: &str) -> String {
     format!("{cluster}/{group}")
 }
 
@@ -115,7 +115,7 @@ impl Ring {
 
     /// The node that should own `(cluster, group)`.
     pub fn owner_of(&self, cluster: &str, group: &str) -> Option<&str> {
-        self.owner_of_key(&placement_key(cluster, group))
+        self.owner_of_key(&group_key(cluster, group))
     }
 
     /// The node that should own a ready-made placement key.
@@ -250,7 +250,7 @@ mod tests {
     #[test]
     fn three_nodes_balance_within_a_quarter_of_the_mean() {
         let ring = Ring::new(GOLDEN_NODES);
-        let keys: Vec<String> = (0..10_000).map(|i| placement_key("prod", &format!("group-{i}"))).collect();
+        let keys: Vec<String> = (0..10_000).map(|i| group_key("prod", &format!("group-{i}"))).collect();
         let balance = ring.balance(keys.iter().map(String::as_str));
         assert_eq!(balance.mean, 10_000.0 / 3.0);
         assert!(balance.max_over_mean() < 1.25, "{balance:?}");
@@ -271,7 +271,7 @@ mod tests {
     }
 
     fn keys() -> Vec<String> {
-        (0..10_000).map(|i| placement_key("c", &format!("g-{i}"))).collect()
+        (0..10_000).map(|i| group_key("c", &format!("g-{i}"))).collect()
     }
 
     proptest! {

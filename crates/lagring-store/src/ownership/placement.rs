@@ -3,7 +3,7 @@
 //! time) are owned through `"{cluster}/"` — an empty group id, which Kafka
 //! does not allow, so it never collides with a group.
 
-pub use lagring_core::ownership::placement_key as group_key;
+pub use lagring_core::ownership::group_key;
 
 /// The key that owns the cluster-wide series of `cluster`.
 pub fn cluster_series_key(cluster: &str) -> String {
