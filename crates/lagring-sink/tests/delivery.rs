@@ -86,7 +86,10 @@ async fn retryable_failures_count_only_after_leave_after_and_a_400_never() {
     let first_retry = std::time::Instant::now();
     wait_deliverable(&run.delivery, false).await;
     let state = run.delivery.state();
-    assert!(state.reason.as_deref().unwrap().starts_with("remote write failing for "), "{state:?}");
+    assert!(
+        state.reason.as_deref().unwrap().starts_with("remote write failing for longer than leave_after (300ms): "),
+        "{state:?}"
+    );
     assert!(first_retry.elapsed() >= Duration::from_millis(150), "left before leave_after");
 
     rx.set_reply(Reply::Ok);

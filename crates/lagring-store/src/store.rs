@@ -82,6 +82,11 @@ pub struct NodeStatus {
     /// of those clusters' rings.
     #[serde(default)]
     pub unhealthy_clusters: Vec<String>,
+    /// Its remote write cannot deliver (the receiver refuses it, or has
+    /// failed for `remote_write.leave_after`): peers leave it out of every
+    /// ring while one of them delivers.
+    #[serde(default)]
+    pub undeliverable: bool,
 }
 
 /// One live node as the store sees it.

@@ -64,7 +64,12 @@ async fn heartbeats_of_three_nodes_give_the_exact_live_set() -> Result<()> {
     let store = store(&server).await?;
     store.heartbeat(&id("lagring-2"), LONG, &owned(5)).await?;
     store.heartbeat(&id("lagring-0"), LONG, &owned(7)).await?;
-    let status = NodeStatus { owned_groups: 0, leaving: true, unhealthy_clusters: vec!["east".into(), "we st".into()] };
+    let status = NodeStatus {
+        owned_groups: 0,
+        leaving: true,
+        unhealthy_clusters: vec!["east".into(), "we st".into()],
+        undeliverable: true,
+    };
     let m = store.heartbeat(&id("lagring-1"), LONG, &status).await?.membership;
     let ids: Vec<&str> = m.ids().collect();
     assert_eq!(ids, ["lagring-0", "lagring-1", "lagring-2"]);
@@ -323,7 +328,7 @@ async fn outage_returns_errors_keeps_unexpired_leases_and_recovers() -> Result<(
     let solo = id("solo");
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut tracker = ClusterOwnership::new(solo.clone(), "prod", LONG, clock);
-    let me = SelfState { joined: true, leaving: false };
+    let me = SelfState { joined: true, leaving: false, undeliverable: false };
     let membership = beat(&store, "solo").await?.membership;
     let epoch = membership.epoch.token.clone();
     let view = NodeView { membership: Some(&membership), me, claims_allowed: true };

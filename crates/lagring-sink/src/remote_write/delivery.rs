@@ -120,8 +120,8 @@ impl DeliveryTracker {
         if now.duration_since(since) < self.leave_after {
             return None;
         }
-        let secs = now.duration_since(since).as_secs();
-        self.set(Some(format!("remote write failing for {secs}s: {reason}")), now)
+        let bound = self.leave_after;
+        self.set(Some(format!("remote write failing for longer than leave_after ({bound:?}): {reason}")), now)
     }
 
     /// The receiver refused this node (see [`rejects_the_sender`]).
@@ -134,10 +134,12 @@ impl DeliveryTracker {
         let deliverable = reason.is_none();
         let was = self.is_deliverable();
         if was == deliverable {
-            // Keep `since`; refresh the reason (the failing time grows).
-            if !deliverable {
-                self.tx.send_modify(|s| s.reason = reason);
-            }
+            // Keep `since`; a new reason wakes the watchers, the same one does not.
+            self.tx.send_if_modified(|s| {
+                let modified = s.reason != reason;
+                s.reason = reason;
+                modified
+            });
             return None;
         }
         self.tx.send_replace(DeliveryState { deliverable, since: now, reason });
@@ -170,7 +172,7 @@ mod tests {
         assert_eq!(tracker.failed("503", at(5_000)), Some(DeliveryChange::Lost));
         let state = health.state();
         assert_eq!((state.deliverable, state.since), (false, at(5_000)));
-        assert_eq!(state.reason.as_deref(), Some("remote write failing for 2s: 503"));
+        assert_eq!(state.reason.as_deref(), Some("remote write failing for longer than leave_after (2s): 503"));
         assert_eq!(tracker.failed("503", at(6_000)), None);
         assert_eq!(health.state().since, at(5_000), "since stays at the change");
         assert_eq!(tracker.succeeded(at(7_000)), Some(DeliveryChange::Restored));
