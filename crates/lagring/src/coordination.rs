@@ -13,11 +13,14 @@
 //!   peers have had two heartbeats to see the mark, every cluster hands its
 //!   groups over after its next slot.
 //! - When the remote-write worker finds the node undeliverable
-//!   ([`DeliveryHealth`]) the heartbeat publishes it at once, and — like
-//!   leaving — this node counts itself off the rings only two heartbeats
-//!   later, so the successors it names already expect the hand-over.
-//!   Delivering again counts at once (it only makes the node wait for the
-//!   peers' hand-over). `/healthz` lists the problem under `degraded`.
+//!   ([`DeliveryHealth`]) the heartbeat publishes it at once, and this node
+//!   counts itself off the rings only once peers have had two heartbeats to
+//!   see it (like leaving, so the successors it names expect the hand-over)
+//!   and the delivery `settle` delay has passed (so a receiver failing for
+//!   the whole fleet has made every node undeliverable first: nothing moves).
+//!   Delivering again counts at once in its own view (it only makes the node
+//!   wait for the peers' hand-over); peers see it `settle` later.
+//!   `/healthz` lists the problem under `degraded`.
 //!
 //! In single-node mode the store is in memory and the node owns everything
 //! through the same code path.
@@ -160,7 +163,7 @@ impl Coordinator {
             owned_groups: s.owned.values().sum(),
             leaving: s.leave_requested,
             unhealthy_clusters: s.unjoined.iter().cloned().collect(),
-            undeliverable: !self.delivery.is_deliverable(),
+            undeliverable: self.delivery.undeliverable_for_peers(),
         }
     }
 
@@ -291,7 +294,8 @@ impl Coordinator {
             published.is_some_and(|at| now.duration_since(at) >= self.timing.propagation())
         };
         let leaving = seen(s.leaving_published);
-        let undeliverable = seen(s.undeliverable_published) && !self.delivery.is_deliverable();
+        let settled = s.undeliverable_published.is_some_and(|at| now.duration_since(at) >= self.delivery.settle());
+        let undeliverable = seen(s.undeliverable_published) && settled && !self.delivery.is_deliverable();
         let me = SelfState { joined: !s.unjoined.contains(cluster), leaving, undeliverable };
         (s.membership.clone(), me, s.fence.claims_allowed(now))
     }
@@ -389,7 +393,7 @@ mod tests {
         };
         let health = Health::new(["c".to_owned()], Duration::from_secs(30));
         let store = Arc::new(MemoryStore::new());
-        let (mut tracker, delivery) = DeliveryTracker::new(Duration::from_secs(60));
+        let (mut tracker, delivery) = DeliveryTracker::new(Duration::from_secs(60), Duration::from_millis(30));
         let node = NodeIdentity::new("n");
         let c = Coordinator::new(node, store.clone(), timing, ["c".to_owned()], metrics, health.clone(), delivery);
         c.set_joined("c", true);
@@ -412,7 +416,16 @@ mod tests {
         tracker.succeeded(Instant::now());
         assert!(!c.view("c").1.undeliverable, "delivering again counts at once");
         c.heartbeat_once().await;
-        assert!(!store.membership().await.unwrap().nodes[0].status.undeliverable);
         assert!(!health.report().degraded.contains_key("remote_write"));
+        assert!(store.membership().await.unwrap().nodes[0].status.undeliverable, "peers see it after settle");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            c.heartbeat_once().await;
+            if !store.membership().await.unwrap().nodes[0].status.undeliverable {
+                break;
+            }
+            assert!(Instant::now() < deadline, "never published deliverable again");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }

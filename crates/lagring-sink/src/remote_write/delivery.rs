@@ -15,8 +15,17 @@
 //!   once they have lasted `leave_after` without one success in between;
 //! - the first accepted request — a probe or real data — makes it
 //!   deliverable again.
+//!
+//! A receiver that fails or comes back for the whole fleet reaches the nodes
+//! at slightly different times (retry backoff, probe timing). So that such a
+//! fleet-wide event moves nothing, both edges are seen by the fleet with a
+//! `settle` delay longer than that spread: peers see a node deliverable again
+//! only `settle` after it is ([`DeliveryHealth::undeliverable_for_peers`]),
+//! and the node leaves its rings only `settle` after its peers could see it
+//! undeliverable (the coordinator's rule) — by then a fleet-wide failure has
+//! made every node undeliverable, and nobody is left out.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -41,12 +50,15 @@ pub struct DeliveryState {
     pub since: Instant,
     /// Why it is undeliverable; `None` while deliverable.
     pub reason: Option<String>,
+    /// When it last became deliverable again (`None`: never undeliverable).
+    pub restored_at: Option<Instant>,
 }
 
 /// Read side of the delivery state; clone it freely (a watch receiver).
 #[derive(Debug, Clone)]
 pub struct DeliveryHealth {
     rx: watch::Receiver<DeliveryState>,
+    settle: Duration,
 }
 
 impl DeliveryHealth {
@@ -60,6 +72,18 @@ impl DeliveryHealth {
         self.rx.borrow().deliverable
     }
 
+    /// What the node publishes to its peers: undeliverable, or deliverable
+    /// again for less than [`DeliveryHealth::settle`].
+    pub fn undeliverable_for_peers(&self) -> bool {
+        let state = self.rx.borrow();
+        !state.deliverable || state.restored_at.is_some_and(|at| at.elapsed() < self.settle)
+    }
+
+    /// The delay by which the fleet sees either edge (see module docs).
+    pub fn settle(&self) -> Duration {
+        self.settle
+    }
+
     /// Waits for the next change; returns at once when the worker is gone
     /// (then the state stays as it was), so callers must not loop on it alone.
     pub async fn changed(&mut self) {
@@ -70,8 +94,13 @@ impl DeliveryHealth {
 
     /// A handle that is always deliverable (no remote write configured, tests).
     pub fn always() -> Self {
-        let (_tx, rx) = watch::channel(DeliveryState { deliverable: true, since: Instant::now(), reason: None });
-        Self { rx }
+        Self { rx: watch::channel(DeliveryState::initial()).1, settle: Duration::ZERO }
+    }
+}
+
+impl DeliveryState {
+    fn initial() -> Self {
+        Self { deliverable: true, since: Instant::now(), reason: None, restored_at: None }
     }
 }
 
@@ -79,7 +108,8 @@ impl DeliveryHealth {
 #[derive(Debug)]
 pub struct DeliveryTracker {
     tx: watch::Sender<DeliveryState>,
-    leave_after: std::time::Duration,
+    leave_after: Duration,
+    settle: Duration,
     /// Start of the current streak of retryable failures.
     failing_since: Option<Instant>,
 }
@@ -92,15 +122,16 @@ pub enum DeliveryChange {
 }
 
 impl DeliveryTracker {
-    /// Deliverable at first; retryable failures count after `leave_after`.
-    pub fn new(leave_after: std::time::Duration) -> (Self, DeliveryHealth) {
-        let (tx, rx) = watch::channel(DeliveryState { deliverable: true, since: Instant::now(), reason: None });
-        (Self { tx, leave_after, failing_since: None }, DeliveryHealth { rx })
+    /// Deliverable at first; retryable failures count after `leave_after`;
+    /// the fleet sees changes `settle` late (see module docs).
+    pub fn new(leave_after: Duration, settle: Duration) -> (Self, DeliveryHealth) {
+        let (tx, rx) = watch::channel(DeliveryState::initial());
+        (Self { tx, leave_after, settle, failing_since: None }, DeliveryHealth { rx, settle })
     }
 
     /// A read handle.
     pub fn health(&self) -> DeliveryHealth {
-        DeliveryHealth { rx: self.tx.subscribe() }
+        DeliveryHealth { rx: self.tx.subscribe(), settle: self.settle }
     }
 
     /// True while deliverable.
@@ -142,15 +173,14 @@ impl DeliveryTracker {
             });
             return None;
         }
-        self.tx.send_replace(DeliveryState { deliverable, since: now, reason });
+        let restored_at = if deliverable { Some(now) } else { self.tx.borrow().restored_at };
+        self.tx.send_replace(DeliveryState { deliverable, since: now, reason, restored_at });
         Some(if deliverable { DeliveryChange::Restored } else { DeliveryChange::Lost })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     #[test]
@@ -163,7 +193,8 @@ mod tests {
     fn retry_streak_leaves_after_the_bound_refusal_at_once_success_restores() {
         let t0 = Instant::now();
         let at = |ms| t0 + Duration::from_millis(ms);
-        let (mut tracker, health) = DeliveryTracker::new(Duration::from_secs(2));
+        let (mut tracker, health) = DeliveryTracker::new(Duration::from_secs(2), Duration::from_secs(3600));
+        assert!(!health.undeliverable_for_peers(), "deliverable from the start");
         assert_eq!(tracker.failed("503", at(0)), None);
         assert_eq!(tracker.failed("503", at(1_999)), None, "within leave_after");
         assert!(health.is_deliverable());
@@ -175,8 +206,10 @@ mod tests {
         assert_eq!(state.reason.as_deref(), Some("remote write failing for longer than leave_after (2s): 503"));
         assert_eq!(tracker.failed("503", at(6_000)), None);
         assert_eq!(health.state().since, at(5_000), "since stays at the change");
+        assert!(health.undeliverable_for_peers());
         assert_eq!(tracker.succeeded(at(7_000)), Some(DeliveryChange::Restored));
         assert!(health.is_deliverable());
+        assert!(health.undeliverable_for_peers(), "peers see it only after settle");
         assert_eq!(health.state().reason, None);
 
         assert_eq!(tracker.refused(401, at(8_000)), Some(DeliveryChange::Lost));

@@ -99,7 +99,10 @@ impl RemoteWriter {
         let service = RemoteWriteService::new(cfg, extra_headers)?;
         let metrics = SinkMetrics::register(registry)?;
         metrics.deliverable.set(1);
-        let (delivery, _) = DeliveryTracker::new(cfg.leave_after);
+        // Nodes notice a fleet-wide edge at most a retry backoff or a probe
+        // apart; twice that lets the fleet see both edges in agreement.
+        let settle = cfg.probe_interval.max(cfg.max_backoff).saturating_mul(2);
+        let (delivery, _) = DeliveryTracker::new(cfg.leave_after, settle);
         let shared = Arc::new(Shared {
             queue: Mutex::new(PendingQueue::new(cfg.queue_max_samples, cfg.queue_max_bytes)),
             notify: Notify::new(),
