@@ -3,6 +3,9 @@
 //! data while empty probes find out when it is taken back; retryable failures
 //! do so only after `leave_after`; a content rejection (400) never does.
 
+// Test code: a panic with a message is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;
