@@ -263,7 +263,7 @@ impl RemoteWriteWorker {
                 Some(points) if self.is_deliverable() => points,
                 Some(points) => {
                     if shutdown.is_cancelled() {
-                        self.give_up_at_shutdown(points.len(), flush_timeout);
+                        self.give_up_at_shutdown(points.len(), "the receiver refuses this node");
                         return;
                     }
                     held = Some(points);
@@ -297,7 +297,7 @@ impl RemoteWriteWorker {
                     }
                 }
                 () = &mut hard_stop => {
-                    self.give_up_at_shutdown(in_flight, flush_timeout);
+                    self.give_up_at_shutdown(in_flight, &format!("flush timed out after {flush_timeout:?}"));
                     return;
                 }
             }
@@ -311,7 +311,8 @@ impl RemoteWriteWorker {
         points
     }
 
-    fn give_up_at_shutdown(&self, in_flight: usize, flush_timeout: Duration) {
+    /// Counts what is in flight (or held) and queued as failed, saying `why`.
+    fn give_up_at_shutdown(&self, in_flight: usize, why: &str) {
         let left = {
             let mut queue = self.shared.queue();
             let left = queue.clear();
@@ -320,11 +321,7 @@ impl RemoteWriteWorker {
         };
         let unsent = in_flight + left.samples;
         self.shared.metrics.samples_failed.inc_by(as_u64(unsent));
-        tracing::warn!(
-            unsent_samples = unsent,
-            flush_timeout = ?flush_timeout,
-            "remote write flush timed out at shutdown"
-        );
+        tracing::warn!(unsent_samples = unsent, reason = %why, "remote write gave up at shutdown");
     }
 
     /// Sends one request, retrying as configured, until it is delivered,
