@@ -76,6 +76,10 @@ async fn a_node_whose_receiver_refuses_it_hands_its_groups_to_peers_and_takes_th
         moved - refused_at
     );
     assert!(moved - refused_at <= MOVE_BOUND, "groups moved after {} slots", moved - refused_at);
+    let health = reqwest::get(format!("http://{}/healthz", fleet.http("node-1"))).await?;
+    assert_eq!(health.status(), 200, "undeliverable is degraded, not unhealthy");
+    let body = health.text().await?;
+    assert!(body.contains("\"remote_write\"") && body.contains("answered 401"), "{body}");
 
     fleet.receivers["node-1"].set_reply(Reply::Ok);
     let back_at = now_slot();
