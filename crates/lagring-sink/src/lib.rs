@@ -5,7 +5,10 @@
 //! - [`remote_write`]: pushes every batch to a Prometheus remote write
 //!   receiver. A non-blocking handle queues the batch (bounded, oldest
 //!   dropped and counted), one worker sends requests strictly in order with
-//!   retries, and ended series get one staleness marker.
+//!   retries, and ended series get one staleness marker. The worker also
+//!   tells the node whether it can deliver at all
+//!   ([`remote_write::DeliveryHealth`]), so a fleet moves the groups of a node
+//!   whose receiver refuses it.
 //! - [`metrics_endpoint`]: keeps the latest batch per cluster for the local
 //!   `/metrics` scrape, so deleted series vanish at the next iteration; plus
 //!   [`render`](metrics_endpoint::render) for the text format, whose lag

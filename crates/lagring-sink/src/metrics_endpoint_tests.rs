@@ -1,4 +1,3 @@
-
 use std::collections::HashMap;
 
 use lagring_core::series::{SeriesKey, stale_nan};

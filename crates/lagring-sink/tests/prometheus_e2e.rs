@@ -63,3 +63,22 @@ async fn batches_are_queryable_and_staleness_ends_a_series() {
     run.shutdown.cancel();
     run.task.await.unwrap();
 }
+
+/// The delivery probe is an empty `WriteRequest`: Prometheus must take it
+/// (2xx), or a node refused once could never find out it is taken back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_accepts_the_empty_probe_request() {
+    use lagring_sink::remote_write::request_builder::{build_write_request, encode};
+    let prom = PrometheusServer::start().await.unwrap();
+    let body = encode(&build_write_request(&[])).unwrap();
+    let response = reqwest::Client::new()
+        .post(prom.remote_write_url())
+        .header("content-encoding", "snappy")
+        .header("content-type", "application/x-protobuf")
+        .header("x-prometheus-remote-write-version", "0.1.0")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "prometheus answered {} to an empty request", response.status());
+}

@@ -83,6 +83,11 @@ pub struct NodeStatus {
     /// of those clusters' rings.
     #[serde(default)]
     pub unhealthy_clusters: Vec<String>,
+    /// Its remote write cannot deliver (the receiver refuses it, or has
+    /// failed for `remote_write.leave_after`): peers leave it out of every
+    /// ring while one of them delivers.
+    #[serde(default)]
+    pub undeliverable: bool,
     /// Per cluster, the brokers (Kafka node ids) this node has not reached
     /// for several iterations in a row (`ownership::reachability`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -56,7 +56,7 @@ async fn slot(
     }
     let mut emitted = BTreeMap::new();
     for node in nodes.iter_mut() {
-        let me = SelfState { joined: true, leaving: node.status.leaving };
+        let me = SelfState { joined: true, leaving: node.status.leaving, undeliverable: false };
         let view = NodeView { membership: node.membership.as_ref(), me, claims_allowed: true };
         let report = node.tracker.sync(store, view, keys, s).await;
         assert!(!report.degraded);

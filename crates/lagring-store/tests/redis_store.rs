@@ -68,6 +68,7 @@ async fn heartbeats_of_three_nodes_give_the_exact_live_set() -> Result<()> {
         owned_groups: 0,
         leaving: true,
         unhealthy_clusters: vec!["east".into(), "we st".into()],
+        undeliverable: true,
         unreachable_brokers: [("east".to_owned(), vec![2])].into_iter().collect(),
         blocked_groups: [("east".to_owned(), vec!["g 1".to_owned()])].into_iter().collect(),
     };
@@ -329,7 +330,7 @@ async fn outage_returns_errors_keeps_unexpired_leases_and_recovers() -> Result<(
     let solo = id("solo");
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut tracker = ClusterOwnership::new(solo.clone(), "prod", LONG, clock);
-    let me = SelfState { joined: true, leaving: false };
+    let me = SelfState { joined: true, leaving: false, undeliverable: false };
     let membership = beat(&store, "solo").await?.membership;
     let epoch = membership.epoch.token.clone();
     let view = NodeView { membership: Some(&membership), me, claims_allowed: true };

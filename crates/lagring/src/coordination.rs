@@ -3,14 +3,24 @@
 //! themselves live in `lagring_store::ownership`; this is the node-wide glue.
 //!
 //! - One heartbeat task writes liveness every `heartbeat_interval` with this
-//!   node's status (owned groups, leaving, clusters it cannot reach), and
-//!   feeds each answer to the [`Fence`] (epoch changes, duplicate node id).
+//!   node's status (owned groups, leaving, clusters it cannot reach, whether
+//!   its remote write delivers), and feeds each answer to the [`Fence`]
+//!   (epoch changes, duplicate node id).
 //! - Each cluster's fetch loop asks [`Coordinator::view`] for the last live
 //!   set, this node's own state for that cluster, and whether claims are
 //!   allowed; and reports ring joins/leaves through [`Coordinator::set_joined`].
 //! - On SIGTERM, [`Coordinator::request_leave`] marks the node leaving; once
 //!   peers have had two heartbeats to see the mark, every cluster hands its
 //!   groups over after its next slot.
+//! - When the remote-write worker finds the node undeliverable
+//!   ([`DeliveryHealth`]) the heartbeat publishes it at once, and this node
+//!   counts itself off the rings only once peers have had two heartbeats to
+//!   see it (like leaving, so the successors it names expect the hand-over)
+//!   and the delivery `settle` delay has passed (so a receiver failing for
+//!   the whole fleet has made every node undeliverable first: nothing moves).
+//!   Delivering again counts at once in its own view (it only makes the node
+//!   wait for the peers' hand-over); peers see it `settle` later.
+//!   `/healthz` lists the problem under `degraded`.
 //!
 //! In single-node mode the store is in memory and the node owns everything
 //! through the same code path.
@@ -19,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use lagring_sink::remote_write::DeliveryHealth;
 use lagring_store::ownership::fence::FenceEvent;
 use lagring_store::ownership::{Fence, SelfState};
 use lagring_store::{CoordinationStore, Membership, NodeIdentity, NodeStatus};
@@ -94,6 +105,9 @@ struct NodeState {
     leave_requested: bool,
     /// When the first heartbeat carrying `leaving` succeeded.
     leaving_published: Option<Instant>,
+    /// When the first heartbeat carrying `undeliverable` succeeded (cleared
+    /// by one that carries deliverable).
+    undeliverable_published: Option<Instant>,
     /// Clusters this node is not on the ring of (not joined yet, or left).
     unjoined: BTreeSet<String>,
     owned: BTreeMap<String, u64>,
@@ -110,6 +124,8 @@ pub struct Coordinator {
     pub timing: CoordinationTiming,
     pub metrics: CoordinationMetrics,
     pub health: Health,
+    /// Whether the remote write delivers (always, without remote write).
+    delivery: DeliveryHealth,
     /// Wakes the heartbeat loop early when the status changed.
     status_changed: Notify,
     /// Short critical sections only, never across an `.await`.
@@ -124,6 +140,7 @@ impl Coordinator {
         clusters: impl IntoIterator<Item = String>,
         metrics: CoordinationMetrics,
         health: Health,
+        delivery: DeliveryHealth,
     ) -> Arc<Self> {
         let settle = timing.propagation();
         let state = NodeState {
@@ -131,11 +148,13 @@ impl Coordinator {
             fence: Fence::new(timing.lease_ttl, settle),
             leave_requested: false,
             leaving_published: None,
+            undeliverable_published: None,
             unjoined: clusters.into_iter().collect(),
             owned: BTreeMap::new(),
             reach: BTreeMap::new(),
         };
-        Arc::new(Self { node, store, timing, metrics, health, status_changed: Notify::new(), state: Mutex::new(state) })
+        let status_changed = Notify::new();
+        Arc::new(Self { node, store, timing, metrics, health, delivery, status_changed, state: Mutex::new(state) })
     }
 
     fn state(&self) -> MutexGuard<'_, NodeState> {
@@ -148,6 +167,7 @@ impl Coordinator {
             owned_groups: s.owned.values().sum(),
             leaving: s.leave_requested,
             unhealthy_clusters: s.unjoined.iter().cloned().collect(),
+            undeliverable: self.delivery.undeliverable_for_peers(),
             unreachable_brokers: s
                 .reach
                 .iter()
@@ -163,10 +183,21 @@ impl Coordinator {
         }
     }
 
+    /// Lists the delivery problem, if any, under `degraded` in `/healthz`.
+    fn report_delivery(&self) {
+        let state = self.delivery.state();
+        let reason = state.reason.filter(|_| !state.deliverable).map(|reason| {
+            let secs = state.since.elapsed().as_secs();
+            format!("undeliverable for {secs}s, groups move to peers that deliver: {reason}")
+        });
+        self.health.set_degraded("remote_write", reason);
+    }
+
     /// Heartbeats once; feeds the fence and publishes the live set, or marks
     /// the node degraded.
     pub async fn heartbeat_once(&self) {
         let status = self.status();
+        self.report_delivery();
         let outcome = match self.store.heartbeat(&self.node, self.timing.node_ttl, &status).await {
             Ok(outcome) => outcome,
             Err(e) => {
@@ -183,6 +214,11 @@ impl Coordinator {
             let events = s.fence.observe(&outcome, now);
             if status.leaving && outcome.duplicate_of.is_none() && s.leaving_published.is_none() {
                 s.leaving_published = Some(now);
+            }
+            if !status.undeliverable {
+                s.undeliverable_published = None;
+            } else if outcome.duplicate_of.is_none() && s.undeliverable_published.is_none() {
+                s.undeliverable_published = Some(now);
             }
             s.membership = Some(outcome.membership);
             self.metrics.claims_blocked.set(i64::from(!s.fence.claims_allowed(now)));
@@ -250,11 +286,13 @@ impl Coordinator {
     pub async fn heartbeat_loop(self: Arc<Self>, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(self.timing.heartbeat_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut delivery = self.delivery.clone();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {}
                 () = self.status_changed.notified() => {}
+                () = delivery.changed() => {}
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -268,8 +306,13 @@ impl Coordinator {
     pub fn view(&self, cluster: &str) -> (Option<Membership>, SelfState, bool) {
         let now = Instant::now();
         let s = self.state();
-        let leaving = s.leaving_published.is_some_and(|at| now.duration_since(at) >= self.timing.propagation());
-        let me = SelfState { joined: !s.unjoined.contains(cluster), leaving };
+        let seen = |published: Option<Instant>| {
+            published.is_some_and(|at| now.duration_since(at) >= self.timing.propagation())
+        };
+        let leaving = seen(s.leaving_published);
+        let settled = s.undeliverable_published.is_some_and(|at| now.duration_since(at) >= self.delivery.settle());
+        let undeliverable = seen(s.undeliverable_published) && settled && !self.delivery.is_deliverable();
+        let me = SelfState { joined: !s.unjoined.contains(cluster), leaving, undeliverable };
         (s.membership.clone(), me, s.fence.claims_allowed(now))
     }
 
@@ -340,31 +383,5 @@ impl Coordinator {
 }
 
 #[cfg(test)]
-mod tests {
-    use lagring_store::MemoryStore;
-
-    use super::*;
-
-    #[tokio::test]
-    async fn a_claim_refused_for_a_new_epoch_closes_the_fence_once() {
-        let registry = Registry::new();
-        let metrics = CoordinationMetrics::register(&registry).unwrap();
-        let timing = CoordinationTiming {
-            node_ttl: Duration::from_secs(10),
-            heartbeat_interval: Duration::from_secs(2),
-            lease_ttl: Duration::from_secs(40),
-            vnodes: 16,
-        };
-        let health = Health::new(["c".to_owned()], Duration::from_secs(30));
-        let store = Arc::new(MemoryStore::new());
-        let coordinator =
-            Coordinator::new(NodeIdentity::new("n"), store, timing, ["c".to_owned()], metrics.clone(), health);
-        coordinator.heartbeat_once().await;
-        assert!(coordinator.view("c").2, "an old epoch: claims allowed");
-
-        coordinator.claim_refused_for_epoch("after-the-loss");
-        coordinator.claim_refused_for_epoch("after-the-loss");
-        assert!(!coordinator.view("c").2, "waiting out the old leases");
-        assert_eq!((metrics.epoch_changes.get(), metrics.claims_blocked.get()), (1, 1));
-    }
-}
+#[path = "coordination_tests.rs"]
+mod tests;

@@ -34,6 +34,9 @@ fn render(m: &Membership) -> String {
         if !n.status.unhealthy_clusters.is_empty() {
             state.push_str(&format!(", off the ring of: {}", n.status.unhealthy_clusters.join(", ")));
         }
+        if n.status.undeliverable {
+            state.push_str(", undeliverable");
+        }
         for (cluster, brokers) in &n.status.unreachable_brokers {
             let ids: Vec<String> = brokers.iter().map(i32::to_string).collect();
             let blocked = n.status.blocked_groups.get(cluster).map_or(0, Vec::len);
@@ -65,6 +68,7 @@ mod tests {
                 owned_groups: owned,
                 leaving,
                 unhealthy_clusters: off.iter().map(|c| (*c).to_owned()).collect(),
+                undeliverable: leaving,
                 ..NodeStatus::default()
             },
         };
@@ -77,6 +81,6 @@ mod tests {
         assert_eq!(lines[0], "2 live node(s), 671 owned group(s)");
         assert!(lines[2].starts_with("lagring-0"));
         assert!(lines[2].ends_with("1.2s          340  active"), "{}", lines[2]);
-        assert!(lines[3].ends_with("0.3s          331  leaving, off the ring of: east"), "{}", lines[3]);
+        assert!(lines[3].ends_with("0.3s          331  leaving, off the ring of: east, undeliverable"), "{}", lines[3]);
     }
 }

@@ -21,6 +21,7 @@ pub(crate) struct SinkMetrics {
     pub queue_samples: IntGauge,
     pub queue_bytes: IntGauge,
     pub send_duration: Histogram,
+    pub deliverable: IntGauge,
 }
 
 impl SinkMetrics {
@@ -64,6 +65,11 @@ impl SinkMetrics {
                 .buckets(SEND_DURATION_BUCKETS.to_vec()),
             )
             .map_err(err("send_duration_seconds"))?,
+            deliverable: IntGauge::new(
+                "lagring_remote_write_deliverable",
+                "1 while the receiver takes this node's requests; 0 once it refuses the node or has failed for leave_after",
+            )
+            .map_err(err("deliverable"))?,
         };
         let collectors: Vec<(&str, Box<dyn prometheus::core::Collector>)> = vec![
             ("samples_sent_total", Box::new(m.samples_sent.clone())),
@@ -74,6 +80,7 @@ impl SinkMetrics {
             ("queue_samples", Box::new(m.queue_samples.clone())),
             ("queue_bytes", Box::new(m.queue_bytes.clone())),
             ("send_duration_seconds", Box::new(m.send_duration.clone())),
+            ("deliverable", Box::new(m.deliverable.clone())),
         ];
         for (name, collector) in collectors {
             registry.register(collector).map_err(err(name))?;

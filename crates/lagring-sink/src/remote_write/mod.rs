@@ -1,6 +1,8 @@
 //! Prometheus remote write v1, split by role like Vector's sink:
 //!
 //! - [`config`]: the `remote_write` config section and its validation.
+//! - [`delivery`]: whether this node can deliver at all, shared with the
+//!   node so a fleet moves the groups of a node whose output is broken.
 //! - [`proto`]: the protobuf messages (hand-derived prost, no protoc).
 //! - [`request_builder`]: pure encoding of queued points into snappy-compressed
 //!   `WriteRequest`s (label order, time order, staleness markers, splitting).
@@ -11,6 +13,7 @@
 //!   and one in-order worker.
 
 pub mod config;
+pub mod delivery;
 mod metrics;
 pub mod proto;
 pub mod queue;
@@ -20,4 +23,5 @@ mod service;
 pub mod writer;
 
 pub use config::{BasicAuth, RemoteWriteConfig, Secret, TlsConfig};
+pub use delivery::{DeliveryHealth, DeliveryState};
 pub use writer::{RemoteWriteHandle, RemoteWriteWorker, RemoteWriter};

@@ -30,6 +30,7 @@ pub(crate) enum Outcome {
     },
     /// The receiver refused the data for good (4xx other than 429).
     Rejected {
+        status: u16,
         body: String,
     },
 }
@@ -117,7 +118,7 @@ impl RemoteWriteService {
         } else if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             Outcome::Retry { reason: format!("receiver answered {status}"), retry_after }
         } else {
-            Outcome::Rejected { body: error_body(response).await }
+            Outcome::Rejected { status: status.as_u16(), body: error_body(response).await }
         };
         Attempt { outcome, status_label }
     }
@@ -257,7 +258,7 @@ mod tests {
             .expect("the rejection was reported before the whole body arrived");
         server.abort();
         assert_eq!(attempt.status_label, "400");
-        let Outcome::Rejected { body } = attempt.outcome else { panic!("not rejected: {:?}", attempt.outcome) };
+        let Outcome::Rejected { body, .. } = attempt.outcome else { panic!("not rejected: {:?}", attempt.outcome) };
         assert!(body.len() <= MAX_ERROR_BODY, "kept {} bytes", body.len());
         assert!(body.starts_with("out of order sample: xxx"), "{body}");
         assert_eq!(body.len(), MAX_ERROR_BODY);

@@ -8,6 +8,13 @@
 //! so a later sample never overtakes an earlier one (receivers reject
 //! out-of-order samples). On shutdown it keeps draining, bounded by a flush
 //! timeout, and counts whatever is left as failed.
+//!
+//! The worker also keeps this node's delivery state (see [`super::delivery`]).
+//! When the receiver refuses the node itself (401, 403, 404, ...), the
+//! refused request is held, not dropped, and nothing more is sent but an
+//! empty probe every `probe_interval`; the first accepted probe sends the
+//! held request and the queue on. So rotated credentials lose nothing within
+//! the queue bound, and the fleet can move the node's groups meanwhile.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -19,6 +26,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::config::RemoteWriteConfig;
+use super::delivery::{DeliveryChange, DeliveryHealth, DeliveryTracker, rejects_the_sender};
 use super::metrics::{SinkMetrics, as_i64, as_u64};
 use super::queue::PendingQueue;
 use super::request_builder::{Point, build_write_request, encode, points_of};
@@ -90,6 +98,11 @@ impl RemoteWriter {
         cfg.validate()?;
         let service = RemoteWriteService::new(cfg, extra_headers)?;
         let metrics = SinkMetrics::register(registry)?;
+        metrics.deliverable.set(1);
+        // Nodes notice a fleet-wide edge at most a retry backoff or a probe
+        // apart; twice that lets the fleet see both edges in agreement.
+        let settle = cfg.probe_interval.max(cfg.max_backoff).saturating_mul(2);
+        let (delivery, _) = DeliveryTracker::new(cfg.leave_after, settle);
         let shared = Arc::new(Shared {
             queue: Mutex::new(PendingQueue::new(cfg.queue_max_samples, cfg.queue_max_bytes)),
             notify: Notify::new(),
@@ -102,6 +115,8 @@ impl RemoteWriter {
             backoff: Backoff { min: cfg.min_backoff, max: cfg.max_backoff },
             max_retries: cfg.max_retries,
             max_samples_per_request: cfg.max_samples_per_request,
+            delivery: std::sync::Mutex::new(delivery),
+            probe_interval: cfg.probe_interval,
         };
         Ok((RemoteWriteHandle { shared }, worker))
     }
@@ -145,6 +160,14 @@ impl RemoteWriteHandle {
     }
 }
 
+/// How one request's delivery ended.
+enum Delivery {
+    /// Sent, or given up on and counted.
+    Done,
+    /// The receiver refused this node: keep the points for after a probe.
+    Held(Vec<Point>),
+}
+
 /// The task that sends queued samples; run it with [`RemoteWriteWorker::run`].
 #[derive(Debug)]
 pub struct RemoteWriteWorker {
@@ -153,9 +176,77 @@ pub struct RemoteWriteWorker {
     backoff: Backoff,
     max_retries: Option<u32>,
     max_samples_per_request: usize,
+    /// std mutex: only this worker locks it, never across an `.await`
+    /// (a mutex only so `deliver` can take `&self` inside `select!`).
+    delivery: std::sync::Mutex<DeliveryTracker>,
+    probe_interval: Duration,
 }
 
 impl RemoteWriteWorker {
+    /// This node's delivery state, for the heartbeat and `/healthz`.
+    pub fn delivery_health(&self) -> DeliveryHealth {
+        self.tracker().health()
+    }
+
+    fn tracker(&self) -> MutexGuard<'_, DeliveryTracker> {
+        self.delivery.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_deliverable(&self) -> bool {
+        self.tracker().is_deliverable()
+    }
+
+    /// Applies one outcome to the delivery state; logs and sets the gauge on a change.
+    fn note(&self, update: impl FnOnce(&mut DeliveryTracker, Instant) -> Option<DeliveryChange>) {
+        let change = update(&mut self.tracker(), Instant::now());
+        match change {
+            Some(DeliveryChange::Lost) => {
+                let reason = self.tracker().health().state().reason.unwrap_or_default();
+                tracing::warn!(%reason, "remote write undeliverable: a fleet moves this node's groups to peers");
+            }
+            Some(DeliveryChange::Restored) => tracing::info!("remote write deliverable again"),
+            None => return,
+        }
+        self.shared.metrics.deliverable.set(i64::from(change == Some(DeliveryChange::Restored)));
+    }
+
+    /// Sends one empty request; its answer updates the delivery state. A
+    /// content rejection of the empty body still proves the receiver takes
+    /// this node, so it restores delivery too.
+    async fn probe(&self) {
+        let body = match encode(&build_write_request(&[])) {
+            Ok(body) => Bytes::from(body),
+            Err(e) => {
+                tracing::error!(error = %e, "remote write probe not encodable");
+                return;
+            }
+        };
+        let attempt = self.service.send(body).await;
+        self.shared.metrics.requests.with_label_values(&[attempt.status_label.as_str()]).inc();
+        match attempt.outcome {
+            Outcome::Rejected { status, .. } if rejects_the_sender(status) => {
+                self.note(|t, now| t.refused(status, now));
+            }
+            Outcome::Sent | Outcome::Rejected { .. } => self.note(DeliveryTracker::succeeded),
+            Outcome::Retry { reason, .. } => self.note(|t, now| t.failed(&reason, now)),
+        }
+    }
+
+    /// Waits `probe_interval` (or less: shutdown, or new points when
+    /// `wake_on_enqueue`), then probes.
+    async fn wait_then_probe(&self, shutdown: &CancellationToken, wake_on_enqueue: bool) {
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = self.shared.notify.notified(), if wake_on_enqueue => {}
+            () = tokio::time::sleep(self.probe_interval) => {
+                tokio::select! {
+                    () = self.probe() => {}
+                    () = shutdown.cancelled() => {}
+                }
+            }
+        }
+    }
+
     /// Sends queued samples in order until `shutdown` is cancelled, then keeps
     /// draining for at most `flush_timeout`; anything still unsent after that
     /// is counted in `samples_failed_total`.
@@ -166,16 +257,33 @@ impl RemoteWriteWorker {
             tokio::time::sleep(flush_timeout).await;
         };
         tokio::pin!(hard_stop);
+        let mut held: Option<Vec<Point>> = None;
         loop {
-            let points = self.take();
+            let points = match held.take() {
+                Some(points) if self.is_deliverable() => points,
+                Some(points) => {
+                    if shutdown.is_cancelled() {
+                        self.give_up_at_shutdown(points.len(), "the receiver refuses this node");
+                        return;
+                    }
+                    held = Some(points);
+                    self.wait_then_probe(&shutdown, false).await;
+                    continue;
+                }
+                None => self.take(),
+            };
             if points.is_empty() {
                 if shutdown.is_cancelled() {
                     tracing::debug!("remote write queue drained at shutdown");
                     return;
                 }
-                tokio::select! {
-                    () = self.shared.notify.notified() => {}
-                    () = shutdown.cancelled() => {}
+                if self.is_deliverable() {
+                    tokio::select! {
+                        () = self.shared.notify.notified() => {}
+                        () = shutdown.cancelled() => {}
+                    }
+                } else {
+                    self.wait_then_probe(&shutdown, true).await;
                 }
                 continue;
             }
@@ -183,9 +291,13 @@ impl RemoteWriteWorker {
             tokio::select! {
                 // A request that completes as the deadline passes counts as sent.
                 biased;
-                () = self.deliver(points) => {}
+                delivery = self.deliver(points) => {
+                    if let Delivery::Held(points) = delivery {
+                        held = Some(points);
+                    }
+                }
                 () = &mut hard_stop => {
-                    self.give_up_at_shutdown(in_flight, flush_timeout);
+                    self.give_up_at_shutdown(in_flight, &format!("flush timed out after {flush_timeout:?}"));
                     return;
                 }
             }
@@ -199,7 +311,8 @@ impl RemoteWriteWorker {
         points
     }
 
-    fn give_up_at_shutdown(&self, in_flight: usize, flush_timeout: Duration) {
+    /// Counts what is in flight (or held) and queued as failed, saying `why`.
+    fn give_up_at_shutdown(&self, in_flight: usize, why: &str) {
         let left = {
             let mut queue = self.shared.queue();
             let left = queue.clear();
@@ -208,16 +321,12 @@ impl RemoteWriteWorker {
         };
         let unsent = in_flight + left.samples;
         self.shared.metrics.samples_failed.inc_by(as_u64(unsent));
-        tracing::warn!(
-            unsent_samples = unsent,
-            flush_timeout = ?flush_timeout,
-            "remote write flush timed out at shutdown"
-        );
+        tracing::warn!(unsent_samples = unsent, reason = %why, "remote write gave up at shutdown");
     }
 
-    /// Sends one request, retrying as configured, until it is delivered or
-    /// given up on; counts the outcome.
-    async fn deliver(&self, points: Vec<Point>) {
+    /// Sends one request, retrying as configured, until it is delivered,
+    /// given up on (counted) or refused for this node (held).
+    async fn deliver(&self, points: Vec<Point>) -> Delivery {
         let metrics = &self.shared.metrics;
         let samples = points.len();
         let body = match encode(&build_write_request(&points)) {
@@ -225,7 +334,7 @@ impl RemoteWriteWorker {
             Err(e) => {
                 metrics.samples_failed.inc_by(as_u64(samples));
                 tracing::error!(error = %e, samples, "remote write request not encodable");
-                return;
+                return Delivery::Done;
             }
         };
         let mut retry = 0u32;
@@ -236,27 +345,29 @@ impl RemoteWriteWorker {
             metrics.requests.with_label_values(&[attempt.status_label.as_str()]).inc();
             match attempt.outcome {
                 Outcome::Sent => {
+                    self.note(DeliveryTracker::succeeded);
                     metrics.samples_sent.inc_by(as_u64(samples));
                     if retry > 0 {
                         tracing::info!(samples, retries = retry, "remote write delivered after retries");
                     }
-                    return;
+                    return Delivery::Done;
                 }
-                Outcome::Rejected { body } => {
+                Outcome::Rejected { status, body } if rejects_the_sender(status) => {
+                    tracing::warn!(status, samples, response = %body, "remote write refused this node, holding the request");
+                    self.note(|t, now| t.refused(status, now));
+                    return Delivery::Held(points);
+                }
+                Outcome::Rejected { status, body } => {
                     metrics.samples_failed.inc_by(as_u64(samples));
-                    tracing::warn!(
-                        status = %attempt.status_label,
-                        samples,
-                        response = %body,
-                        "remote write rejected, not retrying"
-                    );
-                    return;
+                    tracing::warn!(status, samples, response = %body, "remote write rejected, not retrying");
+                    return Delivery::Done;
                 }
                 Outcome::Retry { reason, retry_after } => {
+                    self.note(|t, now| t.failed(&reason, now));
                     if self.max_retries.is_some_and(|max| retry >= max) {
                         metrics.samples_failed.inc_by(as_u64(samples));
                         tracing::warn!(samples, retries = retry, reason = %reason, "remote write retries exhausted");
-                        return;
+                        return Delivery::Done;
                     }
                     let delay = self.backoff.delay_for(retry, rand::random::<f64>(), retry_after);
                     if retry.is_multiple_of(RETRY_LOG_EVERY) {

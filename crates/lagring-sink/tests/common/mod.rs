@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lagring_core::series::{Sample, SeriesBatch, SeriesKey};
+use lagring_sink::remote_write::DeliveryHealth;
 use lagring_sink::{RemoteWriteConfig, RemoteWriteHandle, RemoteWriter};
 use prometheus::Registry;
 use tokio::task::JoinHandle;
@@ -73,6 +74,7 @@ pub async fn wait_metric_at_least(registry: &Registry, name: &str, label: Option
 #[derive(Debug)]
 pub struct Running {
     pub handle: RemoteWriteHandle,
+    pub delivery: DeliveryHealth,
     pub registry: Registry,
     pub shutdown: CancellationToken,
     pub task: JoinHandle<()>,
@@ -83,8 +85,9 @@ pub fn start(cfg: &RemoteWriteConfig, extra_headers: &[(String, String)], flush:
     let registry = Registry::new();
     let (handle, worker) = RemoteWriter::new(cfg, &registry, extra_headers).unwrap();
     let shutdown = CancellationToken::new();
+    let delivery = worker.delivery_health();
     let task = tokio::spawn(worker.run(shutdown.clone(), flush));
-    Running { handle, registry, shutdown, task }
+    Running { handle, delivery, registry, shutdown, task }
 }
 
 /// A config with fast retries for tests.

@@ -80,7 +80,7 @@ mod tests {
         NodeInfo { id: id.to_owned(), incarnation: "i".to_owned(), heartbeat_age: Duration::ZERO, status }
     }
 
-    const ME: SelfState = SelfState { joined: true, leaving: false };
+    const ME: SelfState = SelfState { joined: true, leaving: false, undeliverable: false };
 
     #[test]
     fn a_blocked_group_goes_to_a_node_that_did_not_block_it_and_nothing_else_moves() {

@@ -4,7 +4,8 @@
 //! - [`placement`]: the keys that are owned (`cluster/group`, and the
 //!   per-cluster key that owns the cluster-wide series).
 //! - [`ring_view`]: the ring of one cluster — live nodes, minus nodes that are
-//!   leaving and nodes that cannot complete that cluster's iterations
+//!   leaving, nodes that cannot complete that cluster's iterations and, while
+//!   a peer delivers, nodes whose remote write cannot deliver
 //!   (hashing itself is `lagring_core::ownership::Ring`, pinned by a golden test).
 //! - [`cluster_health`]: when a node leaves and rejoins a cluster's ring.
 //! - [`reachability`]: below the cluster level — the groups a node gives up

@@ -5,6 +5,12 @@
 //! heartbeat old). A node is on cluster C's ring while it is live, not
 //! leaving, and able to complete C's iterations — so a node with a private
 //! network problem to C hands C's groups to peers instead of leaving them dark.
+//!
+//! The same holds at the output: a node whose remote write cannot deliver is
+//! off every ring — but only while at least one other candidate of that ring
+//! (live, not leaving, on the cluster) delivers. When every candidate is
+//! undeliverable nobody is left out, so a receiver down for the whole fleet
+//! moves nothing (moving would only churn leases and lose nothing less).
 
 use lagring_core::ownership::Ring;
 
@@ -17,17 +23,29 @@ pub struct SelfState {
     pub joined: bool,
     /// It is shutting down and peers have had time to see it.
     pub leaving: bool,
+    /// Its remote write cannot deliver and peers have had time to see it.
+    pub undeliverable: bool,
 }
 
 /// The ring of `cluster` as `self_id` sees it.
 pub fn cluster_ring(membership: &Membership, cluster: &str, self_id: &str, me: SelfState, vnodes: u32) -> Ring {
-    let members = membership.nodes.iter().filter(|n| {
-        if n.id == self_id {
-            return me.joined && !me.leaving;
-        }
-        !n.status.leaving && !n.status.unhealthy_clusters.iter().any(|c| c == cluster)
-    });
-    Ring::with_vnodes(members.map(|n| n.id.as_str()), vnodes)
+    // (id, undeliverable) of every node that could be on the ring.
+    let candidates: Vec<(&str, bool)> = membership
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            let (eligible, undeliverable) = if n.id == self_id {
+                (me.joined && !me.leaving, me.undeliverable)
+            } else {
+                let eligible = !n.status.leaving && !n.status.unhealthy_clusters.iter().any(|c| c == cluster);
+                (eligible, n.status.undeliverable)
+            };
+            eligible.then_some((n.id.as_str(), undeliverable))
+        })
+        .collect();
+    let someone_delivers = candidates.iter().any(|(_, undeliverable)| !undeliverable);
+    let members = candidates.iter().filter(|(_, undeliverable)| !(someone_delivers && *undeliverable));
+    Ring::with_vnodes(members.map(|(id, _)| *id), vnodes)
 }
 
 #[cfg(test)]
@@ -42,6 +60,7 @@ mod tests {
             owned_groups: 0,
             leaving,
             unhealthy_clusters: unhealthy.iter().map(|c| (*c).to_owned()).collect(),
+            undeliverable: false,
             ..NodeStatus::default()
         };
         NodeInfo { id: id.to_owned(), incarnation: "i".to_owned(), heartbeat_age: Duration::ZERO, status }
@@ -58,16 +77,62 @@ mod tests {
             ],
             ..Membership::default()
         };
-        let healthy = SelfState { joined: true, leaving: false };
+        let healthy = SelfState { joined: true, leaving: false, undeliverable: false };
         let ids = |r: Ring| r.nodes().map(str::to_owned).collect::<Vec<_>>();
         assert_eq!(ids(cluster_ring(&membership, "east", "a", healthy, 8)), ["a", "d"]);
         assert_eq!(ids(cluster_ring(&membership, "west", "a", healthy, 8)), ["a", "b", "d"]);
-        let not_joined = SelfState { joined: false, leaving: false };
+        let not_joined = SelfState { joined: false, leaving: false, undeliverable: false };
         assert_eq!(ids(cluster_ring(&membership, "west", "a", not_joined, 8)), ["b", "d"]);
-        let leaving = SelfState { joined: true, leaving: true };
+        let leaving = SelfState { joined: true, leaving: true, undeliverable: false };
         assert_eq!(ids(cluster_ring(&membership, "west", "a", leaving, 8)), ["b", "d"]);
         // This node's own published status is ignored in favour of its current state.
         assert_eq!(ids(cluster_ring(&membership, "west", "c", healthy, 8)), ["a", "b", "c", "d"]);
         assert_eq!(ids(cluster_ring(&membership, "west", "zz", healthy, 8)), ["a", "b", "d"], "unregistered self");
+    }
+
+    fn undeliverable(mut n: NodeInfo) -> NodeInfo {
+        n.status.undeliverable = true;
+        n
+    }
+
+    fn ids(r: Ring) -> Vec<String> {
+        r.nodes().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn an_undeliverable_node_is_off_every_ring_while_an_eligible_peer_delivers() {
+        let membership = Membership {
+            nodes: vec![node("a", false, &[]), undeliverable(node("b", false, &[])), node("c", false, &["east"])],
+            ..Membership::default()
+        };
+        let me = |undeliverable| SelfState { joined: true, leaving: false, undeliverable };
+        // Every cluster: b is out while a (or c) delivers.
+        assert_eq!(ids(cluster_ring(&membership, "west", "a", me(false), 8)), ["a", "c"]);
+        assert_eq!(ids(cluster_ring(&membership, "east", "a", me(false), 8)), ["a"]);
+        // b's own view comes from its live state, not from what it published.
+        assert_eq!(ids(cluster_ring(&membership, "west", "b", me(false), 8)), ["a", "b", "c"], "b delivers again");
+        assert_eq!(ids(cluster_ring(&membership, "west", "b", me(true), 8)), ["a", "c"]);
+        // a undeliverable too: on west c still delivers, on east nobody does, so nobody is left out.
+        assert_eq!(ids(cluster_ring(&membership, "west", "a", me(true), 8)), ["c"]);
+        assert_eq!(ids(cluster_ring(&membership, "east", "a", me(true), 8)), ["a", "b"]);
+    }
+
+    #[test]
+    fn when_every_candidate_is_undeliverable_nobody_is_excluded() {
+        let membership = Membership {
+            nodes: vec![
+                undeliverable(node("a", false, &[])),
+                undeliverable(node("b", false, &[])),
+                // Deliverable, but not a candidate: leaving, or off the cluster.
+                node("c", true, &[]),
+                node("d", false, &["west"]),
+            ],
+            ..Membership::default()
+        };
+        let me = SelfState { joined: true, leaving: false, undeliverable: true };
+        assert_eq!(ids(cluster_ring(&membership, "west", "a", me, 8)), ["a", "b"], "nothing churns");
+        assert_eq!(ids(cluster_ring(&membership, "east", "a", me, 8)), ["d"], "d delivers east");
+        let not_joined = SelfState { joined: false, ..me };
+        assert_eq!(ids(cluster_ring(&membership, "west", "a", not_joined, 8)), ["b"]);
     }
 }

@@ -13,7 +13,7 @@ use crate::{MemoryStore, StoreError};
 
 const TTL: Duration = Duration::from_secs(10);
 const NODE_TTL: Duration = Duration::from_secs(5);
-const HEALTHY: SelfState = SelfState { joined: true, leaving: false };
+const HEALTHY: SelfState = SelfState { joined: true, leaving: false, undeliverable: false };
 
 fn keys(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("c/g{i}")).collect()
@@ -190,7 +190,7 @@ async fn a_leaving_node_emits_its_last_slot_then_peers_continue_at_the_next() {
     a.status.leaving = true;
     a.heartbeat(&store).await;
     b.heartbeat(&store).await;
-    let leaving = SelfState { joined: true, leaving: true };
+    let leaving = SelfState { joined: true, leaving: true, undeliverable: false };
     let b2 = b.sync(&store, &candidates, 2).await;
     let a2 = a.sync_as(&store, leaving, &candidates, 2).await;
     assert_eq!((a2.emit.len(), a2.moving), (a1.emit.len(), a1.emit.len()));
@@ -200,6 +200,46 @@ async fn a_leaving_node_emits_its_last_slot_then_peers_continue_at_the_next() {
     let b3 = b.sync(&store, &candidates, 3).await;
     assert_eq!(b3.emit.len(), 300);
     assert!(a.sync_as(&store, leaving, &candidates, 3).await.emit.is_empty());
+}
+
+#[tokio::test]
+async fn an_undeliverable_node_hands_over_like_a_planned_move_and_takes_back_when_it_delivers() {
+    let clock = Arc::new(ManualClock::new());
+    let store = MemoryStore::with_clock(clock.clone());
+    let candidates = keys(300);
+    let (mut a, mut b) = (Node::new("a", &clock), Node::new("b", &clock));
+    a.heartbeat(&store).await;
+    b.heartbeat(&store).await;
+    a.heartbeat(&store).await;
+    let a1 = a.sync(&store, &candidates, 1).await;
+    b.sync(&store, &candidates, 1).await;
+    assert!((75..=225).contains(&a1.emit.len()), "{}", a1.emit.len());
+
+    // a's receiver refuses it; a published that and b has seen it.
+    a.status.undeliverable = true;
+    a.heartbeat(&store).await;
+    b.heartbeat(&store).await;
+    let refused = SelfState { undeliverable: true, ..HEALTHY };
+    let b2 = b.sync(&store, &candidates, 2).await;
+    let a2 = a.sync_as(&store, refused, &candidates, 2).await;
+    assert_eq!((a2.emit.len(), a2.moving), (a1.emit.len(), a1.emit.len()), "a emits slot 2 one last time");
+    assert_eq!(b2.waiting, a1.emit.len(), "b waits for the hand-over");
+    a.tracker.finish_slot(&store, 2).await;
+    let a3 = a.sync_as(&store, refused, &candidates, 3).await;
+    let b3 = b.sync(&store, &candidates, 3).await;
+    assert_eq!((a3.emit.len(), b3.emit.len()), (0, 300), "b continues at slot 3");
+
+    // a delivers again: its own view counts at once, b hands back after slot 4.
+    a.status.undeliverable = false;
+    a.heartbeat(&store).await;
+    b.heartbeat(&store).await;
+    assert!(a.sync(&store, &candidates, 4).await.emit.is_empty(), "a waits for b's hand-over");
+    let b4 = b.sync(&store, &candidates, 4).await;
+    assert_eq!((b4.emit.len(), b4.moving), (300, a1.emit.len()));
+    b.tracker.finish_slot(&store, 4).await;
+    let a5 = a.sync(&store, &candidates, 5).await;
+    let b5 = b.sync(&store, &candidates, 5).await;
+    assert_eq!((a5.emit.len(), b5.emit.len()), (a1.emit.len(), 300 - a1.emit.len()));
 }
 
 #[tokio::test]
@@ -217,7 +257,7 @@ async fn a_node_off_the_cluster_ring_releases_at_once_for_peers_to_claim() {
     a.status.unhealthy_clusters = vec!["c".into()];
     a.heartbeat(&store).await;
     b.heartbeat(&store).await;
-    let cut_off = SelfState { joined: false, leaving: false };
+    let cut_off = SelfState { joined: false, leaving: false, undeliverable: false };
     let a2 = a.sync_as(&store, cut_off, &candidates, 2).await;
     assert_eq!((a2.emit.len(), a2.lost), (0, a1.emit.len()));
     assert_eq!(b.sync(&store, &candidates, 2).await.emit.len(), 200, "same slot: released, not handed over");
@@ -295,7 +335,7 @@ async fn a_node_with_a_stale_ring_cannot_take_keys_handed_to_another() {
     b.heartbeat(&store).await;
     a.status.leaving = true;
     a.heartbeat(&store).await;
-    let leaving = SelfState { joined: true, leaving: true };
+    let leaving = SelfState { joined: true, leaving: true, undeliverable: false };
     let a2 = a.sync_as(&store, leaving, &candidates, 2).await;
     a.tracker.finish_slot(&store, 2).await;
     let values = store.lease_holders(&candidates).await.unwrap();

@@ -35,7 +35,7 @@ use anyhow::Context;
 use lagring_core::filter::NameFilter;
 use lagring_core::lag_series::LabelOptions;
 use lagring_sink::LagCollector;
-use lagring_sink::remote_write::RemoteWriter;
+use lagring_sink::remote_write::{DeliveryHealth, RemoteWriter};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -105,18 +105,19 @@ async fn start(cfg: Config, parts: NodeParts) -> anyhow::Result<RunningNode> {
 
     let writer_stop = CancellationToken::new();
     let flush_timeout = cfg.node.shutdown_timeout / 3;
-    let (remote, writer_task) = match &cfg.remote_write {
+    let (remote, writer_task, delivery) = match &cfg.remote_write {
         Some(rw) => {
             let headers = vec![(NODE_HEADER.to_owned(), node.id.clone())];
             let (handle, worker) = RemoteWriter::new(rw, &metrics.registry, &headers).context("remote_write")?;
+            let delivery = worker.delivery_health();
             let stop = writer_stop.clone();
             let task = supervisor.spawn("remote-write worker", async move {
                 worker.run(stop, flush_timeout).await;
                 Ok(())
             });
-            (Some(handle), Some(task))
+            (Some(handle), Some(task), delivery)
         }
-        None => (None, None),
+        None => (None, None, DeliveryHealth::always()),
     };
 
     let time_lag = cfg.time_lag_settings().map_err(|problems| anyhow::anyhow!(problems.join("; ")))?;
@@ -135,6 +136,7 @@ async fn start(cfg: Config, parts: NodeParts) -> anyhow::Result<RunningNode> {
         cfg.clusters.iter().map(|c| c.name.clone()),
         coordination_metrics,
         health.clone(),
+        delivery,
     );
     coordinator.heartbeat_once().await;
     let heartbeat_stop = CancellationToken::new();

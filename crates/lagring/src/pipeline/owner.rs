@@ -114,7 +114,8 @@ impl ClusterOwner {
         let peers: Vec<BTreeSet<i32>> = membership
             .iter()
             .flat_map(|m| m.nodes.iter())
-            .filter(|n| n.id != me && !n.status.leaving && !n.status.unhealthy_clusters.iter().any(|c| c == cluster))
+            .filter(|n| n.id != me && !n.status.leaving && !n.status.undeliverable)
+            .filter(|n| !n.status.unhealthy_clusters.iter().any(|c| c == cluster))
             .map(|n| n.status.unreachable_brokers.get(cluster).unwrap_or(&empty).iter().copied().collect())
             .collect();
         if self.reach.record(iteration, &peers) {

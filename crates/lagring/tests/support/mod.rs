@@ -1,7 +1,10 @@
 //! A whole fleet in one test process: N nodes built with
 //! [`lagring::pipeline::run_with`] over one shared [`MemoryStore`] and one
 //! history store, reading the in-process simulator, writing to the testkit's
-//! recording receiver (which notes the sending node of every sample). What a
+//! recording receiver (which notes the sending node of every sample) — one
+//! shared receiver, or one per node ([`InProcessFleet::start_with_receiver_per_node`])
+//! so a test can break one node's output; emissions are then read from the
+//! union of the receivers. What a
 //! fleet test asserts — one emitter per group and slot, no missed slot on a
 //! planned move — is read from the receiver, exactly as in the process suites
 //! under `tests/`, which stay for what only processes show (signals, real
@@ -33,6 +36,11 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 pub const INTERVAL_MS: i64 = 1_000;
 const HEARTBEAT: &str = "250ms";
 const NODE_TTL: &str = "2s";
+/// Delivery timing: a 401 makes a node undeliverable at once, retryable
+/// failures after `LEAVE_AFTER`; probes every `PROBE_INTERVAL`. With
+/// `max_backoff: 500ms` the delivery settle delay is 1 s.
+const LEAVE_AFTER: &str = "2s";
+const PROBE_INTERVAL: &str = "250ms";
 
 /// 3 brokers, 2 topics of 4 partitions, 12 groups with steady lag.
 pub const SCENARIO: &str = "seed: 11\nbrokers: 3\n\
@@ -61,7 +69,11 @@ struct RunningNode {
 
 pub struct InProcessFleet {
     pub sim: SimHandle,
+    /// The receiver every node writes to, unless `receivers` has its own.
     pub receiver: RecordingReceiver,
+    /// node id → its own receiver (only with `start_with_receiver_per_node`).
+    pub receivers: BTreeMap<String, RecordingReceiver>,
+    receiver_per_node: bool,
     pub store: MemoryStore,
     pub history: Arc<dyn HistoryStore>,
     pub groups: Vec<String>,
@@ -82,11 +94,26 @@ impl InProcessFleet {
         Ok(Self {
             sim,
             receiver,
+            receivers: BTreeMap::new(),
+            receiver_per_node: false,
             store: MemoryStore::new(),
             history: Arc::new(MemoryHistoryStore::new(HistoryPolicies::default())),
             groups,
             nodes: BTreeMap::new(),
         })
+    }
+
+    /// Like [`InProcessFleet::start`], but every node added gets its own
+    /// receiver in [`InProcessFleet::receivers`].
+    pub async fn start_with_receiver_per_node() -> Result<Self> {
+        let mut fleet = Self::start().await?;
+        fleet.receiver_per_node = true;
+        Ok(fleet)
+    }
+
+    /// The receiver node `id` writes to.
+    pub fn receiver_of(&self, id: &str) -> &RecordingReceiver {
+        self.receivers.get(id).unwrap_or(&self.receiver)
     }
 
     fn config(&self, id: &str) -> String {
@@ -95,15 +122,19 @@ impl InProcessFleet {
             "node: {{ id: {id}, interval: {INTERVAL_MS}ms, heartbeat_interval: {HEARTBEAT}, node_ttl: {NODE_TTL}, \
              shutdown_timeout: 15s }}\n\
              clusters: [{{ name: sim, brokers: [{}], request_timeout: 1s }}]\n\
-             remote_write: {{ url: '{}', min_backoff: 50ms, max_backoff: 500ms }}\n\
+             remote_write: {{ url: '{}', min_backoff: 50ms, max_backoff: 500ms, leave_after: {LEAVE_AFTER}, \
+             probe_interval: {PROBE_INTERVAL} }}\n\
              http: {{ listen: '127.0.0.1:0' }}\n",
             brokers.join(", "),
-            self.receiver.url(),
+            self.receiver_of(id).url(),
         )
     }
 
     /// Starts node `id` in this process.
     pub async fn add_node(&mut self, id: &str) -> Result<()> {
+        if self.receiver_per_node && !self.receivers.contains_key(id) {
+            self.receivers.insert(id.to_owned(), RecordingReceiver::start().await?);
+        }
         let cfg = lagring::config::parse(&self.config(id)).context("node config")?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let http = listener.local_addr()?;
@@ -133,8 +164,14 @@ impl InProcessFleet {
         self.nodes[id].http
     }
 
+    /// Who emitted which group in which slot, from the accepted samples of
+    /// every receiver together.
     pub fn emissions(&self) -> Emissions {
-        Emissions::collect(&self.receiver.samples(), MARKER, INTERVAL_MS)
+        let mut samples = self.receiver.samples();
+        for receiver in self.receivers.values() {
+            samples.extend(receiver.samples());
+        }
+        Emissions::collect(&samples, MARKER, INTERVAL_MS)
     }
 
     /// Waits for `slots` consecutive complete slots (every group once, the
