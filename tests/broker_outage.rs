@@ -107,7 +107,7 @@ fn config(sim: &lagring_sim::SimHandle) -> String {
     let brokers: Vec<String> = sim.broker_addrs().iter().map(|a| format!("'{a}'")).collect();
     format!(
         "node: {{ id: outage, interval: 1s, shutdown_timeout: {}s }}\n\
-         clusters: [ {{ name: sim, brokers: [{}], request_timeout: 1s }} ]\n\
+         clusters: [ {{ name: sim, client: librdkafka, brokers: [{}], request_timeout: 1s }} ]\n\
          http: {{ listen: '{{HTTP_LISTEN}}' }}\n",
         SHUTDOWN_TIMEOUT.as_secs(),
         brokers.join(", ")

@@ -154,7 +154,7 @@ async fn time_lag_is_within_an_interval_of_the_record_timestamps_on_tansu() -> R
     let receiver = RecordingReceiver::start().await?;
     let config = format!(
         "node: {{ id: e2e-time-lag, interval: {INTERVAL_MS}ms, heartbeat_interval: 500ms, node_ttl: 2s }}\n\
-         clusters: [{{ name: {INTERPOLATED}, brokers: ['{bs}'] }}, \
+         clusters: [{{ name: {INTERPOLATED}, client: librdkafka, brokers: ['{bs}'] }}, \
                     {{ name: {EXACT}, client: native, brokers: ['{bs}'] }}]\n\
          time_lag: {{ method: exact }}\n\
          remote_write: {{ url: '{}', min_backoff: 50ms, max_backoff: 500ms }}\n\

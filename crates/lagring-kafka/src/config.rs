@@ -206,11 +206,13 @@ pub fn client_properties(conn: &KafkaConnection) -> BTreeMap<String, String> {
     set("bootstrap.servers", &conn.bootstrap_servers);
     set("client.id", "lagring");
     set("isolation.level", conn.isolation.as_librdkafka());
-    // Broker requests must fail before the admin operation that sent them
-    // times out: librdkafka 2.12 aborts the process when a broker response
-    // (or its timeout) arrives for an admin operation that already timed out
-    // (`rd_kafka_enq_once_del_source_return` assertion, librdkafka #4605).
-    // Admin operations use `request_timeout`, so sockets time out at half.
+    // Broker requests fail before the admin operation that sent them times
+    // out, so an iteration learns why a broker failed instead of only that
+    // the operation timed out. (This was also a workaround for librdkafka
+    // #4605, a use-after-free when a timed-out admin operation's coordinator
+    // comes back; the vendored librdkafka in crates/vendor/rdkafka-sys fixes
+    // that itself.) Admin operations use `request_timeout`, so sockets time
+    // out at half.
     set("socket.timeout.ms", &socket_timeout_ms(conn.request_timeout).to_string());
     let protocol = match (&conn.sasl, &conn.tls) {
         (None, None) => "plaintext",

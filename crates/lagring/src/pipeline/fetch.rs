@@ -132,9 +132,8 @@ impl ClusterFetcher {
     /// request that times out on a broker that never answers falls back to the
     /// last metadata (for up to [`METADATA_FAILURES_TOLERATED`] iterations in
     /// a row), while a cluster none of whose brokers answers fails here,
-    /// before any admin request is sent. (librdkafka 2.12 can abort the
-    /// process when admin requests to an unreachable broker time out,
-    /// librdkafka #4605, so lagring sends none to a cluster it cannot reach.)
+    /// before any admin request is sent (no work queued for a cluster that
+    /// cannot answer it).
     /// The listing gets another quarter, so a silent broker never leaves the
     /// owned groups' offsets without time.
     pub async fn discover(&self, deadline: Instant) -> Result<Discovery, FetchError> {
