@@ -17,7 +17,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use lagring::pipeline::{KafkaConnector, NodeParts, run_with};
 use lagring_sim::{Clock, Scenario, Sim, SimHandle};
-use lagring_store::{CoordinationStore, HistoryPolicies, HistoryStore, MemoryHistoryStore, MemoryStore, NodeIdentity};
+use lagring_store::{
+    CoordinationStore, HistoryPolicies, HistoryStore, MemoryEvaluationStore, MemoryHistoryStore, MemoryStore,
+    NodeIdentity,
+};
 use lagring_testkit::emissions::Emissions;
 use lagring_testkit::ports::wait_for;
 use lagring_testkit::receiver::RecordingReceiver;
@@ -64,6 +67,8 @@ pub struct InProcessFleet {
     pub receiver: RecordingReceiver,
     pub store: MemoryStore,
     pub history: Arc<dyn HistoryStore>,
+    /// Latest evaluations every node publishes to and serves from.
+    pub evaluations: MemoryEvaluationStore,
     pub groups: Vec<String>,
     nodes: BTreeMap<String, RunningNode>,
 }
@@ -84,6 +89,7 @@ impl InProcessFleet {
             receiver,
             store: MemoryStore::new(),
             history: Arc::new(MemoryHistoryStore::new(HistoryPolicies::default())),
+            evaluations: MemoryEvaluationStore::new(),
             groups,
             nodes: BTreeMap::new(),
         })
@@ -112,6 +118,7 @@ impl InProcessFleet {
             identity: NodeIdentity::new(id.to_owned()),
             store,
             history: self.history.clone(),
+            evaluations: Arc::new(self.evaluations.clone()),
             kafka: KafkaConnector::from_config(),
             listener,
         };
