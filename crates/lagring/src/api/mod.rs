@@ -10,6 +10,8 @@
 //! builds it from lagring's numbers (pure).
 
 pub mod evaluation;
+#[cfg(test)]
+mod evaluation_tests;
 pub mod model;
 pub mod publish;
 pub mod routes;
