@@ -24,6 +24,7 @@
 //! deadline. TLS and SASL are set up once per cluster (a bad certificate file is an error at
 //! construction); GSSAPI and OAUTHBEARER need the librdkafka client.
 
+mod assignments;
 mod batch_cache;
 mod broker;
 mod by_coordinator;

@@ -15,6 +15,7 @@ use lagring_core::history::OffsetHistory;
 use lagring_core::lag::GroupLag;
 use lagring_core::model::ClusterObservation;
 use lagring_core::status::Status;
+use lagring_kafka::PartitionOwner;
 
 use super::model::{BurrowStatus, ConsumerOffset, ConsumerPartition, ConsumerTopics, GroupStatus, PartitionStatus};
 
@@ -68,13 +69,16 @@ fn lag_between(end: i64, committed: i64) -> u64 {
 }
 
 /// The evaluation of one group at `now_ms`: `time` is its time-lag result
-/// (statuses; `None` when time lag is off or the history store failed) and
-/// `starts[i]` the window start of `lag.partitions[i]`.
+/// (statuses; `None` when time lag is off or the history store failed),
+/// `starts[i]` the window start of `lag.partitions[i]`, and `owners` the
+/// members its describe named per partition (sorted by partition; empty
+/// when unknown, then `owner` and `client_id` are empty as in Burrow).
 pub fn evaluate_group(
     cluster: &str,
     lag: &GroupLag,
     time: Option<&GroupTimeLag>,
     starts: &[Option<ConsumerOffset>],
+    owners: &[PartitionOwner],
     now_ms: i64,
 ) -> GroupStatus {
     let statuses = time.map(|t| t.partitions.as_slice()).unwrap_or_default();
@@ -86,11 +90,12 @@ pub fn evaluate_group(
         let current_lag = u64::try_from(p.lag).unwrap_or(0);
         let end =
             ConsumerOffset { offset: p.committed, timestamp: now_ms, observed_at: now_ms, lag: Some(current_lag) };
+        let owner = owners.binary_search_by(|o| o.tp.cmp(&p.tp)).ok().and_then(|i| owners.get(i));
         let partition = PartitionStatus {
             topic: p.tp.topic.to_string(),
             partition: p.tp.partition,
-            owner: String::new(),
-            client_id: String::new(),
+            owner: owner.map(|o| o.host.to_string()).unwrap_or_default(),
+            client_id: owner.map(|o| o.client_id.to_string()).unwrap_or_default(),
             status: status.map_or(BurrowStatus::Ok, partition_status),
             start: starts.get(i).cloned().flatten(),
             end: Some(end),

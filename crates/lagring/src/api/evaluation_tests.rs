@@ -14,6 +14,7 @@ use lagring_core::lag::{GroupLag, PartitionLag};
 use lagring_core::model::{ClusterObservation, PartitionOffsets, TopicPartition};
 use lagring_core::status::Status;
 use lagring_core::time_lag::TimeLag;
+use lagring_kafka::PartitionOwner;
 
 use super::evaluation::{
     MAX_PUBLISHED_PARTITIONS, consumer_topics, evaluate_group, group_status, topic_offsets, window_start,
@@ -77,13 +78,27 @@ fn a_group_with_a_stalled_partition_is_burrows_err_with_every_field_as_in_the_fi
     let g = group(vec![partition(0, 4400, 4410), partition(1, 3500, 3987), partition(2, 4100, 4102)]);
     let t = time(&g, &[Some(Status::Ok), Some(Status::Stall), None]);
     let starts = [point(4300, NOW - 600_000, 90), point(3500, NOW - 600_000, 300), None];
-    let status = evaluate_group("east", &g, Some(&t), &starts, NOW);
+    let status = evaluate_group("east", &g, Some(&t), &starts, &[], NOW);
     let got = serde_json::to_value(&status).unwrap();
     let diff = differences("$", &got, &fixture("consumer_lag")["status"]);
     assert!(diff.is_empty(), "{}\n{got}", diff.join("\n"));
     let detail = serde_json::to_value(consumer_topics(&status)).unwrap();
     let diff = differences("$", &detail, &fixture("consumer_detail")["topics"]);
     assert!(diff.is_empty(), "{}", diff.join("\n"));
+}
+
+#[test]
+fn owners_are_the_members_the_describe_named_per_partition() {
+    let g = group(vec![partition(0, 1, 2), partition(1, 1, 2), partition(2, 1, 2)]);
+    let owner = |p, client: &str| PartitionOwner {
+        tp: TopicPartition::new("clicks", p),
+        host: Arc::from(format!("/10.0.0.{p}")),
+        client_id: Arc::from(client),
+    };
+    let owners = [owner(0, "c-0"), owner(2, "c-1")];
+    let status = evaluate_group("east", &g, None, &[], &owners, NOW);
+    let got: Vec<(&str, &str)> = status.partitions.iter().map(|p| (&*p.owner, &*p.client_id)).collect();
+    assert_eq!(got, vec![("/10.0.0.0", "c-0"), ("", ""), ("/10.0.0.2", "c-1")]);
 }
 
 #[test]
@@ -100,10 +115,10 @@ fn group_status_is_burrows_err_for_rewind_stall_and_stop() {
 fn without_time_lag_a_group_is_ok_and_incomplete_and_unavailable_partitions_count_against_complete() {
     let mut g = group(vec![partition(0, 5, 9)]);
     g.partitions_unavailable = 1;
-    let status = evaluate_group("east", &g, None, &[], NOW);
+    let status = evaluate_group("east", &g, None, &[], &[], NOW);
     assert_eq!((status.status, status.complete, status.partition_count), (BurrowStatus::Ok, 0.0, 1));
     let t = time(&g, &[Some(Status::Warn)]);
-    let status = evaluate_group("east", &g, Some(&t), &[], NOW);
+    let status = evaluate_group("east", &g, Some(&t), &[], &[], NOW);
     assert_eq!((status.status, status.complete, status.totallag), (BurrowStatus::Warn, 0.5, 4));
     assert_eq!(status.partitions[0].start, None);
 }
@@ -112,7 +127,7 @@ fn without_time_lag_a_group_is_ok_and_incomplete_and_unavailable_partitions_coun
 fn a_huge_group_lists_a_bounded_number_of_partitions_but_counts_all() {
     let n = MAX_PUBLISHED_PARTITIONS + 5;
     let parts = (0..n).map(|p| partition(p as i32, 0, if p == n - 1 { 99 } else { 1 })).collect();
-    let status = evaluate_group("east", &group(parts), None, &[], NOW);
+    let status = evaluate_group("east", &group(parts), None, &[], &[], NOW);
     assert_eq!((status.partitions.len(), status.partition_count), (MAX_PUBLISHED_PARTITIONS, n));
     assert_eq!(status.totallag, (n - 1) as u64 + 99);
     assert_eq!(status.maxlag.map(|m| m.partition), Some(n as i32 - 1), "maxlag over every partition");

@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 
 use lagring_core::group_time::GroupTimeLag;
 use lagring_core::lag::ClusterLag;
-use lagring_core::model::ClusterObservation;
 use lagring_store::{EvaluationStore, Published, RecordKind};
 
 use super::evaluation::{evaluate_group, topic_offsets};
 use super::model::ConsumerOffset;
+use crate::pipeline::fetch::FetchOutcome;
 use crate::pipeline::warn_limiter::WarnLimiter;
 use crate::self_metrics::SelfMetrics;
 
@@ -50,14 +50,15 @@ impl Publisher {
         Self { store, ttl: interval.saturating_mul(TTL_INTERVALS), warn: WarnLimiter::new(WARN_EVERY) }
     }
 
-    /// Publishes every group of `lag` (its statuses from `evaluated`, when
-    /// time lag ran) and the end offsets of every topic of `obs`; returns
-    /// the time it took.
+    /// Publishes every group of `lag` (computed from `outcome`; statuses
+    /// from `evaluated`, when time lag ran; owners from its describes) and
+    /// the end offsets of every topic `outcome` fetched; returns the time it
+    /// took.
     pub async fn publish(
         &mut self,
         lag: &ClusterLag,
         evaluated: &[Evaluated],
-        obs: &ClusterObservation,
+        outcome: &FetchOutcome,
         metrics: &SelfMetrics,
     ) -> Duration {
         let started = Instant::now();
@@ -69,13 +70,14 @@ impl Publisher {
                 Some((time, starts)) => (Some(time), starts.as_slice()),
                 None => (None, &[][..]),
             };
-            let status = evaluate_group(cluster, g, time, starts, lag.observed_at_ms);
+            let owners = outcome.owners.get(&g.group).map(Vec::as_slice).unwrap_or_default();
+            let status = evaluate_group(cluster, g, time, starts, owners, lag.observed_at_ms);
             match serde_json::to_string(&status) {
                 Ok(value) => records.push(Published { kind: RecordKind::Group, name: g.group.to_string(), value }),
                 Err(error) => tracing::debug!(group = %g.group, %error, "cannot encode the group evaluation"),
             }
         }
-        for (topic, offsets) in topic_offsets(obs) {
+        for (topic, offsets) in topic_offsets(&outcome.observation) {
             if let Ok(value) = serde_json::to_string(&offsets) {
                 records.push(Published { kind: RecordKind::Topic, name: topic, value });
             }

@@ -117,7 +117,7 @@ impl Compute {
         let mut publish_took = std::time::Duration::ZERO;
         if let Some(publisher) = &mut self.publisher {
             let evaluated = std::mem::take(&mut time_lag.evaluated);
-            publish_took = publisher.publish(&computed, &evaluated, &outcome.observation, &self.metrics).await;
+            publish_took = publisher.publish(&computed, &evaluated, outcome, &self.metrics).await;
         }
         // One reallocation for everything appended below, instead of one per
         // `extend` (each copies and page-faults the whole batch).
