@@ -11,7 +11,8 @@
 //!   the injectable [`Clock`](crate::Clock).
 //! - `redis`: [`RedisEvaluationStore`]: one key per record (`SET ... PX`), a
 //!   sorted set per cluster and kind indexing the names by expiry, written by
-//!   one Lua call per [`PUBLISH_BATCH`] records, all pipelined.
+//!   one Lua call per [`PUBLISH_BATCH`] records (or [`PUBLISH_BATCH_BYTES`]),
+//!   all pipelined.
 //!
 //! Values are opaque strings (JSON made by the publisher): the store only
 //! keeps, expires and lists them. The publisher bounds their size.
@@ -25,7 +26,7 @@ pub mod memory;
 mod redis;
 
 pub use memory::MemoryEvaluationStore;
-pub use redis::{PUBLISH_BATCH, RedisEvaluationStore};
+pub use redis::{PUBLISH_BATCH, PUBLISH_BATCH_BYTES, RedisEvaluationStore};
 
 /// What a published record describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -21,9 +21,13 @@ use crate::redis_store::LazyConnection;
 use crate::{RedisConfig, StoreError, StoreFuture};
 
 /// Records per script call: 10,000 groups take 10 calls, all pipelined into
-/// one round trip; one call writes at most a few MB (values are bounded by
-/// the publisher) and keeps Redis busy for milliseconds.
+/// one round trip.
 pub const PUBLISH_BATCH: usize = 1_000;
+
+/// Value bytes per script call, whatever the count: a call of a few MB
+/// keeps Redis busy for milliseconds, so heartbeats and leases never wait
+/// long behind a publish. A single larger value gets a call of its own.
+pub const PUBLISH_BATCH_BYTES: usize = 4 << 20;
 
 /// Writes KEYS[2..] (values ARGV[n+2..]) with expiry ARGV[1] ms, indexes
 /// their names (ARGV[2..n+1]) in the sorted set KEYS[1] by expiry on the
@@ -89,7 +93,7 @@ impl RedisEvaluationStore {
         let mut invocations = Vec::new();
         for kind in [RecordKind::Group, RecordKind::Topic] {
             let of_kind: Vec<&Published> = records.iter().filter(|r| r.kind == kind).collect();
-            for batch in of_kind.chunks(PUBLISH_BATCH) {
+            for batch in batches(&of_kind) {
                 let mut invocation = self.publish.prepare_invoke();
                 invocation.key(self.index(cluster, kind));
                 for r in batch {
@@ -129,6 +133,25 @@ impl RedisEvaluationStore {
     }
 }
 
+/// Consecutive runs of `records` of at most [`PUBLISH_BATCH`] records and
+/// [`PUBLISH_BATCH_BYTES`] value bytes (a larger record alone).
+fn batches<'r, 'a>(records: &'r [&'a Published]) -> impl Iterator<Item = &'r [&'a Published]> {
+    let mut rest = records;
+    std::iter::from_fn(move || {
+        let (mut taken, mut bytes) = (0usize, 0usize);
+        for r in rest.iter().take(PUBLISH_BATCH) {
+            if taken > 0 && bytes + r.value.len() > PUBLISH_BATCH_BYTES {
+                break;
+            }
+            taken += 1;
+            bytes += r.value.len();
+        }
+        let (batch, tail) = rest.split_at_checked(taken)?;
+        rest = tail;
+        (!batch.is_empty()).then_some(batch)
+    })
+}
+
 fn escape(name: &str) -> String {
     name.replace('%', "%25").replace('/', "%2F")
 }
@@ -158,5 +181,22 @@ impl EvaluationStore for RedisEvaluationStore {
             names.sort_unstable();
             Ok(Listed { names, truncated })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_bounded_by_count_and_bytes() {
+        let record = |len: usize| Published { kind: RecordKind::Group, name: String::new(), value: "x".repeat(len) };
+        let small: Vec<Published> = (0..2_500).map(|_| record(10)).collect();
+        let refs: Vec<&Published> = small.iter().collect();
+        assert_eq!(batches(&refs).map(<[_]>::len).collect::<Vec<_>>(), vec![1_000, 1_000, 500]);
+        let big = [record(3 << 20), record(3 << 20), record(1), record(5 << 20), record(1)];
+        let refs: Vec<&Published> = big.iter().collect();
+        assert_eq!(batches(&refs).map(<[_]>::len).collect::<Vec<_>>(), vec![1, 2, 1, 1]);
+        assert_eq!(batches(&[]).count(), 0);
     }
 }

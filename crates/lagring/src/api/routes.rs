@@ -29,7 +29,7 @@ use super::model::{
 /// Consumers (and topics) listed per cluster at most: Burrow lists all of
 /// them; lagring caps the answer so a cluster of 100,000 groups cannot make
 /// one request read megabytes from Redis. Over the cap the list holds that
-/// many names (sorted) and the rest are left out.
+/// many names (sorted; which ones is not specified) and the rest are left out.
 pub const MAX_LISTED: usize = 10_000;
 
 /// What the read API needs: the shared store and the configured clusters.
