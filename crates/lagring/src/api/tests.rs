@@ -173,3 +173,28 @@ fn the_comparison_reports_missing_extra_and_changed_fields() {
         ]
     );
 }
+
+#[tokio::test]
+async fn with_the_api_off_the_node_serves_no_v3_routes() {
+    let state = |burrow_api| crate::http::HttpState {
+        registry: prometheus::Registry::new(),
+        lag: lagring_sink::LagCollector::new(),
+        health: crate::health::Health::new(["east".to_owned()], std::time::Duration::from_secs(30)),
+        burrow_api,
+    };
+    let api = ApiState {
+        store: Arc::new(MemoryEvaluationStore::new()),
+        clusters: Arc::new(BTreeMap::from([("east".to_owned(), vec![])])),
+        host: Arc::from("lagring-0"),
+        refresh_s: 30,
+    };
+    for (burrow_api, want) in [(None, 404), (Some(api), 200)] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, crate::http::router(state(burrow_api))).await });
+        let code = reqwest::get(format!("http://{addr}/v3/kafka")).await.unwrap().status().as_u16();
+        assert_eq!(code, want);
+        let metrics = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().status().as_u16();
+        assert_eq!(metrics, 200, "/metrics either way");
+    }
+}
