@@ -81,9 +81,15 @@ pub fn now_slot() -> i64 {
 impl InProcessFleet {
     /// The simulator, the receiver and the shared stores; no node yet.
     pub async fn start() -> Result<Self> {
-        let sim = Sim::start(Scenario::from_yaml(SCENARIO)?, Clock::real()).await?;
+        Self::start_with(SCENARIO).await
+    }
+
+    /// Like [`InProcessFleet::start`] with another simulator scenario; `groups` are its groups.
+    pub async fn start_with(scenario: &str) -> Result<Self> {
+        let scenario = Scenario::from_yaml(scenario)?;
+        let groups = scenario.groups.iter().map(|g| g.name.clone()).collect();
+        let sim = Sim::start(scenario, Clock::real()).await?;
         let receiver = RecordingReceiver::start().await?;
-        let groups = (0..12).map(|i| format!("g-{i:02}")).collect();
         Ok(Self {
             sim,
             receiver,
