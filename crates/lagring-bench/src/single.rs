@@ -23,8 +23,18 @@ use crate::procfs::{Ticks, peak_rss_bytes};
 use crate::slots::{now_ms, sleep_until_ms};
 
 /// Pipeline stages reported per iteration (`iteration` is their whole).
-pub const STAGES: &[&str] =
-    &["list_groups", "offset_fetch", "metadata", "list_offsets", "compute", "history", "time_lag", "emit", "iteration"];
+pub const STAGES: &[&str] = &[
+    "list_groups",
+    "offset_fetch",
+    "metadata",
+    "list_offsets",
+    "compute",
+    "history",
+    "time_lag",
+    "publish",
+    "emit",
+    "iteration",
+];
 
 /// Where in a slot the checkpoint is taken.
 const CHECKPOINT_AT: f64 = 0.6;

@@ -67,6 +67,25 @@ pub struct GroupDescription {
     /// Members now; `None` where no describe API exists for the type (streams groups: the
     /// `kafka-protocol` crate has no StreamsGroupDescribe), and the state is the listing's.
     pub members: Option<u32>,
+    /// Who consumes each assigned partition, sorted by partition (classic and KIP-848
+    /// groups; empty for other types, between assignments, and with the librdkafka client).
+    pub owners: Vec<PartitionOwner>,
+}
+
+impl GroupDescription {
+    /// A group known from its listing only: its state, no member count, no owners.
+    pub fn from_listing(group_type: GroupType, state: String) -> Self {
+        Self { group_type, state, members: None, owners: Vec::new() }
+    }
+}
+
+/// The member a partition is assigned to: Burrow's `owner` (client host) and `client_id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionOwner {
+    pub tp: lagring_core::model::TopicPartition,
+    /// The member's client host (`/10.1.2.3`).
+    pub host: std::sync::Arc<str>,
+    pub client_id: std::sync::Arc<str>,
 }
 
 #[cfg(test)]

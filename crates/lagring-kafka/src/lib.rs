@@ -42,7 +42,7 @@ pub mod stats;
 pub use answers::{BrokerSeen, GroupList, GroupListing, OffsetSpec};
 pub use config::{ClientKind, Isolation, KafkaConnection, NativeOptions, Sasl, SaslMechanism, Tls, client_properties};
 pub use error::KafkaError;
-pub use group_types::{GroupDescription, GroupType};
+pub use group_types::{GroupDescription, GroupType, PartitionOwner};
 pub use kafka_client::KafkaClient;
 pub use record_time::{RecordTime, RecordTimeOptions, RecordTimes};
 pub use stats::{ApiCounts, RequestStats};

@@ -112,8 +112,29 @@ async fn describe_gives_state_and_members_in_one_request_per_coordinator_and_typ
 
     let names: Vec<&str> = described.iter().map(|(g, _)| &**g).collect();
     assert_eq!(names, expected.groups.keys().map(String::as_str).collect::<Vec<_>>(), "once each, in input order");
-    let got: BTreeMap<String, GroupDescription> =
+    let mut got: BTreeMap<String, GroupDescription> =
         described.into_iter().map(|(g, d)| (g.to_string(), d.unwrap())).collect();
+    // Partition owners: every partition of a stable group's topics has exactly one member,
+    // named by client id and host; a group between assignments names nobody.
+    let owned = |g: &GroupDescription| -> Vec<(String, i32)> {
+        g.owners.iter().map(|o| (o.tp.topic.to_string(), o.tp.partition)).collect()
+    };
+    let all_of_a = vec![("a".to_owned(), 0), ("a".to_owned(), 1), ("a".to_owned(), 2)];
+    for name in ["classic-stable", "kip848"] {
+        assert_eq!(owned(&got[name]), all_of_a, "{name}: one owner per partition");
+        for o in &got[name].owners {
+            assert!(o.client_id.starts_with(&format!("{name}-client-")), "{name}: {o:?}");
+            assert!(o.host.starts_with("/10.0."), "{name}: {o:?}");
+        }
+    }
+    let clients: BTreeSet<&str> = got["classic-stable"].owners.iter().map(|o| &*o.client_id).collect();
+    assert_eq!(clients.len(), 2, "both members of classic-stable own partitions");
+    for name in ["classic-preparing", "classic-completing", "classic-empty", "share", "streams"] {
+        assert_eq!(owned(&got[name]), vec![], "{name} names no owner");
+    }
+    for g in got.values_mut() {
+        g.owners.clear();
+    }
     let want: BTreeMap<String, GroupDescription> = expected
         .groups
         .iter()
@@ -121,7 +142,7 @@ async fn describe_gives_state_and_members_in_one_request_per_coordinator_and_typ
             let group_type = group_type(g.group_type);
             // Streams groups: no describe API, the listing's state and no member count.
             let members = (group_type != GroupType::Streams).then_some(g.members);
-            (n.clone(), GroupDescription { group_type, state: g.state.to_string(), members })
+            (n.clone(), GroupDescription { group_type, state: g.state.to_string(), members, owners: Vec::new() })
         })
         .collect();
     assert_eq!(got, want);

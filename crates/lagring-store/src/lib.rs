@@ -11,6 +11,9 @@
 //!   rings, the fence (epochs, duplicate ids), the health gate and the
 //!   per-cluster lease tracker, all over the abstract store.
 //! - [`clock`]: the injectable monotonic clock used by the tracker and memory store.
+//! - [`evaluations`]: the latest evaluation of every group and the end
+//!   offsets of every topic, published by their owner so that any node can
+//!   serve the read API (Burrow's `/v3/kafka`).
 //! - [`history`]: the offset histories time lag, rates and status are computed
 //!   from, shared by the fleet in Redis (in memory in single-node mode).
 //!
@@ -22,6 +25,7 @@
 
 pub mod clock;
 mod error;
+pub mod evaluations;
 pub mod history;
 pub mod memory;
 pub mod ownership;
@@ -30,6 +34,9 @@ pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::StoreError;
+pub use evaluations::{
+    EvaluationStore, Listed, MemoryEvaluationStore, Published, RecordKind, RedisEvaluationStore, open_evaluation_store,
+};
 pub use history::{
     CommittedOffset, EndOffset, HistoryPolicies, HistoryStore, MemoryHistoryStore, Recorded, RedisHistoryStore,
     open_history_store,

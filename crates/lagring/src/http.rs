@@ -3,6 +3,9 @@
 //! node problem and why), `/readyz` (200 once every cluster finished a first
 //! iteration) and `/livez` (503 only when a critical task died).
 //!
+//! With `http.burrow_api` (the default) the same listener serves Burrow's
+//! v3 read API (`/v3/kafka/...`, see `crate::api`).
+//!
 //! `/metrics` renders on the blocking pool: at hundreds of thousands of
 //! series the text takes tens of milliseconds to build, which must not hold
 //! a runtime worker that the heartbeat needs.
@@ -18,6 +21,7 @@ use prometheus::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::ApiState;
 use crate::health::Health;
 
 #[derive(Clone, Debug)]
@@ -25,15 +29,22 @@ pub struct HttpState {
     pub registry: Registry,
     pub lag: LagCollector,
     pub health: Health,
+    /// Burrow's read API, when enabled.
+    pub burrow_api: Option<ApiState>,
 }
 
 pub fn router(state: HttpState) -> Router {
-    Router::new()
+    let api = state.burrow_api.clone();
+    let node = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/livez", get(livez))
-        .with_state(state)
+        .with_state(state);
+    match api {
+        Some(api) => node.merge(crate::api::router(api)),
+        None => node,
+    }
 }
 
 /// Serves until `shutdown` is cancelled.

@@ -8,10 +8,13 @@
 //!   leaving — over the ownership rules of `lagring_store::ownership`.
 //! - [`pipeline`]: per cluster a fetch loop (discover → claim → fetch) and a
 //!   compute task, one emit task, all supervised.
+//! - [`api`]: Burrow's v3 read API: owners publish each group's evaluation
+//!   to the shared store, any node serves it.
 //! - [`http`], [`health`], [`self_metrics`]: what operators look at.
 //! - [`ring`]: `lagring ring`, the operator's view of the fleet.
 //! - [`cli`]: `lagring check` (one iteration, printed) and `lagring migrate`.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod coordination;

@@ -35,6 +35,8 @@ pub struct SelfMetrics {
     pub history_resets: IntCounterVec,
     /// Iterations whose history-store call failed (time-lag series skipped).
     pub history_errors: IntCounterVec,
+    /// Iterations whose publish of evaluations (the read API's data) failed.
+    pub publish_errors: IntCounterVec,
     /// Lagging partitions (per group) whose exact time lag could not be read
     /// (`time_lag.method: exact`) and was estimated instead.
     pub exact_time_lag_fallbacks: IntCounterVec,
@@ -102,6 +104,11 @@ impl SelfMetrics {
             "Iterations whose offset-history store call failed; their time-lag series were skipped",
             &["cluster"],
         )?;
+        let publish_errors = counter(
+            "lagring_evaluation_publish_errors_total",
+            "Iterations whose publish of group evaluations to the shared store failed; the read API served older ones",
+            &["cluster"],
+        )?;
         let exact_time_lag_fallbacks = counter(
             "lagring_exact_time_lag_fallbacks_total",
             "Lagging group partitions whose exact time lag could not be read and was estimated instead",
@@ -126,6 +133,7 @@ impl SelfMetrics {
             &partial_listings,
             &history_resets,
             &history_errors,
+            &publish_errors,
             &exact_time_lag_fallbacks,
         ] {
             registry.register(Box::new(c.clone()))?;
@@ -158,6 +166,7 @@ impl SelfMetrics {
             partial_listings,
             history_resets,
             history_errors,
+            publish_errors,
             exact_time_lag_fallbacks,
             broker_up,
             groups_given_to_peers,

@@ -7,6 +7,9 @@
 //! DescribeGroups, which reports a non-classic group as `Dead`: such a group keeps the listing's
 //! state, with no member count.
 //!
+//! Classic and KIP-848 answers also name each assigned partition's member (client host and
+//! id, see `assignments.rs`), which the Burrow read API shows as `owner` and `client_id`.
+//!
 //! Describes only add state and member counts, so a broker that answers them by closing the
 //! connection or with bytes the codec cannot read (tansu 0.6 does both for DescribeGroups) must
 //! not keep costing reconnects: after such a transport failure, describes pause for
@@ -24,44 +27,48 @@ use kafka_protocol::protocol::StrBytes;
 use tracing::{debug, warn};
 
 use super::NativeClient;
+use super::assignments;
 use super::by_coordinator::Answer;
 use super::error::WireError;
 use crate::answers::GroupListing;
 use crate::error::{BrokerError, KafkaError};
-use crate::group_types::{GroupDescription, GroupType};
+use crate::group_types::{GroupDescription, GroupType, PartitionOwner};
 use crate::stats::Api;
 
 /// How long describes pause after a broker failed one at the transport level.
 pub(crate) const DESCRIBE_PAUSE: Duration = Duration::from_secs(600);
 
-/// (state, members) as a describe answers them.
-type Described = (String, u32);
+/// (state, members, partition owners) as a describe answers them.
+type Described = (String, u32, Vec<PartitionOwner>);
 
 fn ids(groups: &[Arc<str>]) -> Vec<GroupId> {
     groups.iter().map(|g| GroupId(StrBytes::from_string(g.to_string()))).collect()
 }
 
-/// A group-level answer: the state and member count, or the group's error code.
-fn described(code: i16, state: &StrBytes, members: usize) -> Result<Described, WireError> {
+/// A group-level answer: the state, member count and owners, or the group's error code.
+fn described(code: i16, state: &StrBytes, members: usize, owners: Vec<PartitionOwner>) -> Result<Described, WireError> {
     match code {
-        0 => Ok((state.as_str().to_owned(), u32::try_from(members).unwrap_or(u32::MAX))),
+        0 => Ok((state.as_str().to_owned(), u32::try_from(members).unwrap_or(u32::MAX), owners)),
         code => Err(WireError::broker(code)),
     }
 }
 
 /// The answers of one describe request: per described group `fields` gives (id, error code,
-/// state, member count); a failed request fails every group of its `chunk`.
+/// state, member count) and `owners` its partition owners; a failed request fails every group
+/// of its `chunk`.
 fn answers<G>(
     response: Result<Vec<G>, WireError>,
     chunk: &[Arc<str>],
     fields: impl Fn(&G) -> (&GroupId, i16, &StrBytes, usize),
+    owners: impl Fn(&G) -> Vec<PartitionOwner>,
 ) -> Vec<Answer<Described>> {
     match response {
         Ok(groups) => groups
             .iter()
             .map(|g| {
                 let (id, code, state, members) = fields(g);
-                (Arc::from(id.0.as_str()), described(code, state, members))
+                let owners = if code == 0 { owners(g) } else { Vec::new() };
+                (Arc::from(id.0.as_str()), described(code, state, members, owners))
             })
             .collect(),
         Err(e) => chunk.iter().map(|g| (g.clone(), Err(e.clone()))).collect(),
@@ -100,9 +107,12 @@ impl NativeClient {
                 |broker, chunk, timeout| async move {
                     let request = |_| DescribeGroupsRequest::default().with_groups(ids(&chunk));
                     let response = broker.request::<DescribeGroupsRequest>(timeout, request).await;
-                    answers(response.map(|(_, r)| r.groups), &chunk, |g| {
-                        (&g.group_id, g.error_code, &g.group_state, g.members.len())
-                    })
+                    answers(
+                        response.map(|(_, r)| r.groups),
+                        &chunk,
+                        |g| (&g.group_id, g.error_code, &g.group_state, g.members.len()),
+                        |g| assignments::classic_owners(&g.members),
+                    )
                 }
             ),
             self.per_coordinator(
@@ -113,9 +123,12 @@ impl NativeClient {
                 |broker, chunk, timeout| async move {
                     let request = |_| ConsumerGroupDescribeRequest::default().with_group_ids(ids(&chunk));
                     let response = broker.request::<ConsumerGroupDescribeRequest>(timeout, request).await;
-                    answers(response.map(|(_, r)| r.groups), &chunk, |g| {
-                        (&g.group_id, g.error_code, &g.group_state, g.members.len())
-                    })
+                    answers(
+                        response.map(|(_, r)| r.groups),
+                        &chunk,
+                        |g| (&g.group_id, g.error_code, &g.group_state, g.members.len()),
+                        |g| assignments::consumer_owners(&g.members),
+                    )
                 }
             ),
             self.per_coordinator(
@@ -126,9 +139,12 @@ impl NativeClient {
                 |broker, chunk, timeout| async move {
                     let request = |_| ShareGroupDescribeRequest::default().with_group_ids(ids(&chunk));
                     let response = broker.request::<ShareGroupDescribeRequest>(timeout, request).await;
-                    answers(response.map(|(_, r)| r.groups), &chunk, |g| {
-                        (&g.group_id, g.error_code, &g.group_state, g.members.len())
-                    })
+                    answers(
+                        response.map(|(_, r)| r.groups),
+                        &chunk,
+                        |g| (&g.group_id, g.error_code, &g.group_state, g.members.len()),
+                        |_| Vec::new(),
+                    )
                 }
             ),
         );
@@ -158,13 +174,13 @@ impl NativeClient {
                 let result = match by_group.remove(&listing.group) {
                     // Type unknown (ListGroups below v5) and DescribeGroups says `Dead` of a
                     // listed live group: a KIP-848 group, which the classic API cannot see.
-                    Some((_, Ok((state, _))))
+                    Some((_, Ok((state, _, _))))
                         if listing.group_type == GroupType::Unknown && state == "Dead" && listing.state != "Dead" =>
                     {
-                        Ok(GroupDescription { group_type: listing.group_type, state: listing.state, members: None })
+                        Ok(GroupDescription::from_listing(listing.group_type, listing.state))
                     }
-                    Some((_, Ok((state, members)))) => {
-                        Ok(GroupDescription { group_type: listing.group_type, state, members: Some(members) })
+                    Some((_, Ok((state, members, owners)))) => {
+                        Ok(GroupDescription { group_type: listing.group_type, state, members: Some(members), owners })
                     }
                     Some((api, Err(error))) => Err(KafkaError::GroupRequest {
                         cluster: self.cluster.clone(),
@@ -173,9 +189,7 @@ impl NativeClient {
                         error: BrokerError::from(error),
                     }),
                     // Streams groups: no describe API, the listing is all there is.
-                    None => {
-                        Ok(GroupDescription { group_type: listing.group_type, state: listing.state, members: None })
-                    }
+                    None => Ok(GroupDescription::from_listing(listing.group_type, listing.state)),
                 };
                 (listing.group, result)
             })

@@ -18,12 +18,15 @@
 //!   turning answers into the adapter's model types and errors.
 //! - `fetch`: produce times of committed offsets (exact time lag) from Fetch; `record_batch`
 //!   parses the batch headers of its answers and `batch_cache` keeps the batches read, bounded.
+//! - `describe`: state and members of each group by its type's describe API; `assignments`
+//!   reads from those answers which member each partition is assigned to.
 //! - `error`: transport errors and their mapping to [`crate::error::BrokerError`].
 //!
 //! Every request is bounded by the connection's `request_timeout` and never past the caller's
 //! deadline. TLS and SASL are set up once per cluster (a bad certificate file is an error at
 //! construction); GSSAPI and OAUTHBEARER need the librdkafka client.
 
+mod assignments;
 mod batch_cache;
 mod broker;
 mod by_coordinator;

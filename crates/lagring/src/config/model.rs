@@ -247,11 +247,15 @@ pub struct HttpConfig {
     /// Serves `/metrics`, `/healthz` and `/readyz`.
     #[serde(default = "defaults::listen")]
     pub listen: SocketAddr,
+    /// Serve Burrow's v3 read API (`/v3/kafka/...`) and publish every owned
+    /// group's evaluation to the shared store for it.
+    #[serde(default = "defaults::burrow_api")]
+    pub burrow_api: bool,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: defaults::listen() }
+        Self { listen: defaults::listen(), burrow_api: defaults::burrow_api() }
     }
 }
 
@@ -315,6 +319,9 @@ mod defaults {
     }
     pub fn listen() -> SocketAddr {
         SocketAddr::from(([0, 0, 0, 0], 9100))
+    }
+    pub fn burrow_api() -> bool {
+        true
     }
     pub fn log_level() -> String {
         "info".to_owned()

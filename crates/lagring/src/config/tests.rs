@@ -52,6 +52,9 @@ fn defaults_apply_to_a_minimal_config() {
     assert_eq!(cfg.node.virtual_nodes, 128);
     assert_eq!(cfg.prometheus.cluster_label, "clustername");
     assert_eq!(cfg.http.listen.to_string(), "0.0.0.0:9100");
+    assert!(cfg.http.burrow_api, "the Burrow read API is on by default");
+    let off = parse("clusters: [{ name: a, brokers: ['b:1'] }]\nhttp: { burrow_api: false }").unwrap();
+    assert!(!off.http.burrow_api);
 }
 
 #[test]

@@ -28,6 +28,7 @@ use lagring_store::HistoryStore;
 
 use super::fetch::FetchOutcome;
 use super::time_lag::{self, TimeLagStage};
+use crate::api::Publisher;
 use crate::self_metrics::SelfMetrics;
 
 /// Per-cluster compute state kept across iterations.
@@ -46,6 +47,8 @@ pub struct Compute {
     /// iteration: while they stay the same nothing can have moved away, and
     /// the scan over every tracked series in `forget_moved` is skipped.
     last_ownership: Option<(HashSet<Arc<str>>, bool)>,
+    /// Publishes each owned group's evaluation for the read API.
+    publisher: Option<Publisher>,
 }
 
 impl Compute {
@@ -65,7 +68,15 @@ impl Compute {
             eta_tracker: StalenessTracker::default(),
             time_lag,
             last_ownership: None,
+            publisher: None,
         }
+    }
+
+    /// Publishes every iteration's evaluations through `publisher` (the
+    /// Burrow read API), right after computing them.
+    pub fn publish_to(&mut self, publisher: Publisher) {
+        self.time_lag.keep_evaluations();
+        self.publisher = Some(publisher);
     }
 
     /// Series of groups (and the per-cluster series) that another node owns
@@ -101,8 +112,13 @@ impl Compute {
         let t = Instant::now();
         let computed = lag::compute(&outcome.observation);
         let (mut samples, label_sets) = lag_series::group_samples_with_labels(&computed, &self.labels);
-        let time_lag = self.time_lag.run(outcome, &computed, &label_sets).await;
+        let mut time_lag = self.time_lag.run(outcome, &computed, &label_sets).await;
         drop(label_sets);
+        let mut publish_took = std::time::Duration::ZERO;
+        if let Some(publisher) = &mut self.publisher {
+            let evaluated = std::mem::take(&mut time_lag.evaluated);
+            publish_took = publisher.publish(&computed, &evaluated, outcome, &self.metrics).await;
+        }
         // One reallocation for everything appended below, instead of one per
         // `extend` (each copies and page-faults the whole batch).
         let coming = time_lag.group_samples.len()
@@ -172,7 +188,7 @@ impl Compute {
         self.metrics.partitions_without_offsets.with_label_values(&[cluster]).set(i64::from(without_offsets));
         self.metrics.series.with_label_values(&[cluster]).set(i64::try_from(samples.len()).unwrap_or(i64::MAX));
         self.metrics.stale_markers.with_label_values(&[cluster]).inc_by(ended.len() as u64);
-        self.metrics.stage(cluster, "compute", t.elapsed().saturating_sub(time_lag.took));
+        self.metrics.stage(cluster, "compute", t.elapsed().saturating_sub(time_lag.took + publish_took));
         SeriesBatch { cluster: self.cluster.clone(), timestamp_ms: outcome.observation.observed_at_ms, samples, ended }
     }
 }

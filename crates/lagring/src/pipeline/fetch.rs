@@ -20,7 +20,7 @@ use lagring_core::filter::NameFilter;
 use lagring_core::group_series::GroupInfo;
 use lagring_core::model::{ClusterObservation, GroupCommits, Offset, TopicPartition};
 use lagring_core::status::Members;
-use lagring_kafka::{GroupListing, GroupType, KafkaClient, KafkaError, RecordTime, RecordTimeOptions};
+use lagring_kafka::{GroupListing, GroupType, KafkaClient, KafkaError, PartitionOwner, RecordTime, RecordTimeOptions};
 
 /// What this node works on in one iteration of one cluster.
 #[derive(Debug, Default)]
@@ -40,6 +40,9 @@ pub struct FetchTimings {
     /// Fetch of record batches for exact time lag (zero when not used).
     pub record_times: Duration,
 }
+
+/// Per group, the member of each assigned partition (sorted by partition).
+pub type Owners = HashMap<Arc<str>, Vec<PartitionOwner>>;
 
 /// What one successful fetch produced, plus the partial failures in it.
 #[derive(Debug)]
@@ -65,6 +68,9 @@ pub struct FetchOutcome {
     /// Owned groups whose describe failed this iteration: their members series is kept, not
     /// ended (with the librdkafka client, which cannot describe by type, every group).
     pub describe_failed: HashSet<Arc<str>>,
+    /// Per owned group whose describe named them, the member each assigned partition is
+    /// assigned to (sorted by partition): the Burrow read API's `owner` and `client_id`.
+    pub owners: Owners,
     /// Share-partition start offsets of the owned share groups.
     pub share_starts: Vec<(Arc<str>, BTreeMap<TopicPartition, Offset>)>,
     /// Partitions whose log offsets the broker did not return.
@@ -283,7 +289,7 @@ impl ClusterFetcher {
         } else {
             self.client.describe_groups_until(owned_listings.clone(), self.max_in_flight, Some(deadline)).await
         };
-        let (group_info, describe_failed) = group_info(owned_listings, described);
+        let (group_info, describe_failed, owners) = group_info(owned_listings, described);
 
         let observation = ClusterObservation {
             cluster: self.cluster.clone(),
@@ -303,6 +309,7 @@ impl ClusterFetcher {
             group_errors,
             group_info,
             describe_failed,
+            owners,
             share_starts,
             partition_errors,
             record_times,
@@ -358,19 +365,26 @@ impl ClusterFetcher {
 }
 
 /// The group series' input: each listing with its describe's state and members where the
-/// describe answered, else the listing's state and no member count.
+/// describe answered, else the listing's state and no member count; and the partition owners
+/// the describes named.
 fn group_info(
     listings: Vec<GroupListing>,
     described: Vec<(Arc<str>, Result<lagring_kafka::GroupDescription, KafkaError>)>,
-) -> (Vec<GroupInfo>, HashSet<Arc<str>>) {
+) -> (Vec<GroupInfo>, HashSet<Arc<str>>, Owners) {
     let mut described: HashMap<Arc<str>, Result<lagring_kafka::GroupDescription, KafkaError>> =
         described.into_iter().collect();
     let mut failed = HashSet::new();
+    let mut owners = HashMap::new();
     let info = listings
         .into_iter()
         .map(|listing| {
             let (state, members) = match described.remove(&listing.group) {
-                Some(Ok(d)) => (d.state, d.members),
+                Some(Ok(d)) => {
+                    if !d.owners.is_empty() {
+                        owners.insert(listing.group.clone(), d.owners);
+                    }
+                    (d.state, d.members)
+                }
                 Some(Err(error)) => {
                     tracing::debug!(group = %listing.group, %error, "describe failed, using the listing");
                     failed.insert(listing.group.clone());
@@ -386,7 +400,7 @@ fn group_info(
             }
         })
         .collect();
-    (info, failed)
+    (info, failed, owners)
 }
 
 /// The groups of one cluster that passed the group filter this iteration.

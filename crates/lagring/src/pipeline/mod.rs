@@ -26,7 +26,7 @@ mod silent_broker_tests;
 mod slots;
 mod supervise;
 mod time_lag;
-mod warn_limiter;
+pub(crate) mod warn_limiter;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -41,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::api::{ApiState, Publisher};
 use crate::config::Config;
 use crate::coordination::{CoordinationMetrics, CoordinationTiming, Coordinator};
 use crate::health::Health;
@@ -87,7 +88,7 @@ pub async fn run_with(cfg: Config, parts: NodeParts, shutdown: CancellationToken
 /// Starts every task of one node: HTTP, the remote-write worker, the
 /// heartbeat, and per cluster a fetch loop and a compute task.
 async fn start(cfg: Config, parts: NodeParts) -> anyhow::Result<RunningNode> {
-    let NodeParts { identity: node, store, history, kafka, listener } = parts;
+    let NodeParts { identity: node, store, history, evaluations, kafka, listener } = parts;
     let metrics = SelfMetrics::new().context("register self metrics")?;
     let collector = LagCollector::with_max_age(cfg.series_max_age());
     let health = Health::new(cfg.clusters.iter().map(|c| c.name.clone()), cfg.node.interval);
@@ -96,7 +97,14 @@ async fn start(cfg: Config, parts: NodeParts) -> anyhow::Result<RunningNode> {
 
     let listen = listener.local_addr().context("http listener address")?;
     let http_stop = CancellationToken::new();
-    let http_state = HttpState { registry: metrics.registry.clone(), lag: collector.clone(), health: health.clone() };
+    let burrow_api = cfg.http.burrow_api.then(|| ApiState {
+        store: evaluations.clone(),
+        clusters: Arc::new(cfg.clusters.iter().map(|c| (c.name.clone(), c.brokers.clone())).collect()),
+        host: Arc::from(node.id.as_str()),
+        refresh_s: cfg.node.interval.as_secs().max(1),
+    });
+    let http_state =
+        HttpState { registry: metrics.registry.clone(), lag: collector.clone(), health: health.clone(), burrow_api };
     let http_task = supervisor.spawn("http server", {
         let stop = http_stop.clone();
         async move { http::serve(listener, http_state, stop).await.map_err(|e| format!("http server failed: {e}")) }
@@ -190,7 +198,10 @@ async fn start(cfg: Config, parts: NodeParts) -> anyhow::Result<RunningNode> {
             fetch.await;
             Ok(())
         }));
-        let compute = Compute::new(name, labels.clone(), metrics.clone(), history.clone(), time_lag.policy);
+        let mut compute = Compute::new(name, labels.clone(), metrics.clone(), history.clone(), time_lag.policy);
+        if cfg.http.burrow_api {
+            compute.publish_to(Publisher::new(evaluations.clone(), cfg.node.interval));
+        }
         let compute = cluster::compute_loop(compute, rx, emit_tx.clone()).instrument(span);
         compute_tasks.spawn(supervisor.watch("compute", async move {
             compute.await;

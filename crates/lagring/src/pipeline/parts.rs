@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use lagring_kafka::KafkaClient;
-use lagring_store::{CoordinationStore, HistoryStore, MemoryStore, NodeIdentity, RedisStore, open_history_store};
+use lagring_store::{
+    CoordinationStore, EvaluationStore, HistoryStore, MemoryStore, NodeIdentity, RedisStore, open_evaluation_store,
+    open_history_store,
+};
 use tokio::net::TcpListener;
 
 use crate::config::{ClusterConfig, Config};
@@ -55,6 +58,8 @@ pub struct NodeParts {
     pub store: Arc<dyn CoordinationStore>,
     /// End and committed offset histories (shared by the fleet).
     pub history: Arc<dyn HistoryStore>,
+    /// Latest group evaluations, which any node serves (Burrow's read API).
+    pub evaluations: Arc<dyn EvaluationStore>,
     pub kafka: KafkaConnector,
     /// `/metrics`, `/healthz` and the other endpoints.
     pub listener: TcpListener,
@@ -80,10 +85,12 @@ impl NodeParts {
             }
         };
         let history = open_history_store(cfg.redis.as_ref(), time_lag.histories).context("redis")?;
+        let evaluations = open_evaluation_store(cfg.redis.as_ref()).context("redis")?;
         Ok(Self {
             identity: NodeIdentity::new(cfg.node_id()),
             store,
             history,
+            evaluations,
             kafka: KafkaConnector::from_config(),
             listener,
         })

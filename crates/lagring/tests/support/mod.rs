@@ -20,7 +20,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use lagring::pipeline::{KafkaConnector, NodeParts, run_with};
 use lagring_sim::{Clock, Scenario, Sim, SimHandle};
-use lagring_store::{CoordinationStore, HistoryPolicies, HistoryStore, MemoryHistoryStore, MemoryStore, NodeIdentity};
+use lagring_store::{
+    CoordinationStore, HistoryPolicies, HistoryStore, MemoryEvaluationStore, MemoryHistoryStore, MemoryStore,
+    NodeIdentity,
+};
 use lagring_testkit::emissions::Emissions;
 use lagring_testkit::ports::wait_for;
 use lagring_testkit::receiver::RecordingReceiver;
@@ -76,6 +79,8 @@ pub struct InProcessFleet {
     receiver_per_node: bool,
     pub store: MemoryStore,
     pub history: Arc<dyn HistoryStore>,
+    /// Latest evaluations every node publishes to and serves from.
+    pub evaluations: MemoryEvaluationStore,
     pub groups: Vec<String>,
     nodes: BTreeMap<String, RunningNode>,
 }
@@ -88,9 +93,15 @@ pub fn now_slot() -> i64 {
 impl InProcessFleet {
     /// The simulator, the receiver and the shared stores; no node yet.
     pub async fn start() -> Result<Self> {
-        let sim = Sim::start(Scenario::from_yaml(SCENARIO)?, Clock::real()).await?;
+        Self::start_with(SCENARIO).await
+    }
+
+    /// Like [`InProcessFleet::start`] with another simulator scenario; `groups` are its groups.
+    pub async fn start_with(scenario: &str) -> Result<Self> {
+        let scenario = Scenario::from_yaml(scenario)?;
+        let groups = scenario.groups.iter().map(|g| g.name.clone()).collect();
+        let sim = Sim::start(scenario, Clock::real()).await?;
         let receiver = RecordingReceiver::start().await?;
-        let groups = (0..12).map(|i| format!("g-{i:02}")).collect();
         Ok(Self {
             sim,
             receiver,
@@ -98,6 +109,7 @@ impl InProcessFleet {
             receiver_per_node: false,
             store: MemoryStore::new(),
             history: Arc::new(MemoryHistoryStore::new(HistoryPolicies::default())),
+            evaluations: MemoryEvaluationStore::new(),
             groups,
             nodes: BTreeMap::new(),
         })
@@ -143,6 +155,7 @@ impl InProcessFleet {
             identity: NodeIdentity::new(id.to_owned()),
             store,
             history: self.history.clone(),
+            evaluations: Arc::new(self.evaluations.clone()),
             kafka: KafkaConnector::from_config(),
             listener,
         };

@@ -51,6 +51,9 @@ pub use gaps::Gaps;
 
 use super::fetch::FetchOutcome;
 use super::warn_limiter::WarnLimiter;
+use crate::api::Evaluated;
+use crate::api::evaluation::window_start;
+use crate::api::model::ConsumerOffset;
 use crate::self_metrics::SelfMetrics;
 
 /// Committed offsets per store call: a hundred of the Redis store's script
@@ -75,6 +78,8 @@ pub struct TimeLagStage {
     labels: LabelOptions,
     metrics: SelfMetrics,
     warn: WarnLimiter,
+    /// Keep each group's result for the read API's publish.
+    keep_evaluations: bool,
 }
 
 /// The time-lag series of one iteration.
@@ -92,6 +97,9 @@ pub struct TimeLagSeries {
     pub complete: bool,
     /// Wall time of the whole step, store round trips included.
     pub took: Duration,
+    /// Each group's result and status-window starts, for the read API
+    /// (empty unless [`TimeLagStage::keep_evaluations`]).
+    pub evaluated: Vec<Evaluated>,
 }
 
 impl TimeLagStage {
@@ -102,7 +110,13 @@ impl TimeLagStage {
         labels: LabelOptions,
         metrics: SelfMetrics,
     ) -> Self {
-        Self { cluster, store, policy, labels, metrics, warn: WarnLimiter::new(WARN_EVERY) }
+        Self { cluster, store, policy, labels, metrics, warn: WarnLimiter::new(WARN_EVERY), keep_evaluations: false }
+    }
+
+    /// Hands each group's result and status-window starts out with the
+    /// series ([`TimeLagSeries::evaluated`]), for the read API.
+    pub fn keep_evaluations(&mut self) {
+        self.keep_evaluations = true;
     }
 
     /// Records `outcome`'s offsets and computes the time-lag series of the
@@ -159,6 +173,8 @@ impl TimeLagStage {
         // lookup (and no partition clone for its key) is made.
         let exact = !outcome.record_times.is_empty();
         let mut groups: Vec<GroupTimeLag> = Vec::with_capacity(lag.groups.len());
+        let mut window_starts: Vec<Vec<Option<ConsumerOffset>>> = Vec::new();
+        let window_ms = self.policy.status.window_ms;
         for chunk in chunks(&lag.groups, COMMITTED_PER_CALL) {
             let commits: Vec<CommittedOffset> = chunk
                 .iter()
@@ -185,6 +201,14 @@ impl TimeLagStage {
                     exact.then(|| outcome.record_times.get(&(tp.clone(), committed)).map(|t| t.produce_ms)).flatten()
                 };
                 groups.push(group_time_lag_with(g, at_ms, members, &histories, &self.policy, produce_ms));
+                if self.keep_evaluations {
+                    let starts = g
+                        .partitions
+                        .iter()
+                        .zip(committed)
+                        .map(|(p, c)| window_start(&c.history, histories.end(&p.tp), at_ms, window_ms));
+                    window_starts.push(starts.collect());
+                }
             }
         }
 
@@ -203,7 +227,10 @@ impl TimeLagStage {
         // Label sets built for another cluster name would not be equal.
         let shared = if lag.cluster == self.cluster { shared } else { &[] };
         let samples = time_lag_samples(&self.cluster, &groups, &self.labels, shared);
+        let evaluated =
+            if self.keep_evaluations { groups.into_iter().zip(window_starts).collect() } else { Vec::new() };
         Ok(TimeLagSeries {
+            evaluated,
             group_samples: samples.steady,
             catch_up_eta: samples.catch_up_eta,
             produce_rates: produce_rate_samples(&self.cluster, &rates, &self.labels),

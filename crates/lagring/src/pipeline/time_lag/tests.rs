@@ -105,6 +105,7 @@ fn outcome(at_ms: i64, ends: &[(&str, i32, i64)], groups: Commits<'_>) -> FetchO
         group_errors: Vec::new(),
         group_info: Vec::new(),
         describe_failed: HashSet::new(),
+        owners: HashMap::new(),
         share_starts: Vec::new(),
         partition_errors: Vec::new(),
         record_times: HashMap::new(),
