@@ -1,4 +1,4 @@
-//! Offset lag per partition and its aggregates (DESIGN §3).
+//! Offset lag per partition and its aggregates (docs/metrics.md defines each number).
 //!
 //! Offset lag = max(0, end − committed). Committed offsets are fetched before
 //! end offsets, so the only race left makes `end` newer than `committed`,

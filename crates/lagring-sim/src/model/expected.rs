@@ -38,7 +38,7 @@ pub struct ExpectedGroup {
 }
 
 impl Expected {
-    /// Offset lag as DESIGN §3 defines it (`end` = high watermark, or LSO for read_committed).
+    /// Offset lag as docs/metrics.md defines it (`end` = high watermark, or LSO for read_committed).
     pub fn lag(&self, group: &str, topic: &str, partition: i32, read_committed: bool) -> Option<i64> {
         let key = (topic.to_string(), partition);
         let committed = (*self.groups.get(group)?.committed.get(&key)?)?;

@@ -1,4 +1,4 @@
-//! The YAML configuration schema (DESIGN §5).
+//! The YAML configuration schema (docs/configuration.md documents every key).
 //!
 //! Every struct rejects unknown keys so a typo (`intervall: 10s`) is an error
 //! instead of a silently ignored setting. Durations are human (`30s`, `2m`).

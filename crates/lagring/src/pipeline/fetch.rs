@@ -7,7 +7,7 @@
 //! DescribeShareGroupOffsets, and its lag is a series of its own
 //! (`kafka_share_group_lag`, docs/metrics.md).
 //!
-//! Order matters (DESIGN §3): committed offsets are fetched *before* end
+//! Order matters: committed offsets are fetched *before* end
 //! offsets, so a race can only over-estimate lag, never under-estimate it.
 //! End offsets are fetched once per partition per iteration however many
 //! groups read it, in ListOffsets requests that librdkafka batches per leader.
