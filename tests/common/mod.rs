@@ -58,6 +58,8 @@ pub struct Fleet {
     pub redis_section: Option<String>,
     /// `clusters[].client` of every node: `native` (the default) or `librdkafka`.
     pub cluster_client: &'static str,
+    /// Extra keys of every node's `remote_write:` map (flow YAML, starting with `, `).
+    pub remote_write_extra: String,
 }
 
 /// Worst gap, in slots, after Redis lost its data (restart, flush, failover):
@@ -132,6 +134,7 @@ impl Fleet {
             extra_config,
             redis_section,
             cluster_client: "native",
+            remote_write_extra: String::new(),
         };
         for i in 0..nodes {
             fleet.add_node(&format!("node-{i}"))?;
@@ -149,7 +152,7 @@ impl Fleet {
             "node: {{ id: {id}, interval: {}ms, heartbeat_interval: {}ms, node_ttl: {}ms, shutdown_timeout: 30s }}\n\
              redis: {}\n\
              clusters: [{{ name: local, client: {}, brokers: ['{}'], request_timeout: 1s }}]\n\
-             remote_write: {{ url: '{}', min_backoff: 50ms, max_backoff: 500ms }}\n\
+             remote_write: {{ url: '{}', min_backoff: 50ms, max_backoff: 500ms{} }}\n\
              http: {{ listen: '{{HTTP_LISTEN}}' }}\n{}",
             t.interval_ms,
             t.heartbeat_ms,
@@ -158,6 +161,7 @@ impl Fleet {
             self.cluster_client,
             self.broker.bootstrap(),
             self.receiver.url(),
+            self.remote_write_extra,
             self.extra_config
         )
     }

@@ -94,6 +94,8 @@ pub struct RecordedSample {
 struct Shared {
     created: Instant,
     reply: Mutex<Reply>,
+    /// Replies for single nodes (by `X-Lagring-Node`), over `reply`.
+    node_replies: Mutex<BTreeMap<String, Reply>>,
     requests: Mutex<Vec<RecordedRequest>>,
 }
 
@@ -123,6 +125,7 @@ impl RecordingReceiver {
         let shared = Arc::new(Shared {
             created: Instant::now(),
             reply: Mutex::new(Reply::Ok),
+            node_replies: Mutex::new(BTreeMap::new()),
             requests: Mutex::new(Vec::new()),
         });
         let running = Some(serve(listener, Arc::clone(&shared)));
@@ -137,6 +140,16 @@ impl RecordingReceiver {
     /// Sets how subsequent valid requests are answered.
     pub fn set_reply(&self, reply: Reply) {
         *lock(&self.shared.reply) = reply;
+    }
+
+    /// Answers valid requests of `node` alone with `reply` (say, 401 for one
+    /// node whose credentials were rotated), or as everyone else with `None`.
+    pub fn set_reply_for(&self, node: &str, reply: Option<Reply>) {
+        let mut replies = lock(&self.shared.node_replies);
+        match reply {
+            Some(reply) => replies.insert(node.to_owned(), reply),
+            None => replies.remove(node),
+        };
     }
 
     /// Answers subsequent valid requests with `status` (no `Retry-After`).
@@ -257,7 +270,9 @@ fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) -> Running {
 
 async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let decoded = decode(&body);
-    let reply = lock(&shared.reply).clone();
+    let node = headers.get(NODE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let for_node = node.as_ref().and_then(|n| lock(&shared.node_replies).get(n).cloned());
+    let reply = for_node.unwrap_or_else(|| lock(&shared.reply).clone());
     let (status, retry_after) = match (&decoded, reply) {
         (Err(_), _) => (StatusCode::BAD_REQUEST, None),
         (Ok(_), Reply::Ok) => (StatusCode::NO_CONTENT, None),
@@ -272,7 +287,7 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
     let record = RecordedRequest {
         received_at: SystemTime::now(),
         elapsed: shared.created.elapsed(),
-        node: headers.get(NODE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        node,
         status: status.as_u16(),
         headers: headers
             .iter()
