@@ -148,6 +148,7 @@ impl ClusterConfig {
                 },
                 username: s.username.clone(),
                 password: s.password.expose().to_owned(),
+                oauthbearer: None,
             }),
             tls: self.tls.as_ref().map(|t| Tls {
                 ca_file: t.ca_file.clone(),
