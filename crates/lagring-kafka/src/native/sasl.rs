@@ -72,19 +72,7 @@ pub(crate) async fn authenticate(
         )));
     }
     let version = versions.pick(kafka_protocol::messages::ApiKey::SaslAuthenticate)?;
-    let lifetime = std::cell::Cell::new(None);
-    let step = async |token: Vec<u8>| -> Result<Bytes, WireError> {
-        let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token));
-        let answer = round_trip(connection, &request, version, deadline).await?;
-        if answer.error_code != 0 {
-            let detail = answer.error_message.as_ref().map(|m| m.as_str()).filter(|m| !m.is_empty());
-            let base = WireError::broker(answer.error_code).to_string();
-            return Err(auth(detail.map_or(base.clone(), |d| format!("{base}: {d}"))));
-        }
-        let millis = u64::try_from(answer.session_lifetime_ms).unwrap_or(0);
-        lifetime.set((millis > 0).then(|| Duration::from_millis(millis)));
-        Ok(answer.auth_bytes)
-    };
+    let exchange = Exchange { connection, version, deadline, mechanism: name, user: &sasl.username };
     let mut mechanism: Box<dyn Mechanism + Send> = match sasl.mechanism {
         SaslMechanism::Plain => Box::new(Plain::new(sasl.username.clone(), sasl.password.clone())),
         SaslMechanism::ScramSha256 => Box::new(scram::<Sha256>(sasl)?),
@@ -95,46 +83,69 @@ pub(crate) async fn authenticate(
                 .await
                 .map_err(|_| auth(format!("no token within {timeout:?}")))?
                 .map_err(auth)?;
-            bearer(&token, step, auth).await?;
-            return Ok(lifetime.get());
+            return exchange.bearer(&token).await;
         }
     };
-    let first = step(mechanism.initial()).await?;
-    if sasl.mechanism != SaslMechanism::Plain {
-        lagring_scram::check_server_first(&first).map_err(|e| auth(e.to_string()))?;
-        // PBKDF2 with the (bounded) iteration count: CPU work, off the runtime's workers.
-        let derived = tokio::task::spawn_blocking(move || {
-            let last = mechanism.response(&first);
-            (mechanism, last)
-        })
-        .await
-        .map_err(|e| auth(format!("scram key derivation did not finish: {e}")))?;
-        let (returned, last) = derived;
-        mechanism = returned;
-        let last = last.map_err(|e| auth(format!("server-first message: {e}")))?;
-        let server_final = step(last).await?;
-        mechanism.success(&server_final).map_err(|e| auth(format!("server-final message: {e}")))?;
+    let (first, lifetime) = exchange.step(mechanism.initial()).await?;
+    if sasl.mechanism == SaslMechanism::Plain {
+        return Ok(lifetime);
     }
-    Ok(lifetime.get())
+    lagring_scram::check_server_first(&first).map_err(|e| auth(e.to_string()))?;
+    // PBKDF2 with the (bounded) iteration count: CPU work, off the runtime's workers.
+    let derived = tokio::task::spawn_blocking(move || {
+        let last = mechanism.response(&first);
+        (mechanism, last)
+    })
+    .await
+    .map_err(|e| auth(format!("scram key derivation did not finish: {e}")))?;
+    let (mut mechanism, last) = derived;
+    let last = last.map_err(|e| auth(format!("server-first message: {e}")))?;
+    let (server_final, lifetime) = exchange.step(last).await?;
+    mechanism.success(&server_final).map_err(|e| auth(format!("server-final message: {e}")))?;
+    Ok(lifetime)
 }
 
-/// The OAUTHBEARER exchange: the token, and after an error challenge the `\x01` that makes the
-/// broker send its error, reported with the challenge.
-async fn bearer(
-    token: &str,
-    step: impl AsyncFn(Vec<u8>) -> Result<Bytes, WireError>,
-    auth: impl Fn(String) -> WireError,
-) -> Result<(), WireError> {
-    let challenge = step(initial_response(token)).await?;
-    if challenge.is_empty() {
-        return Ok(());
+/// The SaslAuthenticate round trips of one login.
+struct Exchange<'a> {
+    connection: &'a Connection,
+    version: i16,
+    deadline: Instant,
+    mechanism: &'static str,
+    user: &'a str,
+}
+
+impl Exchange<'_> {
+    fn auth(&self, message: String) -> WireError {
+        WireError::Auth { mechanism: self.mechanism, user: self.user.to_owned(), message }
     }
-    let status: String = String::from_utf8_lossy(&challenge).chars().take(300).collect();
-    Err(match step(vec![0x01]).await {
-        Err(WireError::Auth { message, .. }) => auth(format!("{message} ({status})")),
-        Err(other) => other,
-        Ok(_) => auth(format!("the broker refused the token: {status}")),
-    })
+
+    /// Sends `token`; the broker's bytes and the session lifetime it states (v1+), or its refusal.
+    async fn step(&self, token: Vec<u8>) -> Result<(Bytes, Option<Duration>), WireError> {
+        let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token));
+        let answer = round_trip(self.connection, &request, self.version, self.deadline).await?;
+        if answer.error_code != 0 {
+            let detail = answer.error_message.as_ref().map(|m| m.as_str()).filter(|m| !m.is_empty());
+            let base = WireError::broker(answer.error_code).to_string();
+            return Err(self.auth(detail.map_or(base.clone(), |d| format!("{base}: {d}"))));
+        }
+        let millis = u64::try_from(answer.session_lifetime_ms).unwrap_or(0);
+        Ok((answer.auth_bytes, (millis > 0).then(|| Duration::from_millis(millis))))
+    }
+
+    /// The OAUTHBEARER exchange: the token, and after an error challenge the `\x01` that makes
+    /// the broker send its error, reported with the challenge.
+    async fn bearer(&self, token: &str) -> Result<Option<Duration>, WireError> {
+        let (challenge, lifetime) = self.step(initial_response(token)).await?;
+        if challenge.is_empty() {
+            return Ok(lifetime);
+        }
+        let status: String = String::from_utf8_lossy(&challenge).chars().take(300).collect();
+        Err(match self.step(vec![0x01]).await {
+            Err(WireError::Auth { message, .. }) => self.auth(format!("{message} ({status})")),
+            Err(other) => other,
+            Ok(_) => self.auth(format!("the broker refused the token: {status}")),
+        })
+    }
 }
 
 fn scram<S: sasl::common::scram::ScramProvider>(sasl: &Sasl) -> Result<Scram<S>, WireError> {
