@@ -9,7 +9,7 @@
 //!
 //! The client's initial response is RFC 7628's `n,,\x01auth=Bearer <token>\x01\x01`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
 
@@ -93,7 +93,7 @@ impl Tokens {
     /// A token for a login now.
     pub(crate) async fn token(self: &Arc<Self>) -> Result<Arc<str>, String> {
         match &self.source {
-            Source::File(path) => self.from_file(path).await,
+            Source::File(path) => self.read_file(path).await,
             Source::Oidc { .. } => {
                 if let Some(token) = self.valid() {
                     return Ok(token);
@@ -152,7 +152,7 @@ impl Tokens {
     }
 
     /// The token in the file, read again when its modification time changed.
-    async fn from_file(&self, path: &PathBuf) -> Result<Arc<str>, String> {
+    async fn read_file(&self, path: &Path) -> Result<Arc<str>, String> {
         let at = |what: String| format!("token file {}: {what}", path.display());
         let meta = tokio::fs::metadata(path).await.map_err(|e| at(e.to_string()))?;
         let modified = meta.modified().ok();
@@ -179,11 +179,9 @@ impl Tokens {
 /// dropped (the task holds only a weak reference while it waits).
 async fn refresh_loop(tokens: Weak<Tokens>) {
     loop {
-        let refresh_at = {
-            let Some(strong) = tokens.upgrade() else { return };
-            let at = strong.cached().as_ref().map(|c| c.refresh_at);
-            at
-        };
+        let Some(strong) = tokens.upgrade() else { return };
+        let refresh_at = strong.cached().as_ref().map(|c| c.refresh_at);
+        drop(strong);
         if let Some(at) = refresh_at {
             tokio::time::sleep_until(at).await;
         }
