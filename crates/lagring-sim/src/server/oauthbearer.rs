@@ -71,7 +71,41 @@ fn bearer_token(message: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    use jsonwebtoken::{EncodingKey, Header};
+
     use super::*;
+
+    const KEY: &str = "simulator-unit-test-key-of-32-bytes!";
+
+    fn verifier() -> BearerVerifier {
+        BearerVerifier::new(&ServerOAuthConfig { hs256_key: KEY.to_owned(), audience: Some("kafka".to_owned()) })
+            .unwrap()
+    }
+
+    fn message(key: &str, aud: &str, exp_from_now: i64) -> Vec<u8> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let exp = now.checked_add_signed(exp_from_now).unwrap();
+        let claims = serde_json::json!({ "sub": "s", "aud": aud, "exp": exp });
+        let token =
+            jsonwebtoken::encode(&Header::default(), &claims, &EncodingKey::from_secret(key.as_bytes()).unwrap())
+                .unwrap();
+        format!("n,,\u{1}auth=Bearer {token}\u{1}\u{1}").into_bytes()
+    }
+
+    #[test]
+    fn a_valid_token_has_its_time_left_and_every_fault_is_named() {
+        let left = verifier().verify(&message(KEY, "kafka", 60)).unwrap();
+        assert!((58_000..=60_000).contains(&left), "{left} ms left");
+        let refused = |m: Vec<u8>| verifier().verify(&m).unwrap_err();
+        assert_eq!(refused(message(KEY, "other", 60)), "invalid token: InvalidAudience");
+        assert_eq!(refused(message(KEY, "kafka", -5)), "invalid token: ExpiredSignature");
+        assert_eq!(
+            refused(message("another-key-of-at-least-32-bytes!!", "kafka", 60)),
+            "invalid token: InvalidSignature"
+        );
+        assert_eq!(refused(b"n,,\x01auth=Bearer not-a-jwt\x01\x01".to_vec()), "invalid token: InvalidToken");
+        assert_eq!(refused(vec![b'a'; MAX_MESSAGE + 1]), format!("message longer than {MAX_MESSAGE} bytes"));
+    }
 
     #[test]
     fn the_token_is_found_among_the_pairs() {
