@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -38,6 +38,8 @@ struct Shared {
     config: TokenEndpointConfig,
     issued: AtomicU64,
     refused: AtomicU64,
+    /// Answer every request with 503, as an identity provider in an outage.
+    unavailable: AtomicBool,
     /// Form parameters of the last request. A `std` mutex, never held across an `.await`.
     last_form: Mutex<HashMap<String, String>>,
 }
@@ -64,6 +66,7 @@ impl TokenEndpoint {
             config,
             issued: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            unavailable: AtomicBool::new(false),
             last_form: Mutex::default(),
         });
         let app = Router::new().route("/token", post(token)).with_state(shared.clone());
@@ -94,6 +97,11 @@ impl TokenEndpoint {
         self.shared.refused.load(Ordering::SeqCst)
     }
 
+    /// Starts or ends an outage: every request is answered with 503 while it lasts.
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.shared.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+
     /// Form parameters of the last request.
     pub fn last_form(&self) -> HashMap<String, String> {
         self.shared.last_form.lock().unwrap_or_else(PoisonError::into_inner).clone()
@@ -121,6 +129,9 @@ async fn token(
         (form.get("client_id").cloned().unwrap_or_default(), form.get("client_secret").cloned().unwrap_or_default())
     });
     let config = &shared.config;
+    if shared.unavailable.load(Ordering::SeqCst) {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+    }
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         return error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }

@@ -178,6 +178,7 @@ impl Tokens {
 /// Refreshes the OIDC token at [`REFRESH_AT`] of its lifetime until the cluster's client is
 /// dropped (the task holds only a weak reference while it waits).
 async fn refresh_loop(tokens: Weak<Tokens>) {
+    let mut failures: u32 = 0;
     loop {
         let Some(strong) = tokens.upgrade() else { return };
         let refresh_at = strong.cached().as_ref().map(|c| c.refresh_at);
@@ -190,16 +191,22 @@ async fn refresh_loop(tokens: Weak<Tokens>) {
             let _one = strong.fetching.lock().await;
             strong.fetch().await.err()
         };
-        let Some(error) = failed else { continue };
+        let Some(error) = failed else {
+            failures = 0;
+            continue;
+        };
         if strong.valid().is_none() {
             // Expired: the next login fetches (and reports the error) itself and restarts this task.
             tracing::warn!(%error, "oauthbearer token refresh failed and the token expired");
             *strong.refresher.lock().unwrap_or_else(PoisonError::into_inner) = false;
             return;
         }
-        tracing::warn!(%error, "oauthbearer token refresh failed, the cached token is used until it expires");
+        // Doubling waits (1 s up to 32 s): a long-lived token's last fifth is not a warning a second.
+        let wait = RETRY_AFTER.saturating_mul(1 << failures.min(5));
+        failures = failures.saturating_add(1);
+        tracing::warn!(%error, retry_in = ?wait, "oauthbearer token refresh failed, the cached token is used until it expires");
         drop(strong);
-        tokio::time::sleep(RETRY_AFTER).await;
+        tokio::time::sleep(wait).await;
     }
 }
 
