@@ -25,7 +25,7 @@ unit:
 	$(CARGO) test --workspace --lib --locked
 	$(CARGO) test --locked -p lagring --test fleet_in_process --test exact_time_lag --test config_cli --test cli_migrate
 	$(CARGO) test --locked -p lagring-kafka --test native_auth --test native_exact --test native_groups \
-		--test native_malformed --test native_sim --test native_tasks --test sim_leaders
+		--test native_malformed --test native_oauth --test native_sim --test native_tasks --test sim_leaders
 	$(CARGO) test --locked -p lagring-sim
 	$(CARGO) test --locked -p lagring-sink --test auth_headers --test resilience --test tls
 
