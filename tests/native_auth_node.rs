@@ -38,6 +38,7 @@ async fn a_wrong_password_makes_only_its_cluster_unhealthy_with_the_reason() -> 
         sasl: Some(ServerSaslConfig {
             mechanisms: vec!["SCRAM-SHA-512".to_owned()],
             users: BTreeMap::from([("lagring".to_owned(), "s3cret".to_owned())]),
+            ..ServerSaslConfig::default()
         }),
     };
     let (clock, _manual) = Clock::manual();

@@ -40,7 +40,10 @@ pub mod record_time;
 pub mod stats;
 
 pub use answers::{BrokerSeen, GroupList, GroupListing, OffsetSpec};
-pub use config::{ClientKind, Isolation, KafkaConnection, NativeOptions, Sasl, SaslMechanism, Tls, client_properties};
+pub use config::{
+    ClientKind, ClientSecret, Isolation, KafkaConnection, NativeOptions, OAuthBearer, OidcClientCredentials, Sasl,
+    SaslMechanism, Tls, client_properties,
+};
 pub use error::KafkaError;
 pub use group_types::{GroupDescription, GroupType, PartitionOwner};
 pub use kafka_client::KafkaClient;

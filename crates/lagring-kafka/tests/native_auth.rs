@@ -51,11 +51,12 @@ fn every_mechanism() -> Option<ServerSaslConfig> {
     Some(ServerSaslConfig {
         mechanisms: MECHANISMS.iter().map(|m| m.as_librdkafka().to_owned()).collect(),
         users: BTreeMap::from([(USER.to_owned(), PASSWORD.to_owned()), ("bob".to_owned(), "other".to_owned())]),
+        ..ServerSaslConfig::default()
     })
 }
 
 fn sasl(mechanism: SaslMechanism, password: &str) -> Option<Sasl> {
-    Some(Sasl { mechanism, username: USER.to_owned(), password: password.to_owned() })
+    Some(Sasl { mechanism, username: USER.to_owned(), password: password.to_owned(), oauthbearer: None })
 }
 
 fn tls_with_ca(ca: &std::path::Path) -> Option<Tls> {
@@ -137,7 +138,12 @@ async fn native_client_over_tls_with_a_custom_ca_and_every_sasl_mechanism() {
     let unknown = KafkaClient::connect_with(
         "secured",
         &KafkaConnection {
-            sasl: Some(Sasl { mechanism: SaslMechanism::Plain, username: "mallory".into(), password: "x".into() }),
+            sasl: Some(Sasl {
+                mechanism: SaslMechanism::Plain,
+                username: "mallory".into(),
+                password: "x".into(),
+                oauthbearer: None,
+            }),
             tls: tls_with_ca(&s.certs.ca),
             request_timeout: Duration::from_secs(5),
             ..KafkaConnection::plaintext(s.sim.bootstrap())

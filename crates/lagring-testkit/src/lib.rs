@@ -7,6 +7,8 @@
 //!   its log for failure messages.
 //! - [`timed_records`]: records with known timestamps, commits from one
 //!   client, and record timestamps read back, for time-lag tests.
+//! - [`token_endpoint`]: a local OIDC token endpoint minting JWTs for
+//!   OAUTHBEARER tests.
 //!
 //! This crate is test support and never linked into the service, so it uses
 //! `anyhow` and may fail loudly.
@@ -25,3 +27,4 @@ pub mod redis;
 pub mod redis_ha;
 pub mod tansu;
 pub mod timed_records;
+pub mod token_endpoint;

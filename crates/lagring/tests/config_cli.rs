@@ -117,3 +117,28 @@ fn valid_config_with_substitution_passes() {
     assert_eq!(code, Some(0), "stderr: {stderr}");
     assert_eq!(stdout.trim(), "config ok: 1 cluster(s), node n1");
 }
+
+#[test]
+fn oauthbearer_keys_pass_and_a_mistake_names_its_key_path() {
+    let oidc = "clusters:\n  - name: a\n    brokers: ['h:1']\n    tls: {}\n    sasl:\n      mechanism: OAUTHBEARER\n      \
+                oauthbearer:\n        token_endpoint_url: https://idp.example/token\n        client_id: lagring\n        \
+                client_secret_env: LAGRING_TEST_OIDC_SECRET\n        scope: kafka\n        audience: kafka-prod\n        \
+                extra_params: { resource: 'urn:kafka' }\n";
+    let (code, stdout, stderr) = validate(oidc, &[("LAGRING_TEST_OIDC_SECRET", "MARK-oidc-secret")]);
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert!(stdout.starts_with("config ok: 1 cluster(s)"), "{stdout}");
+    assert!(!stdout.contains("MARK") && !stderr.contains("MARK"), "{stdout}{stderr}");
+
+    let typo = oidc.replace("client_secret_env", "client_secret_envv");
+    let (code, _, stderr) = validate(&typo, &[("LAGRING_TEST_OIDC_SECRET", "x")]);
+    assert_eq!(code, Some(2), "stderr: {stderr}");
+    assert!(stderr.contains("clusters[0].sasl.oauthbearer.client_secret_envv: "), "{stderr}");
+    assert!(stderr.contains("unknown field `client_secret_envv`"), "{stderr}");
+
+    let (code, _, stderr) = validate(oidc, &[]);
+    assert_eq!(code, Some(2), "stderr: {stderr}");
+    assert!(
+        stderr.contains("clusters[0].sasl.oauthbearer.client_secret_env: variable LAGRING_TEST_OIDC_SECRET is not set"),
+        "{stderr}"
+    );
+}

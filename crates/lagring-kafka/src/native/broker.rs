@@ -5,6 +5,10 @@
 //! the broker may be stuck behind it), starts a capped exponential backoff during which requests
 //! to this broker fail at once instead of reconnecting in a loop. A successful handshake resets
 //! it.
+//!
+//! A broker that states a SASL session lifetime (KIP-368) closes the connection at its end; the
+//! session is therefore replaced by a new connection (and login) at [`REAUTH_AT`] of that
+//! lifetime, while requests in flight finish on the old one.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -15,6 +19,7 @@ use tokio::sync::OnceCell;
 
 use super::connection::Connection;
 use super::error::WireError;
+use super::oauthbearer::Tokens;
 use super::sasl::authenticate;
 use super::tls::TlsSettings;
 use super::versions::{API_VERSIONS, Versions};
@@ -28,11 +33,22 @@ const BACKOFF_BASE: Duration = Duration::from_millis(100);
 /// every few seconds, so a recovered broker should rejoin within one iteration or two).
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
+/// Share of a broker's SASL session lifetime after which a new connection logs in.
+const REAUTH_AT: f64 = 0.8;
+
 /// An open, negotiated connection.
 #[derive(Debug)]
 pub(crate) struct Session {
     pub(crate) connection: Connection,
     pub(crate) versions: Versions,
+    /// When a new connection must replace this one (the broker's session lifetime, KIP-368).
+    pub(crate) renew_at: Option<Instant>,
+}
+
+impl Session {
+    fn usable(&self) -> bool {
+        !self.connection.is_closed() && self.renew_at.is_none_or(|at| Instant::now() < at)
+    }
 }
 
 type Attempt = Arc<OnceCell<Result<Arc<Session>, WireError>>>;
@@ -62,13 +78,15 @@ pub(crate) struct Seen {
 pub(crate) struct Setup {
     pub(crate) tls: Option<TlsSettings>,
     pub(crate) sasl: Option<Sasl>,
+    /// OAUTHBEARER tokens, shared by the cluster's brokers.
+    pub(crate) tokens: Option<Arc<Tokens>>,
     /// Largest response frame accepted (`NativeOptions::max_response_frame_bytes`).
     pub(crate) max_frame: usize,
 }
 
 impl Default for Setup {
     fn default() -> Self {
-        Setup { tls: None, sasl: None, max_frame: crate::config::DEFAULT_MAX_RESPONSE_FRAME_BYTES }
+        Setup { tls: None, sasl: None, tokens: None, max_frame: crate::config::DEFAULT_MAX_RESPONSE_FRAME_BYTES }
     }
 }
 
@@ -106,7 +124,7 @@ impl Broker {
             let mut state = self.state();
             let current = state.attempt.clone();
             match current.as_ref().map(|a| a.get()) {
-                Some(Some(Ok(session))) if !session.connection.is_closed() => return Ok(session.clone()),
+                Some(Some(Ok(session))) if session.usable() => return Ok(session.clone()),
                 // Someone is connecting: wait for the same attempt.
                 Some(None) => current.unwrap_or_default(),
                 _ => {
@@ -142,12 +160,15 @@ impl Broker {
             // The response header of ApiVersions is always v0: the correlation id only.
             let body = frame.slice(4.min(frame.len())..);
             let versions = Versions::decode(body, API_VERSIONS).map_err(|e| e.at_broker(&self.addr))?;
+            let mut renew_at = None;
             if let Some(sasl) = &setup.sasl {
-                authenticate(&connection, &versions, sasl, timeout.saturating_sub(started.elapsed()))
+                let left = timeout.saturating_sub(started.elapsed());
+                let lifetime = authenticate(&connection, &versions, sasl, setup.tokens.as_ref(), left)
                     .await
                     .map_err(|e| e.at_broker(&self.addr))?;
+                renew_at = lifetime.map(|l| Instant::now() + l.mul_f64(REAUTH_AT));
             }
-            Ok(Session { connection, versions })
+            Ok(Session { connection, versions, renew_at })
         }
         .await;
         match &result {

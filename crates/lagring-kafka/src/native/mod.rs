@@ -11,7 +11,8 @@
 //! - `broker`: one broker's lazy connection, ApiVersions, reconnect backoff.
 //! - `connection`: one TCP (or TLS, see `tls`) connection; pipelined requests matched by
 //!   correlation id.
-//! - `sasl`: SASL PLAIN and SCRAM-SHA-256/512 on each new connection.
+//! - `sasl`: SASL PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER on each new connection;
+//!   `oauthbearer` caches and refreshes the cluster's tokens, `oidc` fetches them.
 //! - `versions`: the versions this client speaks and the highest common one per broker.
 //! - `wire`: request / response framing around the codec.
 //! - `metadata`, `groups`, `coordinators`, `offset_fetch`, `list_offsets`: one Kafka API each,
@@ -24,7 +25,7 @@
 //!
 //! Every request is bounded by the connection's `request_timeout` and never past the caller's
 //! deadline. TLS and SASL are set up once per cluster (a bad certificate file is an error at
-//! construction); GSSAPI and OAUTHBEARER need the librdkafka client.
+//! construction); GSSAPI needs the librdkafka client.
 
 mod assignments;
 mod batch_cache;
@@ -42,7 +43,9 @@ mod fuzz_tests;
 mod groups;
 mod list_offsets;
 mod metadata;
+mod oauthbearer;
 mod offset_fetch;
+mod oidc;
 mod record_batch;
 mod sasl;
 mod share_offsets;
@@ -89,7 +92,17 @@ impl NativeClient {
             .map_err(|what| KafkaError::Unsupported { cluster: cluster.clone(), what })?;
         let options = options.normalised();
         let max_frame = options.max_response_frame_bytes;
-        let setup = Arc::new(broker::Setup { tls, sasl: conn.sasl.clone(), max_frame });
+        let tokens = match conn.sasl.as_ref().filter(|s| s.mechanism == crate::SaslMechanism::OAuthBearer) {
+            None => None,
+            Some(sasl) => {
+                let unsupported = |what: String| KafkaError::Unsupported { cluster: cluster.clone(), what };
+                let source = sasl.oauthbearer.as_ref().ok_or_else(|| {
+                    unsupported("sasl OAUTHBEARER: no token source (oidc or token file) given".to_owned())
+                })?;
+                Some(oauthbearer::Tokens::new(source, conn.request_timeout).map_err(unsupported)?)
+            }
+        };
+        let setup = Arc::new(broker::Setup { tls, sasl: conn.sasl.clone(), tokens, max_frame });
         let counters = Arc::new(Counters::default());
         let directory = Directory::new(&conn.bootstrap_servers, counters.clone(), setup).ok_or_else(|| {
             KafkaError::Unsupported { cluster: cluster.clone(), what: "bootstrap servers: no address given".to_owned() }

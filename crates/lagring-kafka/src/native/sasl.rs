@@ -8,12 +8,21 @@
 //! does. A rejected login is a [`WireError::Auth`] naming the mechanism, the user and the
 //! broker's own message; the broker's connection is then in backoff like any failed connect.
 //!
+//! OAUTHBEARER (RFC 7628, KIP-255) sends one message with a token from the cluster's
+//! [`Tokens`]. A broker that refuses a token may answer with an error challenge (a JSON status)
+//! instead of an error code; the client then sends the single `\x01` RFC 7628 §3.2.3 asks for
+//! and reports the broker's final error with the challenge.
+//!
+//! When the broker states a session lifetime (SaslAuthenticate v1+, KIP-368), it is returned so
+//! the broker's connection is replaced before the session ends.
+//!
 //! The broker chooses the PBKDF2 iteration count of SCRAM. It is checked against Kafka's bounds
 //! (4096..=16384, [`lagring_scram::check_server_first`]) before anything is derived: 16384
 //! rounds of PBKDF2-HMAC-SHA-512 take some 30 ms of CPU, 2^32 − 1 some 100 minutes (OpenSSL
 //! on a loaded 2-core machine). The derivation runs on tokio's blocking pool, so a connection
 //! storm of SCRAM logins never stalls the runtime's workers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,6 +36,7 @@ use tokio::time::Instant;
 
 use super::connection::Connection;
 use super::error::WireError;
+use super::oauthbearer::{Tokens, initial_response};
 use super::versions::Versions;
 use super::wire::{decode_response, encode_request};
 use crate::config::{Sasl, SaslMechanism};
@@ -35,13 +45,15 @@ use crate::config::{Sasl, SaslMechanism};
 /// (v0 sends raw tokens, which this client does not speak).
 pub(crate) const HANDSHAKE_FRAMED: i16 = 1;
 
-/// Authenticates `connection` as `sasl.username`, all within `timeout`.
+/// Authenticates `connection` as `sasl.username` (with a token of `tokens` for OAUTHBEARER), all
+/// within `timeout`; the session lifetime the broker states, if any.
 pub(crate) async fn authenticate(
     connection: &Connection,
     versions: &Versions,
     sasl: &Sasl,
+    tokens: Option<&Arc<Tokens>>,
     timeout: Duration,
-) -> Result<(), WireError> {
+) -> Result<Option<Duration>, WireError> {
     let deadline = Instant::now() + timeout;
     let name = sasl.mechanism.as_librdkafka();
     let auth = |message: String| WireError::Auth { mechanism: name, user: sasl.username.clone(), message };
@@ -60,38 +72,80 @@ pub(crate) async fn authenticate(
         )));
     }
     let version = versions.pick(kafka_protocol::messages::ApiKey::SaslAuthenticate)?;
+    let exchange = Exchange { connection, version, deadline, mechanism: name, user: &sasl.username };
     let mut mechanism: Box<dyn Mechanism + Send> = match sasl.mechanism {
         SaslMechanism::Plain => Box::new(Plain::new(sasl.username.clone(), sasl.password.clone())),
         SaslMechanism::ScramSha256 => Box::new(scram::<Sha256>(sasl)?),
         SaslMechanism::ScramSha512 => Box::new(scram::<lagring_scram::Sha512>(sasl)?),
+        SaslMechanism::OAuthBearer => {
+            let tokens = tokens.ok_or_else(|| auth("no oauthbearer token source configured".to_owned()))?;
+            let token = tokio::time::timeout_at(deadline, tokens.token())
+                .await
+                .map_err(|_| auth(format!("no token within {timeout:?}")))?
+                .map_err(auth)?;
+            return exchange.bearer(&token).await;
+        }
     };
-    let step = async |token: Vec<u8>| -> Result<Bytes, WireError> {
+    let (first, lifetime) = exchange.step(mechanism.initial()).await?;
+    if sasl.mechanism == SaslMechanism::Plain {
+        return Ok(lifetime);
+    }
+    lagring_scram::check_server_first(&first).map_err(|e| auth(e.to_string()))?;
+    // PBKDF2 with the (bounded) iteration count: CPU work, off the runtime's workers.
+    let derived = tokio::task::spawn_blocking(move || {
+        let last = mechanism.response(&first);
+        (mechanism, last)
+    })
+    .await
+    .map_err(|e| auth(format!("scram key derivation did not finish: {e}")))?;
+    let (mut mechanism, last) = derived;
+    let last = last.map_err(|e| auth(format!("server-first message: {e}")))?;
+    let (server_final, lifetime) = exchange.step(last).await?;
+    mechanism.success(&server_final).map_err(|e| auth(format!("server-final message: {e}")))?;
+    Ok(lifetime)
+}
+
+/// The SaslAuthenticate round trips of one login.
+struct Exchange<'a> {
+    connection: &'a Connection,
+    version: i16,
+    deadline: Instant,
+    mechanism: &'static str,
+    user: &'a str,
+}
+
+impl Exchange<'_> {
+    fn auth(&self, message: String) -> WireError {
+        WireError::Auth { mechanism: self.mechanism, user: self.user.to_owned(), message }
+    }
+
+    /// Sends `token`; the broker's bytes and the session lifetime it states (v1+), or its refusal.
+    async fn step(&self, token: Vec<u8>) -> Result<(Bytes, Option<Duration>), WireError> {
         let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token));
-        let answer = round_trip(connection, &request, version, deadline).await?;
+        let answer = round_trip(self.connection, &request, self.version, self.deadline).await?;
         if answer.error_code != 0 {
             let detail = answer.error_message.as_ref().map(|m| m.as_str()).filter(|m| !m.is_empty());
             let base = WireError::broker(answer.error_code).to_string();
-            return Err(auth(detail.map_or(base.clone(), |d| format!("{base}: {d}"))));
+            return Err(self.auth(detail.map_or(base.clone(), |d| format!("{base}: {d}"))));
         }
-        Ok(answer.auth_bytes)
-    };
-    let first = step(mechanism.initial()).await?;
-    if sasl.mechanism != SaslMechanism::Plain {
-        lagring_scram::check_server_first(&first).map_err(|e| auth(e.to_string()))?;
-        // PBKDF2 with the (bounded) iteration count: CPU work, off the runtime's workers.
-        let derived = tokio::task::spawn_blocking(move || {
-            let last = mechanism.response(&first);
-            (mechanism, last)
-        })
-        .await
-        .map_err(|e| auth(format!("scram key derivation did not finish: {e}")))?;
-        let (returned, last) = derived;
-        mechanism = returned;
-        let last = last.map_err(|e| auth(format!("server-first message: {e}")))?;
-        let server_final = step(last).await?;
-        mechanism.success(&server_final).map_err(|e| auth(format!("server-final message: {e}")))?;
+        let millis = u64::try_from(answer.session_lifetime_ms).unwrap_or(0);
+        Ok((answer.auth_bytes, (millis > 0).then(|| Duration::from_millis(millis))))
     }
-    Ok(())
+
+    /// The OAUTHBEARER exchange: the token, and after an error challenge the `\x01` that makes
+    /// the broker send its error, reported with the challenge.
+    async fn bearer(&self, token: &str) -> Result<Option<Duration>, WireError> {
+        let (challenge, lifetime) = self.step(initial_response(token)).await?;
+        if challenge.is_empty() {
+            return Ok(lifetime);
+        }
+        let status: String = String::from_utf8_lossy(&challenge).chars().take(300).collect();
+        Err(match self.step(vec![0x01]).await {
+            Err(WireError::Auth { message, .. }) => self.auth(format!("{message} ({status})")),
+            Err(other) => other,
+            Ok(_) => self.auth(format!("the broker refused the token: {status}")),
+        })
+    }
 }
 
 fn scram<S: sasl::common::scram::ScramProvider>(sasl: &Sasl) -> Result<Scram<S>, WireError> {

@@ -1,8 +1,14 @@
 //! How the simulated brokers' listeners are secured: TLS (server certificate, optionally
 //! requiring client certificates signed by a CA) and SASL (mechanisms and users). Absent means
 //! plaintext without authentication, as before.
+//!
+//! OAUTHBEARER verifies HS256 JWTs with a shared test key (signature, expiry, audience), so a
+//! test's token endpoint and the simulated brokers agree without a JWKS endpoint. A session
+//! lifetime (Kafka's `connections.max.reauth.ms`, KIP-368) makes the brokers state it in
+//! SaslAuthenticate and close connections whose session ended.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -28,16 +34,41 @@ pub struct ServerTlsConfig {
 }
 
 /// SASL: which mechanisms are enabled and the users (name → password) of every mechanism.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSaslConfig {
-    /// Any of `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`.
+    /// Any of `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, `OAUTHBEARER`.
     pub mechanisms: Vec<String>,
+    #[serde(default)]
     pub users: std::collections::BTreeMap<String, String>,
+    /// How OAUTHBEARER tokens are verified; required when `mechanisms` has `OAUTHBEARER`.
+    #[serde(default)]
+    pub oauthbearer: Option<ServerOAuthConfig>,
+    /// The longest SASL session (`connections.max.reauth.ms`); an OAUTHBEARER session ends at
+    /// its token's expiry if that is sooner. Absent: sessions never end.
+    #[serde(default, with = "humantime_serde")]
+    pub session_lifetime: Option<Duration>,
+}
+
+/// OAUTHBEARER token verification of the simulated brokers.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerOAuthConfig {
+    /// The HS256 key tokens are signed with.
+    pub hs256_key: String,
+    /// The `aud` a token must carry, when set.
+    #[serde(default)]
+    pub audience: Option<String>,
+}
+
+impl std::fmt::Debug for ServerOAuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOAuthConfig").field("audience", &self.audience).finish_non_exhaustive()
+    }
 }
 
 /// Mechanisms the simulator implements.
-pub const MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+pub const MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"];
 
 impl SecurityConfig {
     /// Problems, each naming its key path.
@@ -51,6 +82,9 @@ impl SecurityConfig {
                 if !MECHANISMS.contains(&m.as_str()) {
                     problems.push(format!("security.sasl.mechanisms: {m:?} is not one of {MECHANISMS:?}"));
                 }
+            }
+            if sasl.mechanisms.iter().any(|m| m == "OAUTHBEARER") && sasl.oauthbearer.is_none() {
+                problems.push("security.sasl.oauthbearer: required with the OAUTHBEARER mechanism".to_owned());
             }
         }
         problems

@@ -3,8 +3,13 @@
 //! SaslAuthenticate carries its messages, and any other request before success closes the
 //! connection. A failed login is answered with SASL_AUTHENTICATION_FAILED and a message, then
 //! the connection is closed, as Kafka does.
+//!
+//! With a session lifetime configured (KIP-368) a successful SaslAuthenticate (v1+) states it
+//! (for OAUTHBEARER cut at the token's expiry), and the first request after it ends closes the
+//! connection, as Kafka does: a client that does not log in again in time sees failed calls.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::ResponseError;
@@ -14,6 +19,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::Decodable;
 use sasl::common::scram::Sha256;
 
+use super::oauthbearer::BearerVerifier;
 use super::scram::{Credential, ITERATIONS, ScramServer};
 use crate::handlers::{frame, sb};
 use crate::scenario::security::ServerSaslConfig;
@@ -24,6 +30,8 @@ pub(crate) struct SaslUsers {
     mechanisms: Vec<String>,
     plain: HashMap<String, String>,
     scram: HashMap<(&'static str, String), Credential>,
+    bearer: Option<BearerVerifier>,
+    session_lifetime: Option<Duration>,
 }
 
 impl SaslUsers {
@@ -44,6 +52,8 @@ impl SaslUsers {
             mechanisms: config.mechanisms.clone(),
             plain: config.users.clone().into_iter().collect(),
             scram,
+            bearer: config.oauthbearer.as_ref().map(BearerVerifier::new).transpose()?,
+            session_lifetime: config.session_lifetime,
         })
     }
 }
@@ -53,6 +63,7 @@ enum Stage {
     Plain,
     Scram256(ScramServer<Sha256>),
     Scram512(ScramServer<lagring_scram::Sha512>),
+    OAuthBearer,
     Authenticated,
 }
 
@@ -67,16 +78,23 @@ pub(crate) enum Next {
 pub(crate) struct SaslSession<'a> {
     users: Option<&'a SaslUsers>,
     stage: Stage,
+    /// When the authenticated session ends (KIP-368).
+    expires_at: Option<Instant>,
+    /// The session lifetime of the login just completed, for its answer.
+    lifetime: Option<Duration>,
 }
 
 impl<'a> SaslSession<'a> {
     pub(crate) fn new(users: Option<&'a SaslUsers>) -> Self {
         let stage = if users.is_some() { Stage::Handshake } else { Stage::Authenticated };
-        SaslSession { users, stage }
+        SaslSession { users, stage, expires_at: None, lifetime: None }
     }
 
     /// Whether `api_key` may be served now (before a login only ApiVersions and SASL).
     pub(crate) fn allows(&self, api_key: i16) -> bool {
+        if self.expires_at.is_some_and(|at| Instant::now() >= at) {
+            return false;
+        }
         matches!(self.stage, Stage::Authenticated)
             || api_key == ApiKey::ApiVersions as i16
             || api_key == ApiKey::SaslHandshake as i16
@@ -98,7 +116,15 @@ impl<'a> SaslSession<'a> {
         }
         let request = SaslAuthenticateRequest::decode(&mut body, version)?;
         let (response, next) = match self.authenticate(&request.auth_bytes) {
-            Ok(reply) => (SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(reply)), Next::Continue),
+            Ok(reply) => {
+                let mut response = SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(reply));
+                if let Some(lifetime) = self.lifetime.take().filter(|_| version >= 1) {
+                    self.expires_at = Some(Instant::now() + lifetime);
+                    response =
+                        response.with_session_lifetime_ms(i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX));
+                }
+                (response, Next::Continue)
+            }
             Err(message) => {
                 tracing::debug!(%message, "sasl authentication failed");
                 let response = SaslAuthenticateResponse::default()
@@ -123,6 +149,7 @@ impl<'a> SaslSession<'a> {
         self.stage = match mechanism {
             "PLAIN" => Stage::Plain,
             "SCRAM-SHA-256" => Stage::Scram256(ScramServer::new()),
+            "OAUTHBEARER" => Stage::OAuthBearer,
             _ => Stage::Scram512(ScramServer::new()),
         };
         (response, Next::Continue)
@@ -131,6 +158,7 @@ impl<'a> SaslSession<'a> {
     fn finish(&mut self, done: bool) {
         if done {
             self.stage = Stage::Authenticated;
+            self.lifetime = self.users.and_then(|u| u.session_lifetime);
         }
     }
 
@@ -148,7 +176,14 @@ impl<'a> SaslSession<'a> {
                 if users.plain.get(user).is_none_or(|p| p != password) {
                     return Err("invalid credentials".to_owned());
                 }
-                self.stage = Stage::Authenticated;
+                self.finish(true);
+                Ok(Vec::new())
+            }
+            Stage::OAuthBearer => {
+                let verifier = users.bearer.as_ref().ok_or("oauthbearer is not configured")?;
+                let token_left = Duration::from_millis(verifier.verify(token)?);
+                self.finish(true);
+                self.lifetime = self.lifetime.map(|max| max.min(token_left));
                 Ok(Vec::new())
             }
             Stage::Scram256(server) => {

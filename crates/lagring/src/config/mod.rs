@@ -3,6 +3,7 @@
 
 mod env_subst;
 mod model;
+mod oauthbearer;
 mod subst_de;
 mod time_lag;
 mod validate;
@@ -11,6 +12,7 @@ mod warnings;
 use std::path::Path;
 
 pub use model::*;
+pub use oauthbearer::OAuthBearerConfig;
 pub use time_lag::{HistoryConfig, TimeLagConfig, TimeLagMethod, TimeLagSettings};
 pub use warnings::plaintext_secrets;
 
@@ -140,14 +142,23 @@ impl ClusterConfig {
         use lagring_kafka::{Isolation, Sasl, SaslMechanism, Tls};
         lagring_kafka::KafkaConnection {
             bootstrap_servers: self.brokers.join(","),
-            sasl: self.sasl.as_ref().map(|s| Sasl {
-                mechanism: match s.mechanism {
+            sasl: self.sasl.as_ref().map(|s| {
+                let mechanism = match s.mechanism {
                     SaslMechanismConfig::Plain => SaslMechanism::Plain,
                     SaslMechanismConfig::ScramSha256 => SaslMechanism::ScramSha256,
                     SaslMechanismConfig::ScramSha512 => SaslMechanism::ScramSha512,
-                },
-                username: s.username.clone(),
-                password: s.password.expose().to_owned(),
+                    SaslMechanismConfig::OAuthBearer => SaslMechanism::OAuthBearer,
+                };
+                let source = s.oauthbearer.as_ref().and_then(OAuthBearerConfig::token_source);
+                match source.filter(|_| mechanism == SaslMechanism::OAuthBearer) {
+                    Some(source) => Sasl::oauthbearer(source),
+                    None => Sasl {
+                        mechanism,
+                        username: s.username.clone(),
+                        password: s.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default(),
+                        oauthbearer: None,
+                    },
+                }
             }),
             tls: self.tls.as_ref().map(|t| Tls {
                 ca_file: t.ca_file.clone(),

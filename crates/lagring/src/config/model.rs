@@ -164,12 +164,17 @@ impl fmt::Debug for ClusterConfig {
     }
 }
 
+/// `username` and `password` for PLAIN and SCRAM; `oauthbearer` for OAUTHBEARER.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SaslConfig {
     pub mechanism: SaslMechanismConfig,
+    #[serde(default)]
     pub username: String,
-    pub password: Secret,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    #[serde(default)]
+    pub oauthbearer: Option<super::oauthbearer::OAuthBearerConfig>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -180,6 +185,8 @@ pub enum SaslMechanismConfig {
     ScramSha256,
     #[serde(rename = "SCRAM-SHA-512")]
     ScramSha512,
+    #[serde(rename = "OAUTHBEARER")]
+    OAuthBearer,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

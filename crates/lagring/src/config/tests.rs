@@ -228,8 +228,8 @@ remote_write:
   basic_auth: { username: u, password: "pre ${PW} post" }
 "#;
     let cfg = parse_with_env(text, &[("PW", password)]).unwrap();
-    assert_eq!(cfg.clusters[0].sasl.as_ref().unwrap().password.expose(), password);
-    assert_eq!(cfg.clusters[1].sasl.as_ref().unwrap().password.expose(), password);
+    assert_eq!(cfg.clusters[0].sasl.as_ref().unwrap().password.as_ref().unwrap().expose(), password);
+    assert_eq!(cfg.clusters[1].sasl.as_ref().unwrap().password.as_ref().unwrap().expose(), password);
     assert_eq!(cfg.clusters[1].tls.as_ref().unwrap().key_password.as_ref().unwrap().expose(), password);
     assert_eq!(cfg.redis.as_ref().unwrap().password.as_deref(), Some(password));
     let basic = &cfg.remote_write.as_ref().unwrap().basic_auth.as_ref().unwrap().password;
@@ -243,7 +243,7 @@ remote_write:
     for word in ["null", "~", "true", "007", "1.50", "- x", "[a, b]", "{a: b}", "*alias", "!tag x", "'q'"] {
         let cfg = parse_with_env(text, &[("PW", word)]).unwrap();
         assert_eq!(cfg.redis.as_ref().unwrap().password.as_deref(), Some(word), "{word:?}");
-        assert_eq!(cfg.clusters[0].sasl.as_ref().unwrap().password.expose(), word, "{word:?}");
+        assert_eq!(cfg.clusters[0].sasl.as_ref().unwrap().password.as_ref().unwrap().expose(), word, "{word:?}");
     }
 }
 

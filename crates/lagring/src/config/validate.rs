@@ -7,7 +7,7 @@ use std::path::Path;
 
 use lagring_core::filter::NameFilter;
 
-use super::model::{ClientChoice, ClusterConfig, Config, FilterConfig, TlsConfig};
+use super::model::{ClientChoice, ClusterConfig, Config, FilterConfig, SaslConfig, SaslMechanismConfig, TlsConfig};
 
 /// Label names lagring sets itself on lag series.
 const RESERVED_LABELS: &[&str] = &["group", "topic", "partition"];
@@ -103,10 +103,8 @@ fn cluster(c: &ClusterConfig, path: &str, errs: &mut Vec<String>) {
             errs.push(format!("{path}.brokers[{j}]: expected host:port, got {b:?}"));
         }
     }
-    if let Some(sasl) = &c.sasl
-        && sasl.username.is_empty()
-    {
-        errs.push(format!("{path}.sasl.username: must not be empty"));
+    if let Some(sasl) = &c.sasl {
+        sasl_keys(sasl, &format!("{path}.sasl"), c.client_choice(), errs);
     }
     if let Some(tls) = &c.tls {
         tls_files(tls, &format!("{path}.tls"), errs);
@@ -133,6 +131,29 @@ fn cluster(c: &ClusterConfig, path: &str, errs: &mut Vec<String>) {
                 "{path}.tls.key_password: encrypted keys need client: librdkafka (the native client reads unencrypted PEM keys)"
             ));
         }
+    }
+}
+
+/// PLAIN and SCRAM take `username` and `password`, OAUTHBEARER takes `oauthbearer`.
+fn sasl_keys(sasl: &SaslConfig, path: &str, client: ClientChoice, errs: &mut Vec<String>) {
+    if sasl.mechanism == SaslMechanismConfig::OAuthBearer {
+        if !sasl.username.is_empty() || sasl.password.is_some() {
+            errs.push(format!("{path}: username and password are not used with OAUTHBEARER (see oauthbearer)"));
+        }
+        match &sasl.oauthbearer {
+            Some(oauth) => errs.extend(oauth.problems(&format!("{path}.oauthbearer"), client)),
+            None => errs.push(format!("{path}.oauthbearer: required with mechanism OAUTHBEARER")),
+        }
+        return;
+    }
+    if sasl.username.is_empty() {
+        errs.push(format!("{path}.username: must not be empty"));
+    }
+    if sasl.password.is_none() {
+        errs.push(format!("{path}.password: required with mechanism PLAIN or SCRAM"));
+    }
+    if sasl.oauthbearer.is_some() {
+        errs.push(format!("{path}.oauthbearer: only with mechanism OAUTHBEARER"));
     }
 }
 

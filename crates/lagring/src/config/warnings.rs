@@ -1,5 +1,5 @@
-//! Settings that work but send a secret in clear text: SASL PLAIN without
-//! TLS, a Redis password to a `redis://` address, remote-write credentials to
+//! Settings that work but send a secret in clear text: SASL PLAIN or
+//! OAUTHBEARER without TLS, a Redis password to a `redis://` address, remote-write credentials to
 //! an `http://` url.
 //!
 //! They are legitimate in a lab or behind a service mesh that encrypts for
@@ -18,6 +18,13 @@ pub fn plaintext_secrets(cfg: &Config) -> Vec<String> {
         {
             warnings.push(format!(
                 "clusters[{i}].sasl: mechanism PLAIN without tls sends the password in clear text (add tls: {{}} or use SCRAM)"
+            ));
+        }
+        if cluster.sasl.as_ref().is_some_and(|sasl| sasl.mechanism == SaslMechanismConfig::OAuthBearer)
+            && !kafka_tls(cluster)
+        {
+            warnings.push(format!(
+                "clusters[{i}].sasl: mechanism OAUTHBEARER without tls sends the bearer token in clear text (add tls: {{}})"
             ));
         }
     }
