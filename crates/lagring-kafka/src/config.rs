@@ -216,10 +216,9 @@ impl Isolation {
 }
 
 /// Which client speaks to the cluster.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientKind {
     /// librdkafka admin calls: one FindCoordinator and one OffsetFetch per group.
-    #[default]
     Librdkafka,
     /// The native Kafka protocol client: batched coordinator lookups and
     /// offset fetches; plaintext only for now.

@@ -50,18 +50,13 @@ impl std::fmt::Debug for KafkaClient {
 type LogOffsets = (BTreeMap<TopicPartition, PartitionOffsets>, Vec<(TopicPartition, KafkaError)>);
 
 impl KafkaClient {
-    /// The librdkafka client. Does not contact the cluster (librdkafka
-    /// connects in the background), so it fails only on invalid configuration.
-    pub fn connect(cluster: &str, conn: &KafkaConnection) -> Result<Self, KafkaError> {
-        Self::connect_with(cluster, conn, ClientKind::default())
-    }
-
-    /// The client of `kind`. Neither contacts the cluster here; the native
-    /// client refuses TLS and SASL settings (not supported by it yet).
-    pub fn connect_with(cluster: &str, conn: &KafkaConnection, kind: ClientKind) -> Result<Self, KafkaError> {
+    /// The client of `kind` for `cluster`. Contacts nothing: both clients
+    /// connect lazily, on the first request (librdkafka in the background),
+    /// so this fails only on invalid settings.
+    pub fn new(cluster: &str, conn: &KafkaConnection, kind: ClientKind) -> Result<Self, KafkaError> {
         let name: Arc<str> = Arc::from(cluster);
         let backend = match kind {
-            ClientKind::Librdkafka => Backend::Librdkafka(RdkafkaClient::connect(cluster, conn)?),
+            ClientKind::Librdkafka => Backend::Librdkafka(RdkafkaClient::new(cluster, conn)?),
             ClientKind::Native(options) => Backend::Native(Arc::new(NativeClient::new(name.clone(), conn, options)?)),
         };
         Ok(Self { cluster: name, backend })

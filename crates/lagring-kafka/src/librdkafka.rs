@@ -78,7 +78,7 @@ impl fmt::Debug for RdkafkaClient {
 impl RdkafkaClient {
     /// Creates the client. Does not contact the cluster (librdkafka connects
     /// in the background), so it fails only on invalid configuration.
-    pub(crate) fn connect(cluster: &str, conn: &KafkaConnection) -> Result<Self, KafkaError> {
+    pub(crate) fn new(cluster: &str, conn: &KafkaConnection) -> Result<Self, KafkaError> {
         let cluster: Arc<str> = Arc::from(cluster);
         let mut config = ClientConfig::new();
         for (key, value) in client_properties(conn) {

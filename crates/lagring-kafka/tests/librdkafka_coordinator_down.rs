@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lagring_core::model::TopicPartition;
-use lagring_kafka::{KafkaClient, KafkaConnection};
+use lagring_kafka::{ClientKind, KafkaClient, KafkaConnection};
 use lagring_sim::{Clock, Expected, ScaleSpec, Sim};
 
 /// One broker: silencing it cuts the client from every broker, as an iptables cut does.
@@ -47,7 +47,7 @@ async fn committed_offsets_survive_a_coordinator_that_is_cut_off_and_comes_back(
     let sim = Sim::start(ScaleSpec::parse(SPEC).unwrap().scenario(), clock).await.unwrap();
     let mut conn = KafkaConnection::plaintext(sim.bootstrap());
     conn.request_timeout = REQUEST_TIMEOUT;
-    let client = KafkaClient::connect("sim", &conn).unwrap();
+    let client = KafkaClient::new("sim", &conn, ClientKind::Librdkafka).unwrap();
     let commits = expected_commits(&sim.expected_now());
     let groups: Vec<Arc<str>> = commits.keys().cloned().collect();
     // Warm: the coordinator is known and up.

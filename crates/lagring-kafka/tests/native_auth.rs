@@ -68,7 +68,7 @@ fn client(sim: &SimHandle, kind: ClientKind, tls: Option<Tls>, sasl: Option<Sasl
     conn.tls = tls;
     conn.sasl = sasl;
     conn.request_timeout = Duration::from_secs(5);
-    KafkaClient::connect_with("secured", &conn, kind).unwrap()
+    KafkaClient::new("secured", &conn, kind).unwrap()
 }
 
 fn native() -> ClientKind {
@@ -135,7 +135,7 @@ async fn native_client_over_tls_with_a_custom_ca_and_every_sasl_mechanism() {
 
     // A mechanism the broker does not enable for this user fails at the password, an unknown
     // user too; neither reads anything.
-    let unknown = KafkaClient::connect_with(
+    let unknown = KafkaClient::new(
         "secured",
         &KafkaConnection {
             sasl: Some(Sasl {

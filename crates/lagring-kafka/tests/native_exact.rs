@@ -30,7 +30,7 @@ async fn start() -> SimHandle {
 fn native(sim: &SimHandle, timeout: Duration) -> KafkaClient {
     let mut conn = KafkaConnection::plaintext(sim.bootstrap());
     conn.request_timeout = timeout;
-    KafkaClient::connect_with("sim", &conn, ClientKind::Native(NativeOptions::default())).unwrap()
+    KafkaClient::new("sim", &conn, ClientKind::Native(NativeOptions::default())).unwrap()
 }
 
 /// Wall ms the model gives offset `o` of `topic`/`p` now.
@@ -206,7 +206,7 @@ async fn read_committed_stops_at_the_last_stable_offset() {
     let sim = Sim::start(Scenario::from_yaml(&yaml).unwrap(), clock).await.unwrap();
     let mut conn = KafkaConnection::plaintext(sim.bootstrap());
     conn.isolation = lagring_kafka::Isolation::ReadCommitted;
-    let client = KafkaClient::connect_with("sim", &conn, ClientKind::Native(NativeOptions::default())).unwrap();
+    let client = KafkaClient::new("sim", &conn, ClientKind::Native(NativeOptions::default())).unwrap();
     let lso = sim.expected_now().partitions[&("txn".to_owned(), 0)].last_stable;
     assert_eq!(lso, 1295);
     let got = client.record_times(vec![(tp("txn", 0), 1294), (tp("txn", 0), 1297)], Default::default(), None).await;
@@ -222,7 +222,8 @@ async fn read_committed_stops_at_the_last_stable_offset() {
 
 #[tokio::test]
 async fn the_librdkafka_client_does_not_read_record_times() {
-    let client = KafkaClient::connect("sim", &KafkaConnection::plaintext("127.0.0.1:9".to_owned())).unwrap();
+    let client =
+        KafkaClient::new("sim", &KafkaConnection::plaintext("127.0.0.1:9".to_owned()), ClientKind::Librdkafka).unwrap();
     let err = client.record_times(vec![(tp("t", 0), 1)], Default::default(), None).await.unwrap_err();
     assert_eq!(err.to_string(), "cluster sim: reading record produce times needs the native client (client: native)");
 }

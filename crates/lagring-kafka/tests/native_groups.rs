@@ -57,7 +57,7 @@ async fn start() -> SimHandle {
 
 fn native(sim: &SimHandle) -> KafkaClient {
     let conn = KafkaConnection::plaintext(sim.bootstrap());
-    KafkaClient::connect_with("sim", &conn, ClientKind::Native(NativeOptions::default())).unwrap()
+    KafkaClient::new("sim", &conn, ClientKind::Native(NativeOptions::default())).unwrap()
 }
 
 fn group_type(name: &str) -> GroupType {

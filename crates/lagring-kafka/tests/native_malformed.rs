@@ -143,7 +143,7 @@ async fn good_cluster() -> SimHandle {
 fn native(name: &str, bootstrap: &str) -> KafkaClient {
     let mut conn = KafkaConnection::plaintext(bootstrap);
     conn.request_timeout = Duration::from_secs(5);
-    KafkaClient::connect_with(name, &conn, ClientKind::Native(NativeOptions::default())).unwrap()
+    KafkaClient::new(name, &conn, ClientKind::Native(NativeOptions::default())).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,7 +187,7 @@ async fn a_scram_iteration_count_beyond_kafkas_bound_is_refused_before_any_deriv
         password: "p".to_owned(),
         oauthbearer: None,
     });
-    let client = KafkaClient::connect_with("scram", &conn, ClientKind::Native(NativeOptions::default())).unwrap();
+    let client = KafkaClient::new("scram", &conn, ClientKind::Native(NativeOptions::default())).unwrap();
     let started = std::time::Instant::now();
     let error = client.list_groups().await.unwrap_err().to_string();
     assert!(started.elapsed() < Duration::from_secs(2), "refused, not derived: {error}");

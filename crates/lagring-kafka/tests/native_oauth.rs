@@ -78,7 +78,7 @@ impl Setup {
         let mut conn = KafkaConnection::plaintext(self.sim.bootstrap());
         conn.sasl = Some(Sasl::oauthbearer(source));
         conn.request_timeout = Duration::from_secs(5);
-        KafkaClient::connect_with("oauth", &conn, ClientKind::Native(NativeOptions::default())).unwrap()
+        KafkaClient::new("oauth", &conn, ClientKind::Native(NativeOptions::default())).unwrap()
     }
 }
 

@@ -27,7 +27,7 @@ async fn start(spec: &str) -> SimHandle {
 fn native(sim: &SimHandle, timeout: Duration, options: NativeOptions) -> KafkaClient {
     let mut conn = KafkaConnection::plaintext(sim.bootstrap());
     conn.request_timeout = timeout;
-    KafkaClient::connect_with("sim", &conn, ClientKind::Native(options)).unwrap()
+    KafkaClient::new("sim", &conn, ClientKind::Native(options)).unwrap()
 }
 
 /// Committed offsets of every group in the model (never-committed partitions left out).
@@ -242,7 +242,7 @@ async fn a_moved_coordinator_is_found_again_within_the_call() {
 async fn unreadable_tls_files_and_encrypted_keys_are_configuration_errors() {
     let mut conn = KafkaConnection::plaintext("127.0.0.1:9092");
     conn.tls = Some(Tls { ca_file: Some("/nonexistent/ca.pem".into()), ..Tls::default() });
-    let err = KafkaClient::connect_with("c", &conn, ClientKind::Native(NativeOptions::default())).unwrap_err();
+    let err = KafkaClient::new("c", &conn, ClientKind::Native(NativeOptions::default())).unwrap_err();
     assert!(
         err.to_string().starts_with(
             "cluster c: invalid client configuration: tls.ca_file: cannot read PEM certificates from /nonexistent/ca.pem: "
@@ -250,7 +250,7 @@ async fn unreadable_tls_files_and_encrypted_keys_are_configuration_errors() {
         "{err}"
     );
     conn.tls = Some(Tls { key_password: Some("secret".into()), ..Tls::default() });
-    let err = KafkaClient::connect_with("c", &conn, ClientKind::Native(NativeOptions::default())).unwrap_err();
+    let err = KafkaClient::new("c", &conn, ClientKind::Native(NativeOptions::default())).unwrap_err();
     assert_eq!(
         err.to_string(),
         "cluster c: invalid client configuration: tls.key_password: encrypted keys are not supported by the native \
@@ -258,7 +258,7 @@ async fn unreadable_tls_files_and_encrypted_keys_are_configuration_errors() {
     );
     conn.tls = None;
     conn.bootstrap_servers = " , ".to_owned();
-    let err = KafkaClient::connect_with("c", &conn, ClientKind::Native(NativeOptions::default())).unwrap_err();
+    let err = KafkaClient::new("c", &conn, ClientKind::Native(NativeOptions::default())).unwrap_err();
     assert_eq!(err.to_string(), "cluster c: invalid client configuration: bootstrap servers: no address given");
 }
 

@@ -57,7 +57,7 @@ async fn a_silent_broker_leaves_no_task_or_thread_behind_across_iterations() {
     let sim = start().await;
     let mut conn = KafkaConnection::plaintext(sim.bootstrap());
     conn.request_timeout = Duration::from_millis(300);
-    let client = KafkaClient::connect_with("sim", &conn, ClientKind::Native(NativeOptions::default())).unwrap();
+    let client = KafkaClient::new("sim", &conn, ClientKind::Native(NativeOptions::default())).unwrap();
     let groups: Vec<Arc<str>> = sim.expected_now().groups.keys().map(|g| Arc::from(g.as_str())).collect();
     let coordinated_by_1 = groups.iter().filter(|g| sim.coordinator_of(g) == 1).count();
     assert!(coordinated_by_1 > 0, "the scenario gives broker 1 some groups");

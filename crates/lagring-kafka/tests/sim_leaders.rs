@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use lagring_core::model::{PartitionOffsets, TopicPartition};
-use lagring_kafka::{ApiCounts, KafkaClient, KafkaConnection, OffsetSpec};
+use lagring_kafka::{ApiCounts, ClientKind, KafkaClient, KafkaConnection, OffsetSpec};
 use lagring_sim::{Clock, Scenario, Sim};
 
 const SCENARIO: &str = "seed: 7\nbrokers: 3\n\
@@ -26,7 +26,7 @@ async fn offsets_spanning_three_leaders_are_exact_with_one_request_per_leader_an
     let sim = Sim::start(Scenario::from_yaml(SCENARIO).unwrap(), clock).await.unwrap();
     let mut conn = KafkaConnection::plaintext(sim.bootstrap());
     conn.request_timeout = Duration::from_secs(5);
-    let client = KafkaClient::connect("sim", &conn).unwrap();
+    let client = KafkaClient::new("sim", &conn, ClientKind::Librdkafka).unwrap();
 
     // Fills the leader map the ListOffsets split uses.
     let counts = client.topic_partition_counts().await.unwrap();

@@ -78,7 +78,7 @@ async fn exact_from_tansu(kind: ClientKind) -> RequestStats {
 
     let mut conn = KafkaConnection::plaintext(&bootstrap);
     conn.request_timeout = Duration::from_secs(10);
-    let client = KafkaClient::connect_with("tansu", &conn, kind).unwrap();
+    let client = KafkaClient::new("tansu", &conn, kind).unwrap();
 
     let groups = client.list_groups().await.unwrap();
     let names: Vec<&str> = groups.iter().map(|g| &*g.group).collect();
@@ -133,7 +133,7 @@ async fn unknown_partition_is_a_per_partition_error() {
     produce(&bootstrap, "orders", 0, 3).await.unwrap();
     let mut conn = KafkaConnection::plaintext(&bootstrap);
     conn.request_timeout = Duration::from_secs(5);
-    let client = KafkaClient::connect("tansu", &conn).unwrap();
+    let client = KafkaClient::new("tansu", &conn, ClientKind::Librdkafka).unwrap();
 
     let started = Instant::now();
     let result = client.list_offsets(vec![tp("orders", 0), tp("orders", 9)], OffsetSpec::Latest).await;
@@ -150,7 +150,7 @@ async fn closed_port_fails_within_the_timeout() {
     let port = free_port().unwrap();
     let mut conn = KafkaConnection::plaintext(format!("127.0.0.1:{port}"));
     conn.request_timeout = Duration::from_secs(2);
-    let client = KafkaClient::connect("dead", &conn).unwrap();
+    let client = KafkaClient::new("dead", &conn, ClientKind::Librdkafka).unwrap();
     // librdkafka timeout + worker slack + outer slack, plus scheduling margin.
     let bound = Duration::from_secs(2 + 1 + 2 + 2);
 
@@ -205,7 +205,7 @@ async fn many_groups_through_a_small_window() {
     }
     let mut conn = KafkaConnection::plaintext(&bootstrap);
     conn.request_timeout = Duration::from_secs(10);
-    let client = KafkaClient::connect("tansu", &conn).unwrap();
+    let client = KafkaClient::new("tansu", &conn, ClientKind::Librdkafka).unwrap();
 
     let asked: Vec<Arc<str>> = groups.iter().rev().map(|g| Arc::from(g.as_str())).collect();
     let got = client.committed_offsets(asked.clone(), 3).await;

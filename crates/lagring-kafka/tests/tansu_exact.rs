@@ -29,7 +29,7 @@ async fn produce_times_come_from_librdkafka_batches_on_tansu() {
 
     let mut conn = KafkaConnection::plaintext(&bootstrap);
     conn.request_timeout = Duration::from_secs(10);
-    let client = KafkaClient::connect_with("tansu", &conn, ClientKind::Native(NativeOptions::default())).unwrap();
+    let client = KafkaClient::new("tansu", &conn, ClientKind::Native(NativeOptions::default())).unwrap();
     let commits = vec![(TopicPartition::new("events", 0), 2), (TopicPartition::new("events", 1), 0)];
     let got = client
         .record_times(commits.clone(), RecordTimeOptions::default(), None)

@@ -24,7 +24,7 @@ async fn lagging_partitions_get_the_models_produce_time() {
     manual.set(Duration::from_secs(30));
     let sim = Sim::start(Scenario::from_yaml(SCENARIO).unwrap(), clock).await.unwrap();
     let conn = KafkaConnection::plaintext(sim.bootstrap());
-    let client = KafkaClient::connect_with("sim", &conn, ClientKind::Native(NativeOptions::default())).unwrap();
+    let client = KafkaClient::new("sim", &conn, ClientKind::Native(NativeOptions::default())).unwrap();
     let fetcher = ClusterFetcher {
         cluster: "sim".into(),
         client: client.clone(),

@@ -81,7 +81,7 @@ fn main() -> Result<()> {
         ] {
             let mut conn = KafkaConnection::plaintext(sim.bootstrap());
             conn.request_timeout = Duration::from_secs(30);
-            let client = KafkaClient::connect_with("bench", &conn, kind)?;
+            let client = KafkaClient::new("bench", &conn, kind)?;
             client_rt.block_on(iteration(&client, args.max_in_flight, exact)).context("warm-up")?;
             let before = sim.request_counts();
             let bytes_before = client.stats().fetch_bytes;

@@ -152,7 +152,7 @@ async fn check_cluster(
     only: &NameFilter,
     timeout: std::time::Duration,
 ) -> Result<ClusterReport, String> {
-    let client = KafkaClient::connect_with(&c.name, &c.kafka_connection(), c.client_kind())
+    let client = KafkaClient::new(&c.name, &c.kafka_connection(), c.client_kind())
         .map_err(|e| format!("cannot create kafka client: {e}"))?;
     let fetcher = ClusterFetcher {
         cluster: Arc::from(c.name.as_str()),

@@ -36,7 +36,7 @@ async fn info_members_and_share_lag_series_are_exact() {
     manual.set(Duration::from_secs(10));
     let sim = Sim::start(Scenario::from_yaml(SCENARIO).unwrap(), clock).await.unwrap();
     let conn = KafkaConnection::plaintext(sim.bootstrap());
-    let client = KafkaClient::connect_with("sim", &conn, ClientKind::Native(NativeOptions::default())).unwrap();
+    let client = KafkaClient::new("sim", &conn, ClientKind::Native(NativeOptions::default())).unwrap();
     let fetcher = ClusterFetcher {
         cluster: Arc::from("sim"),
         client,

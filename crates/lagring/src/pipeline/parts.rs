@@ -29,7 +29,7 @@ pub struct KafkaConnector(Arc<MakeClient>);
 impl KafkaConnector {
     /// The client each cluster's configuration asks for (`clusters[].client`).
     pub fn from_config() -> Self {
-        Self::new(|c| Ok(KafkaClient::connect_with(&c.name, &c.kafka_connection(), c.client_kind())?))
+        Self::new(|c| Ok(KafkaClient::new(&c.name, &c.kafka_connection(), c.client_kind())?))
     }
 
     /// Any other way of making a cluster's client (a test's simulator, a

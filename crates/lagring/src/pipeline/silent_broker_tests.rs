@@ -102,7 +102,7 @@ async fn a_silent_broker_leaves_every_group_its_aggregates_over_the_partitions_t
     }
     let mut conn = KafkaConnection::plaintext(sim.bootstrap());
     conn.request_timeout = Duration::from_secs(1);
-    let client = KafkaClient::connect_with("sim", &conn, ClientKind::Native(NativeOptions::default())).unwrap();
+    let client = KafkaClient::new("sim", &conn, ClientKind::Native(NativeOptions::default())).unwrap();
     let fetcher = ClusterFetcher {
         cluster: Arc::from("sim"),
         client,
