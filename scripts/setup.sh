@@ -21,6 +21,8 @@ command -v prometheus >/dev/null 2>&1 || need_pkgs+=(prometheus)
 command -v pkg-config >/dev/null 2>&1 || need_pkgs+=(pkg-config)
 dpkg -s libssl-dev >/dev/null 2>&1 || need_pkgs+=(libssl-dev)
 command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3)
+# libfaketime: the clock-skew suite runs one node with its wall clock ahead.
+dpkg -s faketime >/dev/null 2>&1 || need_pkgs+=(faketime)
 
 if ((${#need_pkgs[@]})); then
   log "installing Debian packages: ${need_pkgs[*]}"

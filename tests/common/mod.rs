@@ -172,6 +172,13 @@ impl Fleet {
         Ok(())
     }
 
+    /// Starts `id` with extra environment variables (libfaketime for a skewed clock).
+    pub fn add_node_with_env(&mut self, id: &str, env: &[(&str, &str)]) -> Result<()> {
+        let node = LagringNode::start_with_env(&lagring_e2e::lagring_binary()?, id, &self.config(id), env)?;
+        self.nodes.push((id.to_owned(), node));
+        Ok(())
+    }
+
     /// Starts `id` as the unprivileged user `uid` (for iptables owner rules).
     pub fn add_node_as_uid(&mut self, id: &str, uid: u32) -> Result<()> {
         let bin = &lagring_e2e::lagring_binary()?;

@@ -31,7 +31,14 @@ impl LagringNode {
     /// Like [`LagringNode::start`] with `rust_log` as the log filter (a
     /// benchmark logs at `warn`, so logging is not what it measures).
     pub fn start_with_log(bin: &Path, name: &str, config_yaml: &str, rust_log: &str) -> Result<Self> {
-        Self::start_inner(bin, name, config_yaml, rust_log, None)
+        Self::start_inner(bin, name, config_yaml, rust_log, None, &[])
+    }
+
+    /// Like [`LagringNode::start`] with extra environment variables (say,
+    /// libfaketime's `LD_PRELOAD` and `FAKETIME` for a node whose wall clock
+    /// is skewed).
+    pub fn start_with_env(bin: &Path, name: &str, config_yaml: &str, env: &[(&str, &str)]) -> Result<Self> {
+        Self::start_inner(bin, name, config_yaml, "info,lagring=debug", None, env)
     }
 
     /// Like [`LagringNode::start`], as the unprivileged user `uid` (a test
@@ -39,10 +46,17 @@ impl LagringNode {
     /// The binary is copied into the node's world-readable temp dir, so the
     /// user needs no access to the build directory.
     pub fn start_as_uid(bin: &Path, name: &str, config_yaml: &str, uid: u32) -> Result<Self> {
-        Self::start_inner(bin, name, config_yaml, "info,lagring=debug", Some(uid))
+        Self::start_inner(bin, name, config_yaml, "info,lagring=debug", Some(uid), &[])
     }
 
-    fn start_inner(bin: &Path, name: &str, config_yaml: &str, rust_log: &str, uid: Option<u32>) -> Result<Self> {
+    fn start_inner(
+        bin: &Path,
+        name: &str,
+        config_yaml: &str,
+        rust_log: &str,
+        uid: Option<u32>,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         use std::os::unix::fs::PermissionsExt;
         use std::os::unix::process::CommandExt;
         let dir = tempfile::tempdir().context("create node temp dir")?;
@@ -62,7 +76,7 @@ impl LagringNode {
                 cmd
             }
         };
-        cmd.arg("run").arg("--config").arg(&config).env("RUST_LOG", rust_log);
+        cmd.arg("run").arg("--config").arg(&config).env("RUST_LOG", rust_log).envs(env.iter().copied());
         let mut process = ServerProcess::spawn(name, cmd, dir.path())?;
         if let Err(e) = wait_for_tcp(port, Duration::from_secs(30)) {
             process.kill();
