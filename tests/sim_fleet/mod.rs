@@ -90,7 +90,8 @@ impl SimFleet {
     /// `request_timeout` 300 ms: the default ratio to the interval (10 s of
     /// 30 s). At 1 s = the interval, requests to a silent broker run to the
     /// iteration's Kafka deadline (0.9 × interval) and a loaded machine made
-    /// one node miss a slot (1 run in 10).
+    /// one node miss a slot (1 of 10 runs; one more run at 1 s was 6 slots
+    /// late, its cause not captured).
     fn config(&self, id: &str) -> String {
         let client = self.client.map(|c| format!(", client: {c}")).unwrap_or_default();
         format!(
