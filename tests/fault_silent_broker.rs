@@ -52,7 +52,7 @@ const GROUPS: usize = 40;
 const WINDOW: i64 = 8;
 /// Slots from the cut (or the heal) to the first slot that must be exact:
 /// the slot in progress may have fetched before the change, the next one may
-/// still wait on requests sent before it (request timeout 1 s = 1 slot), +1.
+/// still wait on requests sent before it (up to the request timeout), +1.
 const BOUND: i64 = 3;
 /// After a node restart (librdkafka only): the old process's leases lapse
 /// `lease_ttl` (3 slots) after its last claim, up to a slot before it

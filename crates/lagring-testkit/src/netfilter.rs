@@ -62,8 +62,10 @@ impl Drop for OwnerPortBlock {
 
 fn iptables(op: &str, args: &[String]) -> Result<()> {
     // `-w`: wait for the xtables lock (other tests may edit their own rules).
-    let status = Command::new("iptables").args(["-w", "5", op]).args(args).status().context("run iptables")?;
-    ensure!(status.success(), "iptables {op} {} failed: {status}", args.join(" "));
+    // Output is captured: iptables warns on every call on some hosts.
+    let out = Command::new("iptables").args(["-w", "5", op]).args(args).output().context("run iptables")?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.success(), "iptables {op} {} failed: {}: {}", args.join(" "), out.status, stderr.trim());
     Ok(())
 }
 
