@@ -18,7 +18,7 @@ use lagring_testkit::receiver::Reply;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_whose_receiver_refuses_it_hands_its_groups_to_peers_and_takes_them_back() -> Result<()> {
-    let mut fleet = Fleet::start_empty_with_client("native").await?;
+    let mut fleet = Fleet::start_empty_with_client(None).await?;
     // Probes and backoff at half a second: the settle delay (2 × their max) is one second.
     fleet.remote_write_extra = ", probe_interval: 500ms".to_owned();
     for id in ["node-0", "node-1", "node-2"] {

@@ -1,9 +1,12 @@
-//! A bounded chaos run against a real 3-node fleet: random `kill -9` and
-//! restart of nodes, SIGTERM and restart, Redis restarted empty, remote-write
-//! receiver outages and a hung broker (SIGSTOP), one fault at a time with
-//! recovery time between. Reports duplicates (must be 0), the worst gap of
-//! any group, and samples dropped by the surviving nodes' queues (must be 0:
-//! outages are shorter than the queue bound).
+//! A bounded chaos run against a real 3-node fleet (default config: the
+//! native client): random `kill -9` and restart of nodes, SIGTERM and
+//! restart, Redis restarted empty, remote-write receiver outages, a hung
+//! broker (SIGSTOP) and a silent one (iptables `-j DROP` on its port: the
+//! process runs, connects and requests hang), one fault at a time with
+//! recovery time between. Reports duplicates (must be 0), node processes
+//! that exited on their own (aborts, must be 0), the worst gap of any group,
+//! and samples dropped by the surviving nodes' queues (must be 0: outages
+//! are shorter than the queue bound).
 //!
 //! `make test` runs it for 2 minutes; `make soak` sets `LAGRING_SOAK_SECS=600`.
 //! The seed is printed; `LAGRING_CHAOS_SEED` replays a run.
@@ -19,6 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use common::{Fleet, Timing};
 use lagring_testkit::metrics_text::select;
+use lagring_testkit::netfilter::{PortBlock, PortFault};
 
 /// A small deterministic generator (the seed is printed, so a run replays).
 struct Lcg(u64);
@@ -34,16 +38,18 @@ fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
 }
 
-/// Restarts every node that is not running (what Kubernetes does).
-fn revive(fleet: &mut Fleet, log: &mut Vec<String>) -> Result<()> {
+/// Restarts every node that is not running (what Kubernetes does); returns
+/// how many there were (nodes the test stopped are restarted by the test, so
+/// these exited on their own).
+fn revive(fleet: &mut Fleet, log: &mut Vec<String>) -> Result<usize> {
     let dead: Vec<String> =
         fleet.nodes.iter_mut().filter_map(|(id, n)| (!n.is_running()).then(|| id.clone())).collect();
-    for id in dead {
+    for id in &dead {
         log.push(format!("{id} found dead, restarted"));
-        fleet.forget(&id);
-        fleet.add_node(&id)?;
+        fleet.forget(id);
+        fleet.add_node(id)?;
     }
-    Ok(())
+    Ok(dead.len())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,12 +65,12 @@ async fn chaos_never_doubles_a_slot_and_loses_no_queued_sample() -> Result<()> {
     let ids = ["node-0", "node-1", "node-2"];
     let mut log = Vec::new();
     let end = Instant::now() + Duration::from_secs(secs);
-    let mut faults = 0;
+    let (mut faults, mut aborts) = (0, 0);
     while Instant::now() < end {
-        revive(&mut fleet, &mut log)?;
+        aborts += revive(&mut fleet, &mut log)?;
         let id = ids[rng.next(3) as usize];
         let pause = Duration::from_millis(1_000 + rng.next(2_000));
-        match rng.next(5) {
+        match rng.next(6) {
             0 => {
                 log.push(format!("kill -9 {id}"));
                 fleet.node(id).kill();
@@ -88,6 +94,14 @@ async fn chaos_never_doubles_a_slot_and_loses_no_queued_sample() -> Result<()> {
                 tokio::time::sleep(pause).await;
                 fleet.receiver.set_reply(lagring_testkit::receiver::Reply::Ok);
             }
+            4 => match PortBlock::install(fleet.broker.port(), PortFault::Silent) {
+                Ok(mut silent) => {
+                    log.push(format!("broker silent (iptables DROP) for {pause:?}"));
+                    tokio::time::sleep(pause).await;
+                    silent.remove()?;
+                }
+                Err(e) => log.push(format!("broker silence skipped, iptables not usable: {e:#}")),
+            },
             _ => {
                 let pid = fleet.broker.pid().expect("broker runs");
                 log.push(format!("broker hung (SIGSTOP) for {pause:?}"));
@@ -98,7 +112,7 @@ async fn chaos_never_doubles_a_slot_and_loses_no_queued_sample() -> Result<()> {
         }
         faults += 1;
         // Recovery time between faults: the fleet must settle again.
-        revive(&mut fleet, &mut log)?;
+        aborts += revive(&mut fleet, &mut log)?;
         let settle_from = fleet.now_slot();
         fleet.wait_stable(2, settle_from).await.map_err(|e| e.context(log.join("\n")))?;
     }
@@ -112,11 +126,12 @@ async fn chaos_never_doubles_a_slot_and_loses_no_queued_sample() -> Result<()> {
         dropped += select(&m, "lagring_remote_write_samples_dropped_total", &[]).iter().map(|s| s.value).sum::<f64>();
     }
     println!(
-        "chaos: {faults} faults over slots {from}..={to}: duplicates {}, worst gap {gap} slots ({group:?}), samples dropped by queues {dropped}",
+        "chaos: {faults} faults over slots {from}..={to}: duplicates {}, aborts {aborts}, worst gap {gap} slots ({group:?}), samples dropped by queues {dropped}",
         dups.len()
     );
     println!("chaos log:\n  {}", log.join("\n  "));
     assert!(dups.is_empty(), "emitted twice in one slot: {dups:?}\n{}", log.join("\n"));
+    assert_eq!(aborts, 0, "node processes exited on their own\n{}", log.join("\n"));
     assert_eq!(dropped, 0.0, "queued samples were dropped");
     // Worst single fault: Redis losing its data (see fleet_fencing), or a
     // crash (lease ttl + interval); 8 slots covers either with slack.

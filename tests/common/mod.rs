@@ -56,8 +56,9 @@ pub struct Fleet {
     /// The nodes' `redis:` section (flow YAML) instead of `{ url: <redis> }`,
     /// for Sentinel and Cluster runs.
     pub redis_section: Option<String>,
-    /// `clusters[].client` of every node: `native` (the default) or `librdkafka`.
-    pub cluster_client: &'static str,
+    /// `clusters[].client` of every node (`native` or `librdkafka`); `None`
+    /// leaves the key out, so the nodes run the default (native).
+    pub cluster_client: Option<&'static str>,
     /// Extra keys of every node's `remote_write:` map (flow YAML, starting with `, `).
     pub remote_write_extra: String,
 }
@@ -99,8 +100,8 @@ impl Fleet {
     }
 
     /// Like [`Fleet::start`] (no node started yet), every node reading
-    /// Kafka with `client` (`librdkafka` or `native`).
-    pub async fn start_empty_with_client(client: &'static str) -> Result<Self> {
+    /// Kafka with `client` (`librdkafka` or `native`; `None`: the default).
+    pub async fn start_empty_with_client(client: Option<&'static str>) -> Result<Self> {
         let mut fleet = Self::start_full(0, Timing::QUICK, "", None).await?;
         fleet.cluster_client = client;
         Ok(fleet)
@@ -133,7 +134,7 @@ impl Fleet {
             timing,
             extra_config,
             redis_section,
-            cluster_client: "native",
+            cluster_client: None,
             remote_write_extra: String::new(),
         };
         for i in 0..nodes {
@@ -151,14 +152,14 @@ impl Fleet {
         format!(
             "node: {{ id: {id}, interval: {}ms, heartbeat_interval: {}ms, node_ttl: {}ms, shutdown_timeout: 30s }}\n\
              redis: {}\n\
-             clusters: [{{ name: local, client: {}, brokers: ['{}'], request_timeout: 1s }}]\n\
+             clusters: [{{ name: local,{} brokers: ['{}'], request_timeout: 1s }}]\n\
              remote_write: {{ url: '{}', min_backoff: 50ms, max_backoff: 500ms{} }}\n\
              http: {{ listen: '{{HTTP_LISTEN}}' }}\n{}",
             t.interval_ms,
             t.heartbeat_ms,
             t.node_ttl_ms,
             self.redis_section.clone().unwrap_or_else(|| format!("{{ url: '{}' }}", self.redis.url())),
-            self.cluster_client,
+            self.cluster_client.map(|c| format!(" client: {c},")).unwrap_or_default(),
             self.broker.bootstrap(),
             self.receiver.url(),
             self.remote_write_extra,

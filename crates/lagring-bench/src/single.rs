@@ -160,12 +160,20 @@ pub async fn run_side_by_side(
 /// Waits (from the simulator's counters, without scraping the node) until
 /// lagring has started its third iteration: connections, metadata and
 /// coordinators are warm, and the first iterations' allocations are made.
+/// Every iteration lists every broker once and fetches the groups' offsets
+/// at least twice before the third starts: one OffsetFetch per group with
+/// librdkafka, one per coordinator batch with the native client.
 async fn warm_up(sim: &SimHandle, interval_ms: u64, groups: u32) -> Result<()> {
     let brokers = sim.broker_addrs().len() as u64;
     let deadline = Instant::now() + Duration::from_millis(interval_ms * 10) + Duration::from_secs(60);
+    let mut fetches_in_first_iteration = None;
     loop {
         let counts = sim.request_counts();
-        if counts.api("ListGroups") >= 3 * brokers && counts.api("OffsetFetch") >= 2 * u64::from(groups) {
+        if counts.api("ListGroups") >= 2 * brokers && fetches_in_first_iteration.is_none() {
+            fetches_in_first_iteration = Some(counts.api("OffsetFetch").clamp(1, u64::from(groups)));
+        }
+        let fetched_twice = fetches_in_first_iteration.is_some_and(|n| counts.api("OffsetFetch") >= 2 * n);
+        if counts.api("ListGroups") >= 3 * brokers && fetched_twice {
             return Ok(());
         }
         if Instant::now() >= deadline {

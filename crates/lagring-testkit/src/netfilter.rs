@@ -2,7 +2,9 @@
 //! tests: an iptables rule matching the process's user id (`-m owner`) rejects
 //! its TCP connections to that port with a reset, while every other process
 //! (and every other port, e.g. Redis) stays reachable. The rule is removed
-//! when the guard drops. Needs root (tests run as root here and in CI).
+//! when the guard drops. [`PortBlock`] instead makes one port silent (DROP) or
+//! refusing (REJECT with a reset) for every process. Needs root (tests run as
+//! root here and in CI).
 
 use std::process::Command;
 
@@ -59,7 +61,71 @@ impl Drop for OwnerPortBlock {
 }
 
 fn iptables(op: &str, args: &[String]) -> Result<()> {
-    let status = Command::new("iptables").arg(op).args(args).status().context("run iptables")?;
-    ensure!(status.success(), "iptables {op} {} failed: {status}", args.join(" "));
+    // `-w`: wait for the xtables lock (other tests may edit their own rules).
+    // Output is captured: iptables warns on every call on some hosts.
+    let out = Command::new("iptables").args(["-w", "5", op]).args(args).output().context("run iptables")?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.success(), "iptables {op} {} failed: {}: {}", args.join(" "), out.status, stderr.trim());
     Ok(())
+}
+
+/// What a [`PortBlock`] does to the packets it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortFault {
+    /// `-j DROP`: a silent host; connects and requests hang until their timeouts.
+    Silent,
+    /// `-j REJECT --reject-with tcp-reset`: a refusing host; connects and
+    /// requests fail at once.
+    Refusing,
+}
+
+/// Every TCP packet to or from one loopback port, for every process: a
+/// broker that goes silent or refuses while it keeps running. Two rules
+/// (`INPUT -i lo --dport`, `OUTPUT -o lo --sport`), each carrying the comment
+/// `lagring-test-<pid>` so that deleting them can only ever match rules this
+/// process added. Removed on drop.
+#[derive(Debug)]
+pub struct PortBlock {
+    /// Installed and not yet removed.
+    rules: Vec<Vec<String>>,
+}
+
+impl PortBlock {
+    /// Installs `fault` for 127.0.0.1:`port`; on error nothing stays installed.
+    pub fn install(port: u16, fault: PortFault) -> Result<Self> {
+        let target: &[&str] = match fault {
+            PortFault::Silent => &["-j", "DROP"],
+            PortFault::Refusing => &["-j", "REJECT", "--reject-with", "tcp-reset"],
+        };
+        let comment = format!("lagring-test-{}", std::process::id());
+        let port = port.to_string();
+        let rule = |chain: &str, iface: &str, direction: &str| -> Vec<String> {
+            [chain, iface, "lo", "-p", "tcp", direction, &port, "-m", "comment", "--comment", &comment]
+                .iter()
+                .chain(target)
+                .map(|s| (*s).to_owned())
+                .collect()
+        };
+        let mut block = Self { rules: Vec::new() };
+        for r in [rule("INPUT", "-i", "--dport"), rule("OUTPUT", "-o", "--sport")] {
+            iptables("-I", &r)?;
+            block.rules.push(r);
+        }
+        Ok(block)
+    }
+
+    /// Removes the rules now (the port answers again).
+    pub fn remove(&mut self) -> Result<()> {
+        while let Some(r) = self.rules.last() {
+            iptables("-D", r)?;
+            self.rules.pop();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PortBlock {
+    fn drop(&mut self) {
+        let _ = self.remove();
+    }
 }
