@@ -55,8 +55,8 @@ image:
 base-image:
 	@bash scripts/base-image.sh
 
-## 10-minute chaos run of a real 3-node fleet (kill -9, SIGTERM, Redis restarts, receiver
-## outages, a hung broker, a silent broker); `make test` runs the same test for 2 minutes.
+## 10-minute chaos run of a real 3-node fleet (kill -9, SIGTERM, Redis restarts, receiver 503s, the receiver
+## refusing one node, a hung broker, a silent broker; a malformed broker throughout); `make test` runs it for 2 minutes.
 soak: setup
 	$(CARGO) build -p lagring
 	LAGRING_SOAK_SECS=600 $(CARGO) test -p lagring-e2e --test fleet_chaos -- --nocapture

@@ -10,18 +10,15 @@
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Result;
-use lagring_e2e::{Lags, simulated_lags};
+use lagring_e2e::{Lags, malformed_broker, simulated_lags};
 use lagring_sim::{Clock, Scenario, Sim};
 use lagring_testkit::lagring_node::LagringNode;
 use lagring_testkit::metrics_text::select;
 use lagring_testkit::ports::wait_for;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 const SCENARIO: &str = "seed: 9\nbrokers: 2\n\
 topics: [ { name: orders, partitions: 4, initial_messages: 400 } ]\n\
@@ -31,55 +28,10 @@ groups:\n\
 
 const ITERATIONS: usize = 6;
 
-/// The answer to one request (after its correlation id), by connection number.
-fn answer(connection: usize, correlation_id: i32) -> Vec<u8> {
-    let id = correlation_id.to_be_bytes();
-    let framed = |body: &[u8]| {
-        let mut frame = ((body.len() + 4) as i32).to_be_bytes().to_vec();
-        frame.extend_from_slice(&id);
-        frame.extend_from_slice(body);
-        frame
-    };
-    match connection % 3 {
-        // ApiVersions v3: error 0, then a compact array of 2^31 elements.
-        0 => framed(&[0, 0, 0x81, 0x80, 0x80, 0x80, 0x08, 0, 0, 0]),
-        // A frame length of 2 GiB − 1 and nothing after it.
-        1 => 0x7fff_ffff_i32.to_be_bytes().to_vec(),
-        _ => framed(&[0xde, 0xad, 0xbe, 0xef, 0xff, 0xff, 0xff, 0xff, 0x0f]),
-    }
-}
-
-/// A TCP server on 127.0.0.1 that answers every request frame with [`answer`].
-async fn bad_broker() -> Result<(String, Arc<AtomicUsize>)> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?.to_string();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let count = connections.clone();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let n = count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                loop {
-                    let Ok(len) = socket.read_i32().await else { return };
-                    let mut request = vec![0; usize::try_from(len).unwrap_or(0).min(1 << 20)];
-                    if socket.read_exact(&mut request).await.is_err() || request.len() < 8 {
-                        return;
-                    }
-                    let correlation_id = i32::from_be_bytes(request[4..8].try_into().unwrap());
-                    if socket.write_all(&answer(n, correlation_id)).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    Ok((addr, connections))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_broker_makes_its_cluster_unhealthy_and_the_node_measures_the_others() -> Result<()> {
     let sim = Sim::start(Scenario::from_yaml(SCENARIO)?, Clock::real()).await?;
-    let (bad, connections) = bad_broker().await?;
+    let (bad, connections) = malformed_broker().await?;
     let brokers: Vec<String> = sim.broker_addrs().iter().map(|a| format!("'{a}'")).collect();
     let config = format!(
         "node: {{ id: malformed, interval: 1s }}\n\

@@ -1,12 +1,15 @@
 //! A bounded chaos run against a real 3-node fleet (default config: the
 //! native client): random `kill -9` and restart of nodes, SIGTERM and
-//! restart, Redis restarted empty, remote-write receiver outages, a hung
-//! broker (SIGSTOP) and a silent one (iptables `-j DROP` on its port: the
-//! process runs, connects and requests hang), one fault at a time with
+//! restart, Redis restarted empty, remote-write receiver outages, the
+//! receiver refusing one node (401), a hung broker (SIGSTOP) and a silent one
+//! (iptables `-j DROP` on its port: the process runs, connects and requests
+//! hang), one fault at a time with
 //! recovery time between. Reports duplicates (must be 0), node processes
 //! that exited on their own (aborts, must be 0), the worst gap of any group,
 //! and samples dropped by the surviving nodes' queues (must be 0: outages
-//! are shorter than the queue bound).
+//! are shorter than the queue bound). Throughout, every node also watches a
+//! second cluster whose only broker answers every request with malformed
+//! bytes (2^31 array counts, 2 GiB frame lengths, garbage).
 //!
 //! `make test` runs it for 2 minutes; `make soak` sets `LAGRING_SOAK_SECS=600`.
 //! The seed is printed; `LAGRING_CHAOS_SEED` replays a run.
@@ -20,7 +23,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use common::{Fleet, Timing};
+use common::Fleet;
 use lagring_testkit::metrics_text::select;
 use lagring_testkit::netfilter::{PortBlock, PortFault};
 
@@ -60,9 +63,17 @@ async fn chaos_never_doubles_a_slot_and_loses_no_queued_sample() -> Result<()> {
     });
     println!("chaos: {secs} s, seed {seed}");
     let mut rng = Lcg(seed);
-    let mut fleet = Fleet::start_with(3, Timing::QUICK).await?;
-    let from = fleet.wait_stable(2, 0).await?;
     let ids = ["node-0", "node-1", "node-2"];
+    let mut fleet = Fleet::start_empty_with_client(None).await?;
+    // Probes every 500 ms: a node refused by the receiver for 1-3 s may move its groups.
+    fleet.remote_write_extra = ", probe_interval: 500ms".to_owned();
+    // A second cluster whose only broker answers every request with malformed bytes.
+    let (malformed, _) = lagring_e2e::malformed_broker().await?;
+    fleet.extra_clusters = format!(", {{ name: malformed, brokers: ['{malformed}'], request_timeout: 1s }}");
+    for id in ids {
+        fleet.add_node(id)?;
+    }
+    let from = fleet.wait_stable(2, 0).await?;
     let mut log = Vec::new();
     let end = Instant::now() + Duration::from_secs(secs);
     let (mut faults, mut aborts) = (0, 0);
@@ -70,7 +81,7 @@ async fn chaos_never_doubles_a_slot_and_loses_no_queued_sample() -> Result<()> {
         aborts += revive(&mut fleet, &mut log)?;
         let id = ids[rng.next(3) as usize];
         let pause = Duration::from_millis(1_000 + rng.next(2_000));
-        match rng.next(6) {
+        match rng.next(7) {
             0 => {
                 log.push(format!("kill -9 {id}"));
                 fleet.node(id).kill();
@@ -93,6 +104,13 @@ async fn chaos_never_doubles_a_slot_and_loses_no_queued_sample() -> Result<()> {
                 fleet.receiver.set_status(503);
                 tokio::time::sleep(pause).await;
                 fleet.receiver.set_reply(lagring_testkit::receiver::Reply::Ok);
+            }
+            5 => {
+                log.push(format!("receiver refuses {id} (401) for {pause:?}"));
+                let refused = lagring_testkit::receiver::Reply::Status { status: 401, retry_after_secs: None };
+                fleet.receiver.set_reply_for(id, Some(refused));
+                tokio::time::sleep(pause).await;
+                fleet.receiver.set_reply_for(id, None);
             }
             4 => match PortBlock::install(fleet.broker.port(), PortFault::Silent) {
                 Ok(mut silent) => {

@@ -61,6 +61,8 @@ pub struct Fleet {
     pub cluster_client: Option<&'static str>,
     /// Extra keys of every node's `remote_write:` map (flow YAML, starting with `, `).
     pub remote_write_extra: String,
+    /// More entries of every node's `clusters:` list (flow YAML, starting with `, `).
+    pub extra_clusters: String,
 }
 
 /// Worst gap, in slots, after Redis lost its data (restart, flush, failover):
@@ -136,6 +138,7 @@ impl Fleet {
             redis_section,
             cluster_client: None,
             remote_write_extra: String::new(),
+            extra_clusters: String::new(),
         };
         for i in 0..nodes {
             fleet.add_node(&format!("node-{i}"))?;
@@ -152,7 +155,7 @@ impl Fleet {
         format!(
             "node: {{ id: {id}, interval: {}ms, heartbeat_interval: {}ms, node_ttl: {}ms, shutdown_timeout: 30s }}\n\
              redis: {}\n\
-             clusters: [{{ name: local,{} brokers: ['{}'], request_timeout: 1s }}]\n\
+             clusters: [{{ name: local,{} brokers: ['{}'], request_timeout: 1s }}{}]\n\
              remote_write: {{ url: '{}', min_backoff: 50ms, max_backoff: 500ms{} }}\n\
              http: {{ listen: '{{HTTP_LISTEN}}' }}\n{}",
             t.interval_ms,
@@ -161,6 +164,7 @@ impl Fleet {
             self.redis_section.clone().unwrap_or_else(|| format!("{{ url: '{}' }}", self.redis.url())),
             self.cluster_client.map(|c| format!(" client: {c},")).unwrap_or_default(),
             self.broker.bootstrap(),
+            self.extra_clusters,
             self.receiver.url(),
             self.remote_write_extra,
             self.extra_config
