@@ -9,7 +9,10 @@
 //! and samples dropped by the surviving nodes' queues (must be 0: outages
 //! are shorter than the queue bound). Throughout, every node also watches a
 //! second cluster whose only broker answers every request with malformed
-//! bytes (2^31 array counts, 2 GiB frame lengths, garbage).
+//! bytes (2^31 array counts, 2 GiB frame lengths, garbage), and a third,
+//! the simulator with three brokers, from one of which node-2 (run as its
+//! own user) is cut alone as one more fault (an iptables owner rule). The
+//! gap is judged on the tansu cluster's groups; duplicates on every group.
 //!
 //! `make test` runs it for 2 minutes; `make soak` sets `LAGRING_SOAK_SECS=600`.
 //! The seed is printed; `LAGRING_CHAOS_SEED` replays a run.
@@ -24,8 +27,21 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use common::Fleet;
+use lagring_sim::{Clock, Scenario, Sim};
 use lagring_testkit::metrics_text::select;
-use lagring_testkit::netfilter::{PortBlock, PortFault};
+use lagring_testkit::netfilter::{OwnerPortBlock, PortBlock, PortFault};
+
+/// The third cluster: three brokers, six single-partition topics, 12 groups.
+const SIM_SCENARIO: &str = "seed: 21\nbrokers: 3\n\
+topics: [ { name: t0, partitions: 1, initial_messages: 300 }, { name: t1, partitions: 1, initial_messages: 300 }, \
+{ name: t2, partitions: 1, initial_messages: 300 } ]\n\
+groups:\n\
+\x20 - { name: s-00, topics: [t0], behaviour: { lags_by: 5 } }\n\
+\x20 - { name: s-01, topics: [t1], behaviour: { lags_by: 6 } }\n\
+\x20 - { name: s-02, topics: [t2], behaviour: { lags_by: 7 } }\n\
+\x20 - { name: s-03, topics: [t0], behaviour: { lags_by: 8 } }\n\
+\x20 - { name: s-04, topics: [t1], behaviour: { lags_by: 9 } }\n\
+\x20 - { name: s-05, topics: [t2], behaviour: { lags_by: 10 } }\n";
 
 /// A small deterministic generator (the seed is printed, so a run replays).
 struct Lcg(u64);
@@ -41,6 +57,15 @@ fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
 }
 
+/// `nobody`: node-2 always runs as this user, so an iptables owner rule can
+/// cut it alone from one broker.
+const CUT_OFF_UID: u32 = 65534;
+
+/// Starts `id`; node-2 as [`CUT_OFF_UID`].
+fn start_node(fleet: &mut Fleet, id: &str) -> Result<()> {
+    if id == "node-2" { fleet.add_node_as_uid(id, CUT_OFF_UID) } else { fleet.add_node(id) }
+}
+
 /// Restarts every node that is not running (what Kubernetes does); returns
 /// how many there were (nodes the test stopped are restarted by the test, so
 /// these exited on their own).
@@ -50,7 +75,7 @@ fn revive(fleet: &mut Fleet, log: &mut Vec<String>) -> Result<usize> {
     for id in &dead {
         log.push(format!("{id} found dead, restarted"));
         fleet.forget(id);
-        fleet.add_node(id)?;
+        start_node(fleet, id)?;
     }
     Ok(dead.len())
 }
@@ -67,11 +92,18 @@ async fn chaos_never_doubles_a_slot_and_loses_no_queued_sample() -> Result<()> {
     let mut fleet = Fleet::start_empty_with_client(None).await?;
     // Probes every 500 ms: a node refused by the receiver for 1-3 s may move its groups.
     fleet.remote_write_extra = ", probe_interval: 500ms".to_owned();
-    // A second cluster whose only broker answers every request with malformed bytes.
+    // A second cluster whose only broker answers every request with malformed bytes, and a
+    // third of three brokers (the simulator) so that node-2 can be cut from one of them alone.
     let (malformed, _) = lagring_e2e::malformed_broker().await?;
-    fleet.extra_clusters = format!(", {{ name: malformed, brokers: ['{malformed}'], request_timeout: 1s }}");
+    let sim = Sim::start(Scenario::from_yaml(SIM_SCENARIO)?, Clock::real()).await?;
+    let sim_brokers: Vec<String> = sim.broker_addrs().iter().map(|a| format!("'{a}'")).collect();
+    fleet.extra_clusters = format!(
+        ", {{ name: malformed, brokers: ['{malformed}'], request_timeout: 1s }}, \
+         {{ name: sim, brokers: [{}], request_timeout: 300ms }}",
+        sim_brokers.join(", ")
+    );
     for id in ids {
-        fleet.add_node(id)?;
+        start_node(&mut fleet, id)?;
     }
     let from = fleet.wait_stable(2, 0).await?;
     let mut log = Vec::new();
@@ -81,19 +113,19 @@ async fn chaos_never_doubles_a_slot_and_loses_no_queued_sample() -> Result<()> {
         aborts += revive(&mut fleet, &mut log)?;
         let id = ids[rng.next(3) as usize];
         let pause = Duration::from_millis(1_000 + rng.next(2_000));
-        match rng.next(7) {
+        match rng.next(8) {
             0 => {
                 log.push(format!("kill -9 {id}"));
                 fleet.node(id).kill();
                 tokio::time::sleep(pause).await;
                 fleet.forget(id);
-                fleet.add_node(id)?;
+                start_node(&mut fleet, id)?;
             }
             1 => {
                 log.push(format!("SIGTERM {id}"));
                 fleet.node(id).terminate(Duration::from_secs(30));
                 fleet.forget(id);
-                fleet.add_node(id)?;
+                start_node(&mut fleet, id)?;
             }
             2 => {
                 log.push("redis restarted empty".to_owned());
@@ -104,6 +136,14 @@ async fn chaos_never_doubles_a_slot_and_loses_no_queued_sample() -> Result<()> {
                 fleet.receiver.set_status(503);
                 tokio::time::sleep(pause).await;
                 fleet.receiver.set_reply(lagring_testkit::receiver::Reply::Ok);
+            }
+            6 => {
+                let broker = rng.next(3) as usize;
+                let port = sim.broker_addrs()[broker].port();
+                let mut cut = OwnerPortBlock::install(CUT_OFF_UID, port)?;
+                log.push(format!("node-2 alone cut from simulator broker {broker} for {pause:?}"));
+                tokio::time::sleep(pause).await;
+                cut.remove()?;
             }
             5 => {
                 log.push(format!("receiver refuses {id} (401) for {pause:?}"));
