@@ -46,26 +46,7 @@ pub struct SimFleet {
     /// `clusters[].client`; `None` leaves the key out (the default).
     client: Option<&'static str>,
     brokers: String,
-    /// Whether an exited node is restarted (as Kubernetes would) instead of
-    /// failing the test; every restart is noted here (node, slot).
-    pub restart_exited: bool,
-    pub restarts: Vec<(String, i64)>,
-    /// Whether [`SimFleet::settled`] gives up with [`Restarted`] once a node
-    /// was restarted after the slot it waits from.
-    pub stop_at_restart: bool,
 }
-
-/// [`SimFleet::settled`] gave up: a node was restarted.
-#[derive(Debug)]
-pub struct Restarted(pub String);
-
-impl std::fmt::Display for Restarted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} was restarted", self.0)
-    }
-}
-
-impl std::error::Error for Restarted {}
 
 impl SimFleet {
     pub async fn start(sim: &SimHandle, ids: &[&str], client: Option<&'static str>) -> Result<Self> {
@@ -77,9 +58,6 @@ impl SimFleet {
             bin: lagring_e2e::lagring_binary()?,
             client,
             brokers: brokers.join(", "),
-            restart_exited: false,
-            restarts: Vec::new(),
-            stop_at_restart: false,
         };
         for id in ids {
             fleet.add_node(id)?;
@@ -116,25 +94,12 @@ impl SimFleet {
         self.nodes.iter().map(|(id, n)| format!("--- {id}\n{}", n.log_tail())).collect::<Vec<_>>().join("\n")
     }
 
-    /// The slot of the last restart, if any.
-    pub fn last_restart(&self) -> Option<i64> {
-        self.restarts.iter().map(|(_, slot)| *slot).max()
-    }
-
-    /// Fails on an exited node, or restarts it when `restart_exited`.
+    /// Fails when a node exited: no node may, with either client.
     pub fn check_running(&mut self) -> Result<()> {
-        let exited: Vec<String> =
-            self.nodes.iter_mut().filter_map(|(id, n)| (!n.is_running()).then(|| id.clone())).collect();
-        for id in exited {
-            let at = self.nodes.iter().position(|(n, _)| *n == id).expect("node");
-            let (_, node) = self.nodes.remove(at);
-            if !self.restart_exited {
+        for (id, node) in &mut self.nodes {
+            if !node.is_running() {
                 bail!("{id} exited\n{}", node.log_tail());
             }
-            let abort = node.log_tail().lines().rev().find(|l| l.contains("Assertion")).unwrap_or("").to_owned();
-            println!("{id} exited in slot {}, restarted: {abort}", now_slot());
-            self.restarts.push((id.clone(), now_slot()));
-            self.add_node(&id)?;
         }
         Ok(())
     }
@@ -157,9 +122,6 @@ impl SimFleet {
         let mut checked = i64::MIN;
         loop {
             self.check_running()?;
-            if let Some((id, _)) = self.restarts.iter().find(|(_, slot)| self.stop_at_restart && *slot > after) {
-                return Err(Restarted(id.clone()).into());
-            }
             let last = now_slot() - 2;
             if last != checked {
                 checked = last;
