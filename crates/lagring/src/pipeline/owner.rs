@@ -11,8 +11,8 @@ use lagring_kafka::BrokerSeen;
 use lagring_store::SystemClock;
 use lagring_store::ownership::cluster_health::GateChange;
 use lagring_store::ownership::{
-    ClusterHealthGate, ClusterOwnership, IterationReach, NodeView, ReachabilityGate, cluster_series_key, group_key,
-    group_of_key,
+    ClusterHealthGate, ClusterOwnership, IterationReach, NodeView, ReachabilityGate, cluster_ring, cluster_series_key,
+    group_key, group_of_key,
 };
 
 use super::fetch::{Discovery, FetchOutcome, Selection};
@@ -107,15 +107,17 @@ impl ClusterOwner {
         let owned: Vec<&str> = owned.iter().map(|g| &**g).collect();
         let failing: BTreeSet<&str> = failing.iter().map(|g| &**g).collect();
         let iteration = IterationReach { unreachable_brokers: &unreachable, owned: &owned, failing: &failing };
-        let (membership, _, _) = self.coordinator.view(&self.cluster);
+        let (membership, me_state, _) = self.coordinator.view(&self.cluster);
         let me = self.coordinator.node.id.as_str();
         let cluster = &*self.cluster;
         let empty = Vec::new();
+        // The peers that could take a group over: the other members of the cluster's ring.
         let peers: Vec<BTreeSet<i32>> = membership
             .iter()
-            .flat_map(|m| m.nodes.iter())
-            .filter(|n| n.id != me && !n.status.leaving && !n.status.undeliverable)
-            .filter(|n| !n.status.unhealthy_clusters.iter().any(|c| c == cluster))
+            .flat_map(|m| {
+                let ring = cluster_ring(m, cluster, me, me_state, self.coordinator.timing.vnodes);
+                m.nodes.iter().filter(move |n| n.id != me && ring.contains(&n.id))
+            })
             .map(|n| n.status.unreachable_brokers.get(cluster).unwrap_or(&empty).iter().copied().collect())
             .collect();
         if self.reach.record(iteration, &peers) {
