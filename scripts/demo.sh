@@ -11,6 +11,7 @@
 # DEMO_BROKER=tansu waits for the tansu build instead; DEMO_BROKER=sim always uses the simulator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/prometheus-config.sh
 ROOT="$PWD"
 DEMO="$ROOT/.demo"
 NODES="${DEMO_NODES:-3}"
@@ -171,19 +172,11 @@ start() {
   start_bg redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no
   wait_port "$REDIS_PORT" redis
 
-  local targets=""
-  for i in $(seq 0 $((NODES - 1))); do targets+="'127.0.0.1:$((NODE_PORT0 + i))',"; done
+  local targets=()
+  for i in $(seq 0 $((NODES - 1))); do targets+=("127.0.0.1:$((NODE_PORT0 + i))"); done
   mkdir -p "$DEMO/prometheus"
   cp deploy/prometheus/alerts.yaml "$DEMO/prometheus/"
-  cat >"$DEMO/prometheus/prometheus.yml" <<YAML
-global: { scrape_interval: 5s, evaluation_interval: 5s }
-rule_files: [alerts.yaml]
-scrape_configs:
-  - job_name: lagring
-    static_configs: [{ targets: [${targets%,}] }]
-    # Lag series arrive by remote write; scrape only lagring's own metrics.
-    metric_relabel_configs: [{ source_labels: [__name__], regex: 'lagring_.*', action: keep }]
-YAML
+  prometheus_config 5s "${targets[@]}" >"$DEMO/prometheus/prometheus.yml"
   start_bg prometheus prometheus --config.file=prometheus.yml --storage.tsdb.path=data \
     --web.listen-address="127.0.0.1:$PROM_PORT" --web.enable-remote-write-receiver
   wait_port "$PROM_PORT" prometheus

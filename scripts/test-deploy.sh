@@ -18,6 +18,7 @@
 # KEEP=1 leaves the fleet running and prints how to reach it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/prometheus-config.sh
 ROOT="$PWD"
 CACHE_DIR="${LAGRING_CACHE_DIR:-$HOME/.cache/lagring}"
 VENV="$CACHE_DIR/deploy-venv"
@@ -256,17 +257,8 @@ fleet_start() {
     NODE_URLS+=("http://$ip:9100")
   done
 
-  local targets=""
-  for i in 0 1 2; do targets+="'${NODE_URLS[$i]#http://}',"; done
-  cat >"$WORK/prometheus/prometheus.yml" <<YAML
-global: { scrape_interval: 2s, evaluation_interval: 2s }
-rule_files: [alerts.yaml]
-scrape_configs:
-  - job_name: lagring
-    static_configs: [{ targets: [${targets%,}] }]
-    # Lag series arrive by remote write; scrape only lagring's own metrics (as the PodMonitor).
-    metric_relabel_configs: [{ source_labels: [__name__], regex: 'lagring_.*', action: keep }]
-YAML
+  prometheus_config 2s "${NODE_URLS[0]#http://}" "${NODE_URLS[1]#http://}" "${NODE_URLS[2]#http://}" \
+    >"$WORK/prometheus/prometheus.yml"
   (cd "$WORK/prometheus" && exec prometheus --config.file=prometheus.yml --storage.tsdb.path=data \
     --web.listen-address="$gw:$PROM_PORT" --web.enable-remote-write-receiver >prometheus.log 2>&1) &
   PROM_PID=$!

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use lagring_e2e::lagring_binary;
+use lagring_testkit::ground_truth;
 use lagring_testkit::kafka_fixtures::{commit, create_topic, produce};
 use lagring_testkit::lagring_node::LagringNode;
 use lagring_testkit::metrics_text::{TextSample, select};
@@ -52,16 +53,13 @@ fn key(parts: &[&str]) -> Vec<String> {
 
 /// Expected partition lag after `extra` more records on orders/0.
 fn expected_partition_lag(extra: f64) -> BTreeMap<Vec<String>, f64> {
-    [
-        (key(&["billing", "orders", "0"]), 6.0 + extra),
-        (key(&["billing", "orders", "1"]), 0.0),
-        (key(&["billing", "orders", "2"]), 5.0),
-        (key(&["audit", "orders", "0"]), extra),
-        (key(&["audit", "payments", "0"]), 4.0),
-        (key(&["audit", "payments", "1"]), 0.0),
-    ]
-    .into_iter()
-    .collect()
+    ground_truth::EXPECTED
+        .iter()
+        .map(|&(group, topic, partition, _, _, lag)| {
+            let more = if (topic, partition) == ("orders", 0) { extra } else { 0.0 };
+            (key(&[group, topic, &partition.to_string()]), lag as f64 + more)
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,18 +68,7 @@ async fn exact_lag_on_metrics_and_in_prometheus() -> Result<()> {
     let prom = PrometheusServer::start().await?;
     let bs = broker.bootstrap();
 
-    create_topic(&bs, "orders", 3).await?;
-    create_topic(&bs, "payments", 2).await?;
-    for (topic, partition, count) in
-        [("orders", 0, 10), ("orders", 1, 20), ("orders", 2, 30), ("payments", 0, 5), ("payments", 1, 7)]
-    {
-        produce(&bs, topic, partition, count).await?;
-    }
-    // billing: lag 6, 0, 5 on orders. audit: orders/0 only (1 and 2 never
-    // committed), payments 4 and 0. test-ignored: excluded by the deny regex.
-    commit(&bs, "billing", &[("orders", 0, 4), ("orders", 1, 20), ("orders", 2, 25)]).await?;
-    commit(&bs, "audit", &[("orders", 0, 10), ("payments", 0, 1), ("payments", 1, 7)]).await?;
-    commit(&bs, "test-ignored", &[("payments", 0, 0)]).await?;
+    ground_truth::seed(&bs).await?;
 
     let config = format!(
         "node: {{ id: e2e, interval: 1s }}\n\

@@ -10,10 +10,8 @@
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
-
 use anyhow::{Result, ensure};
-use common::{Fleet, TIMEOUT};
+use lagring_e2e::fleet::{Fleet, TIMEOUT};
 use lagring_testkit::receiver::Reply;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

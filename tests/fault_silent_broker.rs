@@ -30,16 +30,14 @@
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-mod sim_fleet;
-
 use std::collections::BTreeSet;
 
 use anyhow::{Result, ensure};
+use lagring_e2e::sim_fleet::{Silence, SimFleet, TIMEOUT, Want, duplicates, now_slot};
 use lagring_sim::{Clock, Scenario, Sim, SimHandle};
 use lagring_testkit::metrics_text::select;
 use lagring_testkit::netfilter::PortFault;
 use lagring_testkit::ports::wait_for;
-use sim_fleet::{Silence, SimFleet, TIMEOUT, Want, duplicates, now_slot};
 
 /// The broker that goes silent.
 const SILENT: i32 = 1;

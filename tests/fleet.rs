@@ -5,12 +5,10 @@
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use common::{Fleet, GROUPS, MARKER, TIMEOUT};
+use lagring_e2e::fleet::{Fleet, GROUPS, MARKER, TIMEOUT};
 use lagring_testkit::ports::wait_for;
 
 async fn sleep_slots(fleet: &Fleet, n: i64) {

@@ -20,13 +20,11 @@
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use common::Fleet;
+use lagring_e2e::fleet::Fleet;
 use lagring_sim::{Clock, Scenario, Sim};
 use lagring_testkit::metrics_text::select;
 use lagring_testkit::netfilter::{OwnerPortBlock, PortBlock, PortFault};

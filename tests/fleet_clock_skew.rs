@@ -12,12 +12,10 @@
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
-
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use common::{Fleet, TIMEOUT};
+use lagring_e2e::fleet::{Fleet, TIMEOUT};
 use lagring_testkit::ports::wait_for;
 
 const SKEW: &str = "+0.3";

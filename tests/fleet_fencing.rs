@@ -7,12 +7,10 @@
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
-
 use std::time::Instant;
 
 use anyhow::Result;
-use common::{Fleet, TIMEOUT, Timing, data_loss_gap_bound};
+use lagring_e2e::fleet::{Fleet, TIMEOUT, Timing, data_loss_gap_bound};
 use lagring_testkit::lagring_node::LagringNode;
 use lagring_testkit::metrics_text::select;
 use lagring_testkit::ports::wait_for;

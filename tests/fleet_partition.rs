@@ -14,10 +14,8 @@
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
-
 use anyhow::{Result, ensure};
-use common::{Fleet, TIMEOUT};
+use lagring_e2e::fleet::{Fleet, TIMEOUT};
 use lagring_testkit::metrics_text::select;
 use lagring_testkit::netfilter::OwnerPortBlock;
 use lagring_testkit::ports::wait_for;
@@ -57,7 +55,7 @@ async fn partial_partition_run(client_key: Option<&'static str>) -> Result<()> {
     // Cut in the middle of a slot, between two iterations.
     let t = fleet.timing;
     wait_for("the middle of a slot", TIMEOUT, || async {
-        let into_slot = common::now_ms() % t.interval_ms;
+        let into_slot = lagring_e2e::fleet::now_ms() % t.interval_ms;
         Ok((into_slot >= t.interval_ms * 2 / 5 && into_slot < t.interval_ms * 3 / 5).then_some(()))
     })
     .await?;

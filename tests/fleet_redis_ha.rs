@@ -11,12 +11,10 @@
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use common::{Fleet, Timing, data_loss_gap_bound};
+use lagring_e2e::fleet::{Fleet, Timing, data_loss_gap_bound};
 use lagring_testkit::redis_ha::{RedisClusterSet, RedisSentinelSet};
 
 const FAILOVER_TIMEOUT: Duration = Duration::from_secs(30);

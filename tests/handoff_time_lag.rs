@@ -9,15 +9,13 @@
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
-
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use common::{Fleet, TIMEOUT, Timing};
 use lagring_core::metric_names as m;
+use lagring_e2e::fleet::{Fleet, TIMEOUT, Timing};
 use lagring_testkit::ports::wait_for;
 use lagring_testkit::receiver::RecordedSample;
 use lagring_testkit::timed_records::{Committer, TimedProducer, now_ms, record_timestamps};

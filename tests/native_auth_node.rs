@@ -15,14 +15,13 @@ use lagring_sim::scenario::security::{SecurityConfig, ServerSaslConfig, ServerTl
 use lagring_sim::{Clock, Scenario, Sim, SimHandle};
 use lagring_testkit::certs::make_certificates;
 use lagring_testkit::lagring_node::LagringNode;
-use lagring_testkit::metrics_text::select;
 use lagring_testkit::ports::wait_for;
 
 const SCENARIO: &str = "seed: 11\nbrokers: 2\n\
 topics: [ { name: orders, partitions: 3, initial_messages: 600 } ]\n\
 groups: [ { name: g-a, topics: [orders], behaviour: { lags_by: 40 } }, { name: g-b, topics: [orders], behaviour: { lags_by: 7 } } ]\n";
 
-use lagring_e2e::{Lags, simulated_lags as all_lags};
+use lagring_e2e::{scraped_lags as lags, simulated_lags as all_lags};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_makes_only_its_cluster_unhealthy_with_the_reason() -> Result<()> {
@@ -83,11 +82,4 @@ async fn a_wrong_password_makes_only_its_cluster_unhealthy_with_the_reason() -> 
     assert_eq!(unhealthy.keys().collect::<Vec<_>>(), vec!["denied"], "{body}");
     assert!(lags(&node.metrics().await?, "denied").is_empty(), "no lag from a cluster that did not log in");
     Ok(())
-}
-
-fn lags(m: &[lagring_testkit::metrics_text::TextSample], cluster: &str) -> Lags {
-    select(m, "kafka_consumer_group_lag_in_offsets", &[("clustername", cluster)])
-        .into_iter()
-        .map(|s| ((s.labels["group"].clone(), s.labels["topic"].clone(), s.labels["partition"].clone()), s.value))
-        .collect()
 }

@@ -13,7 +13,6 @@ use anyhow::Result;
 use lagring_sim::scenario::security::{SecurityConfig, ServerOAuthConfig, ServerSaslConfig};
 use lagring_sim::{Clock, Scenario, Sim};
 use lagring_testkit::lagring_node::LagringNode;
-use lagring_testkit::metrics_text::select;
 use lagring_testkit::ports::wait_for;
 use lagring_testkit::token_endpoint::{TokenEndpoint, TokenEndpointConfig};
 
@@ -22,7 +21,7 @@ topics: [ { name: orders, partitions: 3, initial_messages: 600 } ]\n\
 groups: [ { name: g-a, topics: [orders], behaviour: { lags_by: 40 } }, { name: g-b, topics: [orders], behaviour: { lags_by: 7 } } ]\n";
 const KEY: &str = "lagring-node-test-hs256-key-of-32-bytes-or-more";
 
-use lagring_e2e::{Lags, simulated_lags as all_lags};
+use lagring_e2e::{scraped_lags as lags, simulated_lags as all_lags};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oidc_tokens_keep_exact_lag_and_a_refused_secret_is_the_clusters_reason() -> Result<()> {
@@ -92,11 +91,4 @@ async fn oidc_tokens_keep_exact_lag_and_a_refused_secret_is_the_clusters_reason(
     assert!(lags(&node.metrics().await?, "refused").is_empty(), "no lag from a cluster that did not log in");
     assert!(!node.log_tail().contains("right secret") && !node.log_tail().contains("wrong secret"));
     Ok(())
-}
-
-fn lags(m: &[lagring_testkit::metrics_text::TextSample], cluster: &str) -> Lags {
-    select(m, "kafka_consumer_group_lag_in_offsets", &[("clustername", cluster)])
-        .into_iter()
-        .map(|s| ((s.labels["group"].clone(), s.labels["topic"].clone(), s.labels["partition"].clone()), s.value))
-        .collect()
 }

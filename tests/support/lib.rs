@@ -8,6 +8,9 @@
 //! crate's own integration tests need it); alone, run
 //! `cargo build -p lagring && cargo test -p lagring-e2e`.
 
+pub mod fleet;
+pub mod sim_fleet;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -35,6 +38,17 @@ pub fn lagring_binary() -> Result<PathBuf> {
 
 /// Offset lag per (group, topic, partition as text), as the `/metrics` labels name them.
 pub type Lags = BTreeMap<(String, String, String), f64>;
+
+/// The offset lag of every partition of `cluster` in a `/metrics` scrape.
+pub fn scraped_lags(samples: &[lagring_testkit::metrics_text::TextSample], cluster: &str) -> Lags {
+    lagring_testkit::metrics_text::select(samples, "kafka_consumer_group_lag_in_offsets", &[("clustername", cluster)])
+        .into_iter()
+        .map(|s| {
+            let label = |name: &str| s.labels.get(name).cloned().unwrap_or_default();
+            ((label("group"), label("topic"), label("partition")), s.value)
+        })
+        .collect()
+}
 
 /// Exact offset lag (read_uncommitted) of every committed partition of the simulator's model at
 /// its current time.

@@ -38,14 +38,14 @@ pub use evaluations::{
     EvaluationStore, Listed, MemoryEvaluationStore, Published, RecordKind, RedisEvaluationStore, open_evaluation_store,
 };
 pub use history::{
-    CommittedOffset, EndOffset, HistoryPolicies, HistoryStore, MemoryHistoryStore, Recorded, RedisHistoryStore,
-    open_history_store,
+    CommittedOffset, EndOffset, HistoryPolicies, HistoryStore, MemoryHistoryStore, Points, Recorded, RedisHistoryStore,
+    SlotPoints, open_history_store,
 };
 pub use memory::MemoryStore;
 pub use redis_store::{RedisConfig, RedisMode, RedisStore, ReplicaWrites, SentinelConfig, install_crypto_provider};
 pub use store::{
-    ClaimOutcome, CoordinationStore, Epoch, HandOver, HeartbeatOutcome, Membership, NodeIdentity, NodeInfo, NodeStatus,
-    StoreFuture,
+    ClaimOutcome, CoordinationStore, Epoch, HandOver, Heartbeat, HeartbeatOutcome, LeaseClaim, LeaseHandOver,
+    Membership, NodeIdentity, NodeInfo, NodeStatus, StoreFuture,
 };
 
 /// The store for a config: Redis when a `redis:` section is present (validated

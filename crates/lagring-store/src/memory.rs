@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, SystemClock};
 use crate::store::{
-    ClaimOutcome, CoordinationStore, Epoch, HandOver, HeartbeatOutcome, LeaseValue, Membership, NodeIdentity, NodeInfo,
-    NodeStatus, StoreFuture, may_claim,
+    ClaimOutcome, CoordinationStore, Epoch, HandOver, Heartbeat, HeartbeatOutcome, LeaseClaim, LeaseHandOver,
+    LeaseValue, Membership, NodeIdentity, NodeInfo, NodeStatus, StoreFuture, may_claim,
 };
 
 /// The one epoch of a store kept in this process.
@@ -121,12 +121,8 @@ fn ready<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
 }
 
 impl CoordinationStore for MemoryStore {
-    fn heartbeat<'a>(
-        &'a self,
-        node: &'a NodeIdentity,
-        ttl: Duration,
-        status: &'a NodeStatus,
-    ) -> StoreFuture<'a, HeartbeatOutcome> {
+    fn beat<'a>(&'a self, heartbeat: Heartbeat<'a>) -> StoreFuture<'a, HeartbeatOutcome> {
+        let Heartbeat { node, ttl, status } = heartbeat;
         let now = self.clock.now();
         let mut state = self.state();
         self.live(&mut state, now);
@@ -157,14 +153,8 @@ impl CoordinationStore for MemoryStore {
         ready(())
     }
 
-    fn claim_leases<'a>(
-        &'a self,
-        node: &'a NodeIdentity,
-        keys: &'a [String],
-        ttl: Duration,
-        slot: u64,
-        epoch: &'a str,
-    ) -> StoreFuture<'a, ClaimOutcome> {
+    fn claim_for_slot<'a>(&'a self, claim: LeaseClaim<'a>) -> StoreFuture<'a, ClaimOutcome> {
+        let LeaseClaim { node, keys, ttl, slot, epoch } = claim;
         if epoch != MEMORY_EPOCH {
             return ready(ClaimOutcome { epoch_changed: Some(MEMORY_EPOCH.to_owned()), ..ClaimOutcome::default() });
         }
@@ -186,12 +176,8 @@ impl CoordinationStore for MemoryStore {
         ready(outcome)
     }
 
-    fn hand_over_leases<'a>(
-        &'a self,
-        node: &'a NodeIdentity,
-        leases: &'a [HandOver],
-        last_slot: u64,
-    ) -> StoreFuture<'a, u64> {
+    fn mark_handed_over<'a>(&'a self, hand_over: LeaseHandOver<'a>) -> StoreFuture<'a, u64> {
+        let LeaseHandOver { node, leases, last_slot } = hand_over;
         let now = self.clock.now();
         let me = node.holder();
         let mut state = self.state();

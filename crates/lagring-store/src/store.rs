@@ -185,6 +185,32 @@ pub struct HandOver {
     pub successor: Option<String>,
 }
 
+/// The arguments of one [`CoordinationStore::heartbeat`] call.
+#[derive(Clone, Copy, Debug)]
+pub struct Heartbeat<'a> {
+    pub node: &'a NodeIdentity,
+    pub ttl: Duration,
+    pub status: &'a NodeStatus,
+}
+
+/// The arguments of one [`CoordinationStore::hand_over_leases`] call.
+#[derive(Clone, Copy, Debug)]
+pub struct LeaseHandOver<'a> {
+    pub node: &'a NodeIdentity,
+    pub leases: &'a [HandOver],
+    pub last_slot: u64,
+}
+
+/// The arguments of one [`CoordinationStore::claim_leases`] call.
+#[derive(Clone, Copy, Debug)]
+pub struct LeaseClaim<'a> {
+    pub node: &'a NodeIdentity,
+    pub keys: &'a [String],
+    pub ttl: Duration,
+    pub slot: u64,
+    pub epoch: &'a str,
+}
+
 /// Membership and per-key leases shared by the nodes of a fleet.
 ///
 /// Node status for the operator view and for per-cluster rings travels with
@@ -200,7 +226,12 @@ pub trait CoordinationStore: Send + Sync + std::fmt::Debug {
         node: &'a NodeIdentity,
         ttl: Duration,
         status: &'a NodeStatus,
-    ) -> StoreFuture<'a, HeartbeatOutcome>;
+    ) -> StoreFuture<'a, HeartbeatOutcome> {
+        self.beat(Heartbeat { node, ttl, status })
+    }
+
+    /// [`Self::heartbeat`], the method a store implements.
+    fn beat<'a>(&'a self, heartbeat: Heartbeat<'a>) -> StoreFuture<'a, HeartbeatOutcome>;
 
     /// The live set without registering anybody (operator view).
     fn membership(&self) -> StoreFuture<'_, Membership>;
@@ -223,7 +254,12 @@ pub trait CoordinationStore: Send + Sync + std::fmt::Debug {
         ttl: Duration,
         slot: u64,
         epoch: &'a str,
-    ) -> StoreFuture<'a, ClaimOutcome>;
+    ) -> StoreFuture<'a, ClaimOutcome> {
+        self.claim_for_slot(LeaseClaim { node, keys, ttl, slot, epoch })
+    }
+
+    /// [`Self::claim_leases`], the method a store implements.
+    fn claim_for_slot<'a>(&'a self, claim: LeaseClaim<'a>) -> StoreFuture<'a, ClaimOutcome>;
 
     /// Marks the leases among `leases` that `node` holds as handed over after
     /// `last_slot` to their successor: `node` emitted them up to that slot,
@@ -234,7 +270,12 @@ pub trait CoordinationStore: Send + Sync + std::fmt::Debug {
         node: &'a NodeIdentity,
         leases: &'a [HandOver],
         last_slot: u64,
-    ) -> StoreFuture<'a, u64>;
+    ) -> StoreFuture<'a, u64> {
+        self.mark_handed_over(LeaseHandOver { node, leases, last_slot })
+    }
+
+    /// [`Self::hand_over_leases`], the method a store implements.
+    fn mark_handed_over<'a>(&'a self, hand_over: LeaseHandOver<'a>) -> StoreFuture<'a, u64>;
 
     /// Releases the leases among `keys` that `node` holds; returns how many.
     fn release_leases<'a>(&'a self, node: &'a NodeIdentity, keys: &'a [String]) -> StoreFuture<'a, u64>;

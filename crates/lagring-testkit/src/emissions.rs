@@ -90,6 +90,16 @@ impl Emissions {
         (from..=last).find(|s| groups.iter().all(|g| self.by_group.get(g).is_some_and(|m| m.contains_key(s))))
     }
 
+    /// The owners of a settled window: every group of `groups` emitted in
+    /// each slot of `from..=upto`, by the same node throughout, and no
+    /// (group, slot) emitted twice in the whole record. `None` otherwise.
+    pub fn settled_owners(&self, groups: &[String], from: i64, upto: i64) -> Option<BTreeMap<String, String>> {
+        let complete = (from..=upto).all(|s| groups.iter().all(|g| self.missing(g, s, s).is_empty()));
+        let owners = self.owners_at(from);
+        let settled = (from..=upto).all(|s| self.owners_at(s) == owners);
+        (complete && settled && self.duplicates().is_empty()).then_some(owners)
+    }
+
     /// Nodes seen emitting anything.
     pub fn nodes(&self) -> BTreeSet<String> {
         self.by_group.values().flat_map(|m| m.values().flatten().cloned()).collect()

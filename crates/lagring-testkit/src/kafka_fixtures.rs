@@ -18,10 +18,21 @@ use crate::ports::wait_for;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-fn config(bootstrap: &str) -> ClientConfig {
+pub(crate) fn config(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap).set("log_level", "3");
     c
+}
+
+/// A consumer of `group` that commits only what it is told to: it neither
+/// subscribes, consumes nor commits on its own.
+pub(crate) fn committing_consumer(bootstrap: &str, group: &str) -> Result<BaseConsumer> {
+    config(bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .create()
+        .context("create committing consumer")
 }
 
 /// Creates `name` with `partitions` partitions and waits until metadata
@@ -85,12 +96,7 @@ pub async fn produce(bootstrap: &str, topic: &str, partition: i32, count: usize)
 /// Commits exactly `offsets` (topic, partition, offset) for `group`, with a
 /// consumer that neither subscribes nor consumes.
 pub async fn commit(bootstrap: &str, group: &str, offsets: &[(&str, i32, i64)]) -> Result<()> {
-    let consumer: BaseConsumer = config(bootstrap)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .create()
-        .context("create committing consumer")?;
+    let consumer = committing_consumer(bootstrap, group)?;
     let mut tpl = TopicPartitionList::new();
     for (topic, partition, offset) in offsets {
         tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;

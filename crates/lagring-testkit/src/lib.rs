@@ -15,6 +15,7 @@
 
 pub mod certs;
 pub mod emissions;
+pub mod ground_truth;
 pub mod kafka_fixtures;
 pub mod lagring_node;
 pub mod metrics_text;

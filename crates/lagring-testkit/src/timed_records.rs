@@ -13,15 +13,11 @@ use anyhow::{Context, Result, bail, ensure};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::kafka_fixtures::{committing_consumer, config};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-fn config(bootstrap: &str) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap).set("log_level", "3");
-    c
-}
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -82,12 +78,7 @@ pub struct Committer {
 
 impl Committer {
     pub fn new(bootstrap: &str, group: &str) -> Result<Self> {
-        let consumer: BaseConsumer = config(bootstrap)
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .create()
-            .context("create committing consumer")?;
+        let consumer = committing_consumer(bootstrap, group)?;
         Ok(Self { consumer: Arc::new(consumer), group: group.to_owned() })
     }
 

@@ -20,19 +20,9 @@ use support::{InProcessFleet, TIMEOUT};
 /// produced, so a lag fetched in any slot is the simulator's lag now: the comparison is exact
 /// (with production, a record produced between OffsetFetch and ListOffsets would make a
 /// fetched lag one higher than the model's at either instant).
-const SCENARIO: &str = "seed: 3\nbrokers: 3\n\
-topics:\n\
-\x20 - { name: orders, partitions: 4, initial_messages: 400 }\n\
-\x20 - { name: payments, partitions: 4, initial_messages: 200 }\n\
-groups:\n\
-\x20 - { name: g-00, topics: [orders], behaviour: { lags_by: 10 } }\n\
-\x20 - { name: g-01, topics: [payments], behaviour: { lags_by: 11 } }\n\
-\x20 - { name: g-02, topics: [orders, payments], behaviour: { lags_by: 12 } }\n\
-\x20 - { name: g-03, topics: [orders], behaviour: { lags_by: 13 } }\n\
-\x20 - { name: g-04, topics: [payments], behaviour: { lags_by: 14 } }\n\
-\x20 - { name: g-05, topics: [orders, payments], behaviour: { lags_by: 15 } }\n\
-\x20 - { name: g-06, topics: [orders], behaviour: { lags_by: 16 } }\n\
-\x20 - { name: g-07, topics: [payments], behaviour: { lags_by: 17 } }\n";
+fn steady_lag_scenario() -> String {
+    support::scenario(3, 8, false)
+}
 
 async fn get(fleet: &InProcessFleet, node: &str, path: &str) -> Result<(u16, Value)> {
     let url = format!("http://{}{path}", fleet.http(node));
@@ -55,7 +45,7 @@ fn expected_lags(fleet: &InProcessFleet, group: &str) -> Vec<(String, i64, u64)>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_node_serves_burrow_status_and_lag_of_a_group_another_node_owns() -> Result<()> {
-    let mut fleet = InProcessFleet::start_with(SCENARIO).await?;
+    let mut fleet = InProcessFleet::start_with(&steady_lag_scenario()).await?;
     for id in ["node-0", "node-1"] {
         fleet.add_node(id).await?;
     }

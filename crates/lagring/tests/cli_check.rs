@@ -1,5 +1,5 @@
-//! `lagring check` against a real tansu broker holding the ground truth of
-//! `tests/e2e_single_node.rs` (same topics, records and commits): the table and the
+//! `lagring check` against a real tansu broker holding the testkit's ground
+//! truth (the same topics, records and commits as the end-to-end suite): the table and the
 //! JSON carry the exact committed, end and lag of every partition, and a
 //! cluster nobody answers for makes the exit code 1 with its name on stderr.
 
@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Result;
-use lagring_testkit::kafka_fixtures::{commit, create_topic, produce};
+use lagring_testkit::ground_truth::{self, EXPECTED};
 use lagring_testkit::ports::{free_port, wait_for};
 use lagring_testkit::tansu::TansuBroker;
 
@@ -47,16 +47,6 @@ fn rows(stdout: &str) -> Vec<Vec<String>> {
 fn row(line: &str) -> Vec<String> {
     line.split_whitespace().map(str::to_owned).collect()
 }
-
-/// (group, topic, partition, committed, end, lag) of the ground truth.
-const EXPECTED: [(&str, &str, i64, i64, i64, i64); 6] = [
-    ("audit", "orders", 0, 10, 10, 0),
-    ("audit", "payments", 0, 1, 5, 4),
-    ("audit", "payments", 1, 7, 7, 0),
-    ("billing", "orders", 0, 4, 10, 6),
-    ("billing", "orders", 1, 20, 20, 0),
-    ("billing", "orders", 2, 25, 30, 5),
-];
 
 fn expected_table() -> Vec<Vec<String>> {
     let header = "GROUP TOPIC PARTITION COMMITTED END LAG";
@@ -98,25 +88,14 @@ fn json_partitions(json: &serde_json::Value, cluster: usize) -> Vec<(String, Str
 }
 
 fn expected_json_partitions() -> Vec<(String, String, i64, i64, i64, i64)> {
-    EXPECTED.iter().map(|&(g, t, p, c, e, l)| (g.to_owned(), t.to_owned(), p, c, e, l)).collect()
+    EXPECTED.iter().map(|&(g, t, p, c, e, l)| (g.to_owned(), t.to_owned(), i64::from(p), c, e, l)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_prints_exact_lag_and_fails_on_a_dead_cluster() -> Result<()> {
     let broker = TansuBroker::start()?;
     let bs = broker.bootstrap();
-    create_topic(&bs, "orders", 3).await?;
-    create_topic(&bs, "payments", 2).await?;
-    for (topic, partition, count) in
-        [("orders", 0, 10), ("orders", 1, 20), ("orders", 2, 30), ("payments", 0, 5), ("payments", 1, 7)]
-    {
-        produce(&bs, topic, partition, count).await?;
-    }
-    // billing: lag 6, 0, 5 on orders. audit: orders/0 only (1 and 2 never
-    // committed), payments 4 and 0. test-ignored: excluded by the deny regex.
-    commit(&bs, "billing", &[("orders", 0, 4), ("orders", 1, 20), ("orders", 2, 25)]).await?;
-    commit(&bs, "audit", &[("orders", 0, 10), ("payments", 0, 1), ("payments", 1, 7)]).await?;
-    commit(&bs, "test-ignored", &[("payments", 0, 0)]).await?;
+    ground_truth::seed(&bs).await?;
 
     let dir = tempfile::tempdir()?;
     let config = dir.path().join("lagring.yaml");

@@ -9,7 +9,6 @@
 use std::time::{Duration, Instant};
 
 use lagring::pipeline::fetch::{ClusterFetcher, Selection};
-use lagring_core::filter::NameFilter;
 use lagring_core::model::TopicPartition;
 use lagring_kafka::{ClientKind, KafkaClient, KafkaConnection, NativeOptions, RecordTime, RecordTimeOptions};
 use lagring_sim::{Clock, Scenario, Sim};
@@ -25,21 +24,15 @@ async fn lagging_partitions_get_the_models_produce_time() {
     let sim = Sim::start(Scenario::from_yaml(SCENARIO).unwrap(), clock).await.unwrap();
     let conn = KafkaConnection::plaintext(sim.bootstrap());
     let client = KafkaClient::new("sim", &conn, ClientKind::Native(NativeOptions::default())).unwrap();
-    let fetcher = ClusterFetcher {
-        cluster: "sim".into(),
-        client: client.clone(),
-        groups: NameFilter::new(&[], &[]).unwrap(),
-        topics: NameFilter::new(&[], &[]).unwrap(),
-        max_in_flight: 4,
-        exact_time_lag: Some(RecordTimeOptions::default()),
-        last_metadata: std::sync::Mutex::default(),
-    };
+    let fetcher = ClusterFetcher::new("sim".into(), client.clone())
+        .with_max_in_flight(4)
+        .with_exact_time_lag(Some(RecordTimeOptions::default()));
     let t_ms = u64::try_from(sim.elapsed().as_millis()).unwrap();
     let model = sim.model().topic("t").unwrap();
     let iterate = || async {
         let deadline = Instant::now() + Duration::from_secs(10);
         let discovery = fetcher.discover(deadline).await.unwrap();
-        let selection = Selection { owned: discovery.groups.clone(), owns_cluster_series: true };
+        let selection = Selection { owned: discovery.matched.clone(), owns_cluster_series: true };
         fetcher.fetch_owned(discovery, selection, 30_000, Instant::now(), deadline).await.unwrap()
     };
 
@@ -47,7 +40,7 @@ async fn lagging_partitions_get_the_models_produce_time() {
     // `behind` is 25 records behind on each partition (hw 1,300 → committed 1,275); `current`
     // is caught up and not read.
     let mut got: Vec<(TopicPartition, i64, RecordTime)> =
-        outcome.record_times.iter().map(|((tp, c), t)| (tp.clone(), *c, *t)).collect();
+        outcome.record_times.read.iter().map(|((tp, c), t)| (tp.clone(), *c, *t)).collect();
     got.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
     let want: Vec<(TopicPartition, i64, RecordTime)> = (0..3)
         .map(|p| {
@@ -56,13 +49,13 @@ async fn lagging_partitions_get_the_models_produce_time() {
         })
         .collect();
     assert_eq!(got, want);
-    assert!(outcome.record_time_failures.is_empty());
+    assert!(outcome.record_times.failed.is_empty());
     // Partitions 0 and 2 are led by broker 0, partition 1 by broker 1: two Fetch requests.
     assert_eq!(sim.request_counts().api("Fetch"), 2);
     assert_eq!(client.stats().fetch.requests, 2);
 
     // Same commits next iteration: answered from the cached batches.
     let again = iterate().await;
-    assert_eq!(again.record_times, outcome.record_times);
+    assert_eq!(again.record_times.read, outcome.record_times.read);
     assert_eq!(sim.request_counts().api("Fetch"), 2);
 }

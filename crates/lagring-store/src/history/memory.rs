@@ -18,7 +18,7 @@ use lagring_core::history::{HistoryPolicy, OffsetHistory, OffsetPoint};
 use lagring_core::model::TopicPartition;
 use rustc_hash::FxHashMap as HashMap;
 
-use super::{CommittedOffset, EndOffset, HistoryPolicies, HistoryStore, Recorded};
+use super::{CommittedOffset, EndOffset, HistoryPolicies, HistoryStore, Points, Recorded, SlotPoints};
 use crate::StoreFuture;
 
 /// Offset histories in this process.
@@ -91,26 +91,26 @@ fn append_all<'m, K: Hash + Eq>(
 }
 
 impl HistoryStore for MemoryHistoryStore {
-    fn record_end_offsets<'a>(
-        &'a self,
-        cluster: &'a str,
-        at_ms: i64,
-        offsets: &'a [EndOffset],
-    ) -> StoreFuture<'a, Vec<Recorded>> {
-        let policy = self.policies.end;
-        let points = offsets.iter().map(|o| (o.tp.clone(), o.end));
-        let recorded = self.with_cluster(cluster, |c| record(&mut c.end, &policy, at_ms, points));
+    fn append<'a>(&'a self, points: SlotPoints<'a>) -> StoreFuture<'a, Vec<Recorded>> {
+        let SlotPoints { cluster, at_ms, offsets } = points;
+        let recorded = match offsets {
+            Points::End(offsets) => self.record_ends(cluster, at_ms, offsets),
+            Points::Committed(offsets) => self.record_commits(cluster, at_ms, offsets),
+        };
         Box::pin(async move { Ok(recorded) })
     }
+}
 
-    fn record_committed<'a>(
-        &'a self,
-        cluster: &'a str,
-        at_ms: i64,
-        offsets: &'a [CommittedOffset],
-    ) -> StoreFuture<'a, Vec<Recorded>> {
+impl MemoryHistoryStore {
+    fn record_ends(&self, cluster: &str, at_ms: i64, offsets: &[EndOffset]) -> Vec<Recorded> {
+        let policy = self.policies.end;
+        let points = offsets.iter().map(|o| (o.tp.clone(), o.end));
+        self.with_cluster(cluster, |c| record(&mut c.end, &policy, at_ms, points))
+    }
+
+    fn record_commits(&self, cluster: &str, at_ms: i64, offsets: &[CommittedOffset]) -> Vec<Recorded> {
         let policy = self.policies.committed;
-        let recorded = self.with_cluster(cluster, |c| {
+        self.with_cluster(cluster, |c| {
             c.committed.retain(|_, partitions| {
                 partitions.retain(|_, e| fresh(e, &policy, at_ms));
                 !partitions.is_empty()
@@ -123,8 +123,7 @@ impl HistoryStore for MemoryHistoryStore {
                 recorded.extend(append_all(partitions, &policy, at_ms, points));
             }
             recorded
-        });
-        Box::pin(async move { Ok(recorded) })
+        })
     }
 }
 

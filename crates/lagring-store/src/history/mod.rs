@@ -87,13 +87,18 @@ pub fn count_resets(recorded: &[Recorded]) -> usize {
 /// Appending a slot that is already recorded changes nothing, so two nodes
 /// that fetched the same partition in the same slot leave one point.
 pub trait HistoryStore: Send + Sync + std::fmt::Debug {
+    /// Appends one slot's points: the only method a store implements.
+    fn append<'a>(&'a self, points: SlotPoints<'a>) -> StoreFuture<'a, Vec<Recorded>>;
+
     /// Appends end offsets of partitions of `cluster` at `at_ms`.
     fn record_end_offsets<'a>(
         &'a self,
         cluster: &'a str,
         at_ms: i64,
         offsets: &'a [EndOffset],
-    ) -> StoreFuture<'a, Vec<Recorded>>;
+    ) -> StoreFuture<'a, Vec<Recorded>> {
+        self.append(SlotPoints { cluster, at_ms, offsets: Points::End(offsets) })
+    }
 
     /// Appends committed offsets of groups of `cluster` at `at_ms`.
     fn record_committed<'a>(
@@ -101,7 +106,25 @@ pub trait HistoryStore: Send + Sync + std::fmt::Debug {
         cluster: &'a str,
         at_ms: i64,
         offsets: &'a [CommittedOffset],
-    ) -> StoreFuture<'a, Vec<Recorded>>;
+    ) -> StoreFuture<'a, Vec<Recorded>> {
+        self.append(SlotPoints { cluster, at_ms, offsets: Points::Committed(offsets) })
+    }
+}
+
+/// The points of one iteration slot of one cluster, of one kind.
+#[derive(Clone, Copy, Debug)]
+pub struct SlotPoints<'a> {
+    pub cluster: &'a str,
+    /// The slot's start (the same on every node).
+    pub at_ms: i64,
+    pub offsets: Points<'a>,
+}
+
+/// End offsets of partitions, or committed offsets of groups on partitions.
+#[derive(Clone, Copy, Debug)]
+pub enum Points<'a> {
+    End(&'a [EndOffset]),
+    Committed(&'a [CommittedOffset]),
 }
 
 /// The history store for a config: Redis when a `redis:` section is present

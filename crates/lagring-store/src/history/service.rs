@@ -13,7 +13,7 @@ use lagring_core::history::{AppendOutcome, HistoryPolicy};
 
 use super::encoding::{decode, pack};
 use super::scripts::{HistoryKeys, append_script};
-use super::{CommittedOffset, EndOffset, HistoryPolicies, HistoryStore, Recorded};
+use super::{HistoryPolicies, HistoryStore, Points, Recorded, SlotPoints};
 use crate::redis_store::LazyConnection;
 use crate::{RedisConfig, StoreError, StoreFuture};
 
@@ -141,29 +141,21 @@ fn outcome(code: i64) -> Option<AppendOutcome> {
 }
 
 impl HistoryStore for RedisHistoryStore {
-    fn record_end_offsets<'a>(
-        &'a self,
-        cluster: &'a str,
-        at_ms: i64,
-        offsets: &'a [EndOffset],
-    ) -> StoreFuture<'a, Vec<Recorded>> {
+    fn append<'a>(&'a self, points: SlotPoints<'a>) -> StoreFuture<'a, Vec<Recorded>> {
+        let SlotPoints { cluster, at_ms, offsets } = points;
         Box::pin(async move {
-            let keys = offsets.iter().map(|o| self.keys.end(cluster, &o.tp)).collect();
-            let values = offsets.iter().map(|o| o.end).collect();
-            self.record("record_end_offsets", &self.policies.end, at_ms, keys, values).await
-        })
-    }
-
-    fn record_committed<'a>(
-        &'a self,
-        cluster: &'a str,
-        at_ms: i64,
-        offsets: &'a [CommittedOffset],
-    ) -> StoreFuture<'a, Vec<Recorded>> {
-        Box::pin(async move {
-            let keys = offsets.iter().map(|o| self.keys.committed(cluster, &o.group, &o.tp)).collect();
-            let values = offsets.iter().map(|o| o.committed).collect();
-            self.record("record_committed", &self.policies.committed, at_ms, keys, values).await
+            match offsets {
+                Points::End(offsets) => {
+                    let keys = offsets.iter().map(|o| self.keys.end(cluster, &o.tp)).collect();
+                    let values = offsets.iter().map(|o| o.end).collect();
+                    self.record("record_end_offsets", &self.policies.end, at_ms, keys, values).await
+                }
+                Points::Committed(offsets) => {
+                    let keys = offsets.iter().map(|o| self.keys.committed(cluster, &o.group, &o.tp)).collect();
+                    let values = offsets.iter().map(|o| o.committed).collect();
+                    self.record("record_committed", &self.policies.committed, at_ms, keys, values).await
+                }
+            }
         })
     }
 }

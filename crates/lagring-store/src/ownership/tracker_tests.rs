@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::*;
 use crate::clock::ManualClock;
 use crate::memory::MEMORY_EPOCH;
-use crate::store::{ClaimOutcome, HandOver, HeartbeatOutcome, NodeStatus, StoreFuture, parse_lease_value};
+use crate::store::{
+    ClaimOutcome, Heartbeat, HeartbeatOutcome, LeaseClaim, LeaseHandOver, NodeStatus, StoreFuture, parse_lease_value,
+};
 use crate::{MemoryStore, StoreError};
 
 const TTL: Duration = Duration::from_secs(10);
@@ -45,13 +47,8 @@ impl FlakyStore {
 }
 
 impl CoordinationStore for FlakyStore {
-    fn heartbeat<'a>(
-        &'a self,
-        node: &'a NodeIdentity,
-        ttl: Duration,
-        status: &'a NodeStatus,
-    ) -> StoreFuture<'a, HeartbeatOutcome> {
-        self.gate(self.inner.heartbeat(node, ttl, status))
+    fn beat<'a>(&'a self, heartbeat: Heartbeat<'a>) -> StoreFuture<'a, HeartbeatOutcome> {
+        self.gate(self.inner.beat(heartbeat))
     }
     fn membership(&self) -> StoreFuture<'_, Membership> {
         self.gate(self.inner.membership())
@@ -59,23 +56,11 @@ impl CoordinationStore for FlakyStore {
     fn deregister<'a>(&'a self, node: &'a NodeIdentity) -> StoreFuture<'a, ()> {
         self.gate(self.inner.deregister(node))
     }
-    fn claim_leases<'a>(
-        &'a self,
-        node: &'a NodeIdentity,
-        keys: &'a [String],
-        ttl: Duration,
-        slot: u64,
-        epoch: &'a str,
-    ) -> StoreFuture<'a, ClaimOutcome> {
-        self.gate(self.inner.claim_leases(node, keys, ttl, slot, epoch))
+    fn claim_for_slot<'a>(&'a self, claim: LeaseClaim<'a>) -> StoreFuture<'a, ClaimOutcome> {
+        self.gate(self.inner.claim_for_slot(claim))
     }
-    fn hand_over_leases<'a>(
-        &'a self,
-        node: &'a NodeIdentity,
-        leases: &'a [HandOver],
-        slot: u64,
-    ) -> StoreFuture<'a, u64> {
-        self.gate(self.inner.hand_over_leases(node, leases, slot))
+    fn mark_handed_over<'a>(&'a self, hand_over: LeaseHandOver<'a>) -> StoreFuture<'a, u64> {
+        self.gate(self.inner.mark_handed_over(hand_over))
     }
     fn release_leases<'a>(&'a self, node: &'a NodeIdentity, keys: &'a [String]) -> StoreFuture<'a, u64> {
         self.gate(self.inner.release_leases(node, keys))

@@ -15,8 +15,8 @@ use super::scripts::{Keys, Scripts};
 use super::{LazyConnection, RedisConfig};
 use crate::StoreError;
 use crate::store::{
-    ClaimOutcome, CoordinationStore, Epoch, HandOver, HeartbeatOutcome, Membership, NodeIdentity, NodeInfo, NodeStatus,
-    StoreFuture,
+    ClaimOutcome, CoordinationStore, Epoch, HandOver, Heartbeat, HeartbeatOutcome, LeaseClaim, LeaseHandOver,
+    Membership, NodeIdentity, NodeInfo, NodeStatus, StoreFuture,
 };
 
 /// Whether the Redis server the store writes to (in Sentinel mode the master
@@ -230,12 +230,8 @@ fn ttl_ms(ttl: Duration) -> String {
 }
 
 impl CoordinationStore for RedisStore {
-    fn heartbeat<'a>(
-        &'a self,
-        node: &'a NodeIdentity,
-        ttl: Duration,
-        status: &'a NodeStatus,
-    ) -> StoreFuture<'a, HeartbeatOutcome> {
+    fn beat<'a>(&'a self, heartbeat: Heartbeat<'a>) -> StoreFuture<'a, HeartbeatOutcome> {
+        let Heartbeat { node, ttl, status } = heartbeat;
         Box::pin(async move {
             let status = serde_json::to_string(status)
                 .map_err(|e| StoreError::Protocol { op: "heartbeat", detail: format!("encode status: {e}") })?;
@@ -258,24 +254,12 @@ impl CoordinationStore for RedisStore {
         })
     }
 
-    fn claim_leases<'a>(
-        &'a self,
-        node: &'a NodeIdentity,
-        keys: &'a [String],
-        ttl: Duration,
-        slot: u64,
-        epoch: &'a str,
-    ) -> StoreFuture<'a, ClaimOutcome> {
-        Box::pin(self.claim(node, keys, ttl, slot, epoch))
+    fn claim_for_slot<'a>(&'a self, claim: LeaseClaim<'a>) -> StoreFuture<'a, ClaimOutcome> {
+        Box::pin(self.claim(claim.node, claim.keys, claim.ttl, claim.slot, claim.epoch))
     }
 
-    fn hand_over_leases<'a>(
-        &'a self,
-        node: &'a NodeIdentity,
-        leases: &'a [HandOver],
-        last_slot: u64,
-    ) -> StoreFuture<'a, u64> {
-        Box::pin(self.hand_over(node, leases, last_slot))
+    fn mark_handed_over<'a>(&'a self, hand_over: LeaseHandOver<'a>) -> StoreFuture<'a, u64> {
+        Box::pin(self.hand_over(hand_over.node, hand_over.leases, hand_over.last_slot))
     }
 
     fn release_leases<'a>(&'a self, node: &'a NodeIdentity, keys: &'a [String]) -> StoreFuture<'a, u64> {

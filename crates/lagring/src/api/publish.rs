@@ -70,7 +70,7 @@ impl Publisher {
                 Some((time, starts)) => (Some(time), starts.as_slice()),
                 None => (None, &[][..]),
             };
-            let owners = outcome.owners.get(&g.group).map(Vec::as_slice).unwrap_or_default();
+            let owners = outcome.described.owners.get(&g.group).map(Vec::as_slice).unwrap_or_default();
             let status = evaluate_group(cluster, g, time, starts, owners, lag.observed_at_ms);
             match serde_json::to_string(&status) {
                 Ok(value) => records.push(Published { kind: RecordKind::Group, name: g.group.to_string(), value }),

@@ -154,33 +154,30 @@ async fn check_cluster(
 ) -> Result<ClusterReport, String> {
     let client = KafkaClient::new(&c.name, &c.kafka_connection(), c.client_kind())
         .map_err(|e| format!("cannot create kafka client: {e}"))?;
-    let fetcher = ClusterFetcher {
-        cluster: Arc::from(c.name.as_str()),
-        client,
-        groups: NameFilter::new(&c.groups.allow, &c.groups.deny).map_err(|e| format!("groups filter: {e}"))?,
-        topics: NameFilter::new(&c.topics.allow, &c.topics.deny).map_err(|e| format!("topics filter: {e}"))?,
-        max_in_flight: c.max_in_flight_offset_fetches,
-        exact_time_lag: None,
-        last_metadata: std::sync::Mutex::default(),
-    };
+    let groups = NameFilter::new(&c.groups.allow, &c.groups.deny).map_err(|e| format!("groups filter: {e}"))?;
+    let topics = NameFilter::new(&c.topics.allow, &c.topics.deny).map_err(|e| format!("topics filter: {e}"))?;
+    let fetcher = ClusterFetcher::new(Arc::from(c.name.as_str()), client)
+        .with_filters(groups, topics)
+        .with_max_in_flight(c.max_in_flight_offset_fetches);
     let started = Instant::now();
     let deadline = started + timeout;
     let discovery = fetcher.discover(deadline).await.map_err(|e| e.to_string())?;
-    let owned = discovery.groups.iter().filter(|g| only.matches(g)).cloned().collect();
+    let owned = discovery.matched.iter().filter(|g| only.matches(g)).cloned().collect();
     let selection = Selection { owned, owns_cluster_series: false };
     let outcome = fetcher.fetch_owned(discovery, selection, 0, started, deadline).await.map_err(|e| e.to_string())?;
     if !outcome.reached_cluster() {
-        let why = outcome.partial_listing.map(|e| e.to_string()).unwrap_or_default();
+        let why = outcome.groups.partial.map(|e| e.to_string()).unwrap_or_default();
         return Err(format!("cannot list groups: {why}"));
     }
     let mut warnings = Vec::new();
-    if let Some(e) = &outcome.partial_listing {
+    if let Some(e) = &outcome.groups.partial {
         warnings.push(format!("group listing incomplete: {e}"));
     }
-    warnings.extend(outcome.group_errors.iter().map(|(g, e)| format!("group {g}: offset fetch failed: {e}")));
+    warnings.extend(outcome.failures.groups.iter().map(|(g, e)| format!("group {g}: offset fetch failed: {e}")));
     warnings.extend(
         outcome
-            .partition_errors
+            .failures
+            .partitions
             .iter()
             .map(|(tp, e)| format!("partition {}/{}: log offsets failed: {e}", tp.topic, tp.partition)),
     );

@@ -9,12 +9,14 @@ use lagring_core::series::SeriesBatch;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use tracing::Instrument;
+
 use super::brokers::BrokerWatch;
 use super::compute::Compute;
+use super::events::{self, ClusterEvents};
 use super::fetch::{ClusterFetcher, FetchError, FetchOutcome};
 use super::owner::ClusterOwner;
 use super::slots::Slots;
-use super::warn_limiter::WarnLimiter;
 use crate::coordination::Coordinator;
 use crate::health::Health;
 use crate::self_metrics::SelfMetrics;
@@ -23,8 +25,13 @@ use crate::self_metrics::SelfMetrics;
 /// stalled compute holds at most two iterations of a cluster in memory.
 pub const FETCH_TO_COMPUTE_CAPACITY: usize = 1;
 
-/// Repeated failures of one cluster are logged at most this often.
-const WARN_EVERY: Duration = Duration::from_secs(60);
+/// The slot an iteration runs in, and where its outcome goes.
+struct Iteration<'a> {
+    slot: u64,
+    slot_ms: u64,
+    tx: &'a mpsc::Sender<FetchOutcome>,
+    stop: &'a CancellationToken,
+}
 
 #[derive(Debug)]
 pub struct ClusterTask {
@@ -42,7 +49,7 @@ impl ClusterTask {
     /// the cluster over. Releases what is still held on the way out.
     pub async fn fetch_loop(self, mut owner: ClusterOwner, tx: mpsc::Sender<FetchOutcome>, stop: CancellationToken) {
         let slots = Slots::new(self.interval);
-        let mut warn = WarnLimiter::new(WARN_EVERY);
+        let mut events = ClusterEvents::new(self.fetcher.cluster.clone(), self.metrics.clone(), self.health.clone());
         let mut brokers = BrokerWatch::new(self.fetcher.cluster.clone());
         loop {
             let slot_ms = tokio::select! {
@@ -50,36 +57,11 @@ impl ClusterTask {
                 slot = slots.wait_next() => slot,
             };
             let slot = slots.index(slot_ms);
-            let started = Instant::now();
-            // Kafka work ends a tenth early, so compute and emit still fit in
-            // the iteration and the next slot is not missed.
-            let deadline = started + self.iteration_timeout.mul_f64(0.9);
-            let iteration = self.iterate(&mut owner, slot, slot_ms, started, deadline);
-            let result = tokio::select! {
-                _ = stop.cancelled() => break,
-                r = tokio::time::timeout(self.iteration_timeout, iteration) => r,
-            };
-            let result = result.unwrap_or(Err(FetchError::Timeout(self.iteration_timeout)));
-            owner.finish_slot(slot).await;
-            owner.record(result.as_ref().is_ok_and(FetchOutcome::reached_cluster));
-            if let Err(FetchError::Metadata(_) | FetchError::Timeout(_)) = &result {
-                // The cluster could not be listed: keep what is held (renewed
-                // for this slot) while still on the ring, release it once off.
-                owner.select(&owner.last_groups(), slot).await;
-            }
-            self.record_requests();
-            let seen = self.fetcher.client.brokers_seen();
-            brokers.record(&seen, &self.metrics, &self.health);
-            owner.record_reach(&seen, result.as_ref().ok());
-            match result {
-                Ok(outcome) => {
-                    self.record_success(&outcome, &mut warn);
-                    tokio::select! {
-                        _ = stop.cancelled() => break,
-                        sent = tx.send(outcome) => if sent.is_err() { break },
-                    }
-                }
-                Err(e) => self.record_failure(&e, started.elapsed(), &mut warn),
+            let iteration = Iteration { slot, slot_ms, tx: &tx, stop: &stop };
+            let span = tracing::info_span!("iteration", slot);
+            let go_on = self.run_slot(&mut owner, &mut events, &mut brokers, iteration).instrument(span).await;
+            if !go_on {
+                break;
             }
             if self.coordinator.leaving_effective() && owner.holds_nothing() {
                 tracing::info!("every group handed over");
@@ -88,6 +70,51 @@ impl ClusterTask {
         }
         owner.release_all().await;
         tracing::debug!("fetch loop stopped");
+    }
+
+    /// One slot: fetch what this node owns, settle ownership, record the
+    /// events and hand the outcome to compute. False when the loop must end.
+    async fn run_slot(
+        &self,
+        owner: &mut ClusterOwner,
+        events: &mut ClusterEvents,
+        brokers: &mut BrokerWatch,
+        it: Iteration<'_>,
+    ) -> bool {
+        let started = Instant::now();
+        // Kafka work ends a tenth early, so compute and emit still fit in
+        // the iteration and the next slot is not missed.
+        let deadline = started + self.iteration_timeout.mul_f64(0.9);
+        let iteration = self.iterate(owner, it.slot, it.slot_ms, started, deadline);
+        let result = tokio::select! {
+            _ = it.stop.cancelled() => return false,
+            r = tokio::time::timeout(self.iteration_timeout, iteration) => r,
+        };
+        let result = result.unwrap_or(Err(FetchError::Timeout(self.iteration_timeout)));
+        owner.finish_slot(it.slot).await;
+        owner.record(result.as_ref().is_ok_and(FetchOutcome::reached_cluster));
+        if let Err(FetchError::Metadata(_) | FetchError::Timeout(_)) = &result {
+            // The cluster could not be listed: keep what is held (renewed
+            // for this slot) while still on the ring, release it once off.
+            owner.select(&owner.last_groups(), it.slot).await;
+        }
+        events.requests_sent(&self.fetcher.client);
+        let seen = self.fetcher.client.brokers_seen();
+        brokers.record(&seen, &self.metrics, &self.health);
+        owner.record_reach(&seen, result.as_ref().ok());
+        match result {
+            Ok(outcome) => {
+                events.iteration_succeeded(&outcome, self.fetcher.exact_time_lag.is_some());
+                tokio::select! {
+                    _ = it.stop.cancelled() => false,
+                    sent = it.tx.send(outcome) => sent.is_ok(),
+                }
+            }
+            Err(e) => {
+                events.iteration_failed(&e, started.elapsed());
+                true
+            }
+        }
     }
 
     async fn iterate(
@@ -104,93 +131,9 @@ impl ClusterTask {
         if reached {
             owner.reached();
         }
-        let selection = owner.select(&discovery.groups, slot).await;
+        let selection = owner.select(&discovery.matched, slot).await;
         let slot_ms = i64::try_from(slot_ms).unwrap_or(i64::MAX);
         self.fetcher.fetch_owned(discovery, selection, slot_ms, started, deadline).await
-    }
-
-    fn record_success(&self, o: &FetchOutcome, warn: &mut WarnLimiter) {
-        let c = &*self.fetcher.cluster;
-        if let Some(partial) = &o.partial_listing {
-            self.metrics.kafka_errors.with_label_values(&[c, "list_groups"]).inc();
-            if let Some(suppressed) = warn.check(&partial.to_string(), Instant::now()) {
-                tracing::warn!(error = %partial, suppressed, "some brokers did not list their groups; keeping the groups last listed");
-            }
-        }
-        let m = &self.metrics;
-        m.stage(c, "list_groups", o.timings.list_groups);
-        m.stage(c, "offset_fetch", o.timings.offset_fetch);
-        m.stage(c, "metadata", o.timings.metadata);
-        m.stage(c, "list_offsets", o.timings.list_offsets);
-        if self.fetcher.exact_time_lag.is_some() {
-            m.stage(c, "record_times", o.timings.record_times);
-        }
-        m.iterations.with_label_values(&[c, "ok"]).inc();
-        m.groups_discovered.with_label_values(&[c]).set(o.groups_discovered as i64);
-        let owned = o.observation.groups.len() + o.share_starts.len() + o.group_errors.len();
-        m.owned_groups.with_label_values(&[c]).set(owned as i64);
-        if !o.group_errors.is_empty() {
-            m.kafka_errors.with_label_values(&[c, "offset_fetch"]).inc_by(o.group_errors.len() as u64);
-        }
-        if !o.partition_errors.is_empty() {
-            m.kafka_errors.with_label_values(&[c, "list_offsets"]).inc_by(o.partition_errors.len() as u64);
-        }
-        if let Some((group, e)) = o.group_errors.first() {
-            let msg = format!("offset fetch failed for {} groups", o.group_errors.len());
-            if let Some(suppressed) = warn.check(&msg, Instant::now()) {
-                tracing::warn!(first_group = %group, error = %e, failed = o.group_errors.len(), suppressed, "offset fetch failed for some groups");
-            }
-        } else if o.partial_listing.is_none() && o.partition_errors.is_empty() && warn.clear() {
-            tracing::info!("cluster recovered");
-        }
-        match &o.partial_listing {
-            Some(partial) if !o.reached_cluster() => {
-                self.health.failure(c, format!("no broker answered ListGroups: {partial}"));
-            }
-            _ => self.health.success(c),
-        }
-    }
-
-    fn record_failure(&self, e: &FetchError, took: Duration, warn: &mut WarnLimiter) {
-        let c = &*self.fetcher.cluster;
-        let (result, api) = match e {
-            FetchError::Timeout(_) => ("timeout", None),
-            FetchError::Metadata(_) => ("error", Some("metadata")),
-            FetchError::ListOffsets(_) => ("error", Some("list_offsets")),
-            FetchError::AllGroupsFailed(..) => ("error", Some("offset_fetch")),
-        };
-        self.metrics.iterations.with_label_values(&[c, result]).inc();
-        if let Some(api) = api {
-            self.metrics.kafka_errors.with_label_values(&[c, api]).inc();
-        }
-        let msg = e.to_string();
-        if let Some(suppressed) = warn.check(&msg, Instant::now()) {
-            tracing::warn!(error = %msg, took_ms = took.as_millis() as u64, suppressed, "iteration failed");
-        }
-        self.health.failure(c, msg);
-    }
-
-    fn record_requests(&self) {
-        let c = &*self.fetcher.cluster;
-        self.metrics.blocking_workers.with_label_values(&[c]).set(self.fetcher.client.blocking_in_flight());
-        let s = self.fetcher.client.stats();
-        let apis = [
-            ("list_groups", s.list_groups),
-            ("offset_fetch", s.offset_fetch),
-            ("metadata", s.metadata),
-            ("list_offsets", s.list_offsets),
-            ("fetch", s.fetch),
-            ("describe_groups", s.describe_groups),
-            ("share_group_offsets", s.share_group_offsets),
-        ];
-        for (api, counts) in apis {
-            let total = counts.requests;
-            let counter = self.metrics.kafka_requests.with_label_values(&[c, api]);
-            let seen = counter.get();
-            if total > seen {
-                counter.inc_by(total - seen);
-            }
-        }
     }
 }
 
@@ -201,12 +144,12 @@ pub async fn compute_loop(mut compute: Compute, mut rx: mpsc::Receiver<FetchOutc
     while let Some(outcome) = rx.recv().await {
         let batch = compute.run(&outcome).await;
         let took = outcome.started.elapsed();
-        compute.metrics.stage(&cluster, "iteration", took);
-        tracing::debug!(
-            groups = outcome.observation.groups.len(),
-            series = batch.samples.len(),
-            took_ms = took.as_millis() as u64,
-            "iteration computed"
+        events::iteration_computed(
+            &compute.metrics,
+            &cluster,
+            outcome.observation.groups.len(),
+            batch.samples.len(),
+            took,
         );
         if tx.send(batch).await.is_err() {
             break;

@@ -88,8 +88,8 @@ impl Compute {
             .groups
             .iter()
             .map(|g| g.group.clone())
-            .chain(outcome.group_errors.iter().map(|(g, _)| g.clone()))
-            .chain(outcome.group_info.iter().map(|g| g.group.clone()))
+            .chain(outcome.failures.groups.iter().map(|(g, _)| g.clone()))
+            .chain(outcome.described.info.iter().map(|g| g.group.clone()))
             .chain(outcome.share_starts.iter().map(|(g, _)| g.clone()))
             .collect();
         let owns_cluster_series = outcome.owns_cluster_series;
@@ -99,7 +99,7 @@ impl Compute {
         }
         let owned = &ownership.0;
         let moved = |group: Option<&str>| match group {
-            Some(group) => outcome.discovered.contains(group) && !owned.contains(group),
+            Some(group) => outcome.groups.matched.contains(group) && !owned.contains(group),
             None => !owns_cluster_series,
         };
         self.tracker.forget_groups(moved);
@@ -124,29 +124,29 @@ impl Compute {
         let coming = time_lag.group_samples.len()
             + time_lag.catch_up_eta.len()
             + time_lag.produce_rates.len()
-            + 2 * outcome.group_info.len()
+            + 2 * outcome.described.info.len()
             + outcome.share_starts.iter().map(|(_, starts)| starts.len()).sum::<usize>()
             + 2;
         samples.reserve(coming);
         samples.extend(time_lag.group_samples);
-        samples.extend(group_series::info_samples(&self.cluster, &outcome.group_info, &self.labels));
+        samples.extend(group_series::info_samples(&self.cluster, &outcome.described.info, &self.labels));
         for (group, starts) in &outcome.share_starts {
             let offsets = &outcome.observation.offsets;
             samples.extend(group_series::share_lag_samples(&self.cluster, group, starts, offsets, &self.labels));
         }
         if outcome.owns_cluster_series {
             let facts = IterationFacts {
-                groups_checked: outcome.groups_checked,
+                groups_checked: outcome.groups.matched.len(),
                 iteration_seconds: outcome.started.elapsed().as_secs_f64(),
             };
             samples.extend(lag_series::iteration_samples(&self.cluster, facts, &self.labels));
         }
         self.forget_moved(outcome);
 
-        let failed_groups: HashSet<&str> = outcome.group_errors.iter().map(|(g, _)| &**g).collect();
+        let failed_groups: HashSet<&str> = outcome.failures.groups.iter().map(|(g, _)| &**g).collect();
         let failed_partitions: HashSet<(&str, String)> =
-            outcome.partition_errors.iter().map(|(tp, _)| (&*tp.topic, tp.partition.to_string())).collect();
-        let failed_tps: HashSet<&TopicPartition> = outcome.partition_errors.iter().map(|(tp, _)| tp).collect();
+            outcome.failures.partitions.iter().map(|(tp, _)| (&*tp.topic, tp.partition.to_string())).collect();
+        let failed_tps: HashSet<&TopicPartition> = outcome.failures.partitions.iter().map(|(tp, _)| tp).collect();
         // (group, topic) pairs with an unavailable partition: a topic- or
         // group-level series of theirs without a sample is incomplete, not ended.
         let incomplete: HashSet<(&str, &str)> = outcome
@@ -162,7 +162,7 @@ impl Compute {
             if failed_groups.contains(group) {
                 return true;
             }
-            if k.name() == metric_names::GROUP_MEMBERS && outcome.describe_failed.contains(group) {
+            if k.name() == metric_names::GROUP_MEMBERS && outcome.described.failed.contains(group) {
                 return true;
             }
             match (k.label("topic"), k.label("partition")) {

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lagring_core::filter::NameFilter;
 use lagring_core::group_time::TimeLagPolicy;
 use lagring_core::lag_series::LabelOptions;
 use lagring_core::metric_names;
@@ -37,20 +36,12 @@ async fn info_members_and_share_lag_series_are_exact() {
     let sim = Sim::start(Scenario::from_yaml(SCENARIO).unwrap(), clock).await.unwrap();
     let conn = KafkaConnection::plaintext(sim.bootstrap());
     let client = KafkaClient::new("sim", &conn, ClientKind::Native(NativeOptions::default())).unwrap();
-    let fetcher = ClusterFetcher {
-        cluster: Arc::from("sim"),
-        client,
-        groups: NameFilter::allow_all(),
-        topics: NameFilter::allow_all(),
-        max_in_flight: 8,
-        last_metadata: std::sync::Mutex::default(),
-        exact_time_lag: None,
-    };
+    let fetcher = ClusterFetcher::new(Arc::from("sim"), client);
     let deadline = Instant::now() + Duration::from_secs(10);
     let discovery = fetcher.discover(deadline).await.unwrap();
-    let selection = Selection { owned: discovery.groups.clone(), owns_cluster_series: false };
+    let selection = Selection { owned: discovery.matched.clone(), owns_cluster_series: false };
     let outcome = fetcher.fetch_owned(discovery, selection, 1_000, Instant::now(), deadline).await.unwrap();
-    assert!(outcome.group_errors.is_empty(), "{:?}", outcome.group_errors);
+    assert!(outcome.failures.groups.is_empty(), "{:?}", outcome.failures.groups);
 
     let policy = TimeLagPolicy { enabled: false, rate_window_ms: 10_000, status: StatusPolicy { window_ms: 3_000 } };
     let store = Arc::new(MemoryHistoryStore::new(HistoryPolicies::default()));

@@ -16,6 +16,7 @@ mod brokers;
 mod cluster;
 mod compute;
 mod emit;
+mod events;
 pub mod fetch;
 #[cfg(test)]
 mod group_series_tests;
@@ -168,15 +169,12 @@ async fn start(cfg: Config, parts: NodeParts) -> anyhow::Result<RunningNode> {
         if exact && !native {
             tracing::warn!(cluster = %c.name, "time_lag.method: exact needs client: native; this cluster keeps interpolating");
         }
-        let fetcher = ClusterFetcher {
-            cluster: name.clone(),
-            client,
-            groups: NameFilter::new(&c.groups.allow, &c.groups.deny).context("groups filter")?,
-            topics: NameFilter::new(&c.topics.allow, &c.topics.deny).context("topics filter")?,
-            max_in_flight: c.max_in_flight_offset_fetches,
-            exact_time_lag: (exact && native).then(lagring_kafka::RecordTimeOptions::default),
-            last_metadata: std::sync::Mutex::default(),
-        };
+        let groups = NameFilter::new(&c.groups.allow, &c.groups.deny).context("groups filter")?;
+        let topics = NameFilter::new(&c.topics.allow, &c.topics.deny).context("topics filter")?;
+        let fetcher = ClusterFetcher::new(name.clone(), client)
+            .with_filters(groups, topics)
+            .with_max_in_flight(c.max_in_flight_offset_fetches)
+            .with_exact_time_lag((exact && native).then(lagring_kafka::RecordTimeOptions::default));
         let task = ClusterTask {
             fetcher,
             interval: cfg.node.interval,
@@ -238,53 +236,38 @@ impl RunningNode {
     /// deregisters, drains compute and emit, flushes remote write and stops
     /// HTTP, all within `shutdown_timeout`.
     async fn drain(self, fatal: Option<String>) -> anyhow::Result<()> {
-        let RunningNode {
-            supervisor,
-            coordinator,
-            shutdown_timeout,
-            fetch_tasks,
-            fetch_stop,
-            heartbeat_task,
-            heartbeat_stop,
-            compute_tasks,
-            emit_task,
-            writer_task,
-            writer_stop,
-            http_task,
-            http_stop,
-        } = self;
-        supervisor.stopping();
+        self.supervisor.stopping();
         let started = Instant::now();
         match &fatal {
             Some(reason) => tracing::error!(%reason, "a critical task died; draining and exiting"),
             None => tracing::info!("shutting down"),
         }
-        if fatal.is_none() && coordinator.has_peers() {
-            coordinator.request_leave();
-            let handover = shutdown_timeout.saturating_mul(2) / 3;
+        if fatal.is_none() && self.coordinator.has_peers() {
+            self.coordinator.request_leave();
+            let handover = self.shutdown_timeout.saturating_mul(2) / 3;
             tracing::info!(bound_ms = handover.as_millis() as u64, "handing groups over to peers");
-            if tokio::time::timeout(handover, fetch_tasks.wait()).await.is_err() {
+            if tokio::time::timeout(handover, self.fetch_tasks.wait()).await.is_err() {
                 tracing::warn!("hand-over not finished in time; releasing what is left");
             }
         }
-        fetch_stop.cancel();
-        let remaining = || shutdown_timeout.saturating_sub(started.elapsed());
-        if tokio::time::timeout(remaining(), fetch_tasks.wait()).await.is_err() {
+        self.fetch_stop.cancel();
+        let remaining = || self.shutdown_timeout.saturating_sub(started.elapsed());
+        if tokio::time::timeout(remaining(), self.fetch_tasks.wait()).await.is_err() {
             tracing::warn!("fetch loops did not stop in time");
         }
-        heartbeat_stop.cancel();
-        supervisor.join("heartbeat", heartbeat_task).await;
-        coordinator.deregister().await;
-        if tokio::time::timeout(remaining(), compute_tasks.wait()).await.is_err() {
+        self.heartbeat_stop.cancel();
+        self.supervisor.join("heartbeat", self.heartbeat_task).await;
+        self.coordinator.deregister().await;
+        if tokio::time::timeout(remaining(), self.compute_tasks.wait()).await.is_err() {
             tracing::warn!("compute tasks did not drain in time");
         }
-        supervisor.join("emit", emit_task).await;
-        writer_stop.cancel();
-        if let Some(task) = writer_task {
-            supervisor.join("remote-write worker", task).await;
+        self.supervisor.join("emit", self.emit_task).await;
+        self.writer_stop.cancel();
+        if let Some(task) = self.writer_task {
+            self.supervisor.join("remote-write worker", task).await;
         }
-        http_stop.cancel();
-        supervisor.join("http server", http_task).await;
+        self.http_stop.cancel();
+        self.supervisor.join("http server", self.http_task).await;
         tracing::info!(took_ms = started.elapsed().as_millis() as u64, "stopped");
         match fatal {
             Some(reason) => Err(anyhow::anyhow!("{reason}")),

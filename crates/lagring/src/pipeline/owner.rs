@@ -54,13 +54,13 @@ impl ClusterOwner {
     /// complete one: missing is not deleted.
     pub fn merge_partial(&mut self, discovery: &mut Discovery) {
         if discovery.partial.is_none() {
-            self.last_groups.clone_from(&discovery.groups);
+            self.last_groups.clone_from(&discovery.matched);
             return;
         }
         self.metrics.partial_listings.with_label_values(&[&self.cluster]).inc();
-        let mut all: BTreeSet<Arc<str>> = discovery.groups.drain(..).collect();
+        let mut all: BTreeSet<Arc<str>> = discovery.matched.drain(..).collect();
         all.extend(self.last_groups.iter().cloned());
-        discovery.groups = all.into_iter().collect();
+        discovery.matched = all.into_iter().collect();
     }
 
     /// The groups of the last complete listing (to renew leases through an
@@ -175,7 +175,7 @@ impl ClusterOwner {
 /// whole: the offset fetch failed, or a committed partition had no offsets.
 fn groups_fetched_and_failing(outcome: &FetchOutcome) -> (Vec<Arc<str>>, Vec<Arc<str>>) {
     let unavailable: BTreeSet<&lagring_core::model::TopicPartition> =
-        outcome.partition_errors.iter().map(|(tp, _)| tp).collect();
+        outcome.failures.partitions.iter().map(|(tp, _)| tp).collect();
     let mut owned: Vec<Arc<str>> = Vec::new();
     let mut failing: Vec<Arc<str>> = Vec::new();
     for g in &outcome.observation.groups {
@@ -184,7 +184,7 @@ fn groups_fetched_and_failing(outcome: &FetchOutcome) -> (Vec<Arc<str>>, Vec<Arc
             failing.push(g.group.clone());
         }
     }
-    for (group, _) in &outcome.group_errors {
+    for (group, _) in &outcome.failures.groups {
         owned.push(group.clone());
         failing.push(group.clone());
     }

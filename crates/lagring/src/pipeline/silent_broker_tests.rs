@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lagring_core::filter::NameFilter;
 use lagring_core::group_time::TimeLagPolicy;
 use lagring_core::lag_series::LabelOptions;
 use lagring_core::metric_names as m;
@@ -103,15 +102,7 @@ async fn a_silent_broker_leaves_every_group_its_aggregates_over_the_partitions_t
     let mut conn = KafkaConnection::plaintext(sim.bootstrap());
     conn.request_timeout = Duration::from_secs(1);
     let client = KafkaClient::new("sim", &conn, ClientKind::Native(NativeOptions::default())).unwrap();
-    let fetcher = ClusterFetcher {
-        cluster: Arc::from("sim"),
-        client,
-        groups: NameFilter::allow_all(),
-        topics: NameFilter::allow_all(),
-        max_in_flight: 8,
-        last_metadata: std::sync::Mutex::default(),
-        exact_time_lag: None,
-    };
+    let fetcher = ClusterFetcher::new(Arc::from("sim"), client);
     let metrics = SelfMetrics::new().unwrap();
     let health = Health::new(["sim".to_owned()], Duration::from_secs(1));
     let mut watch = BrokerWatch::new(Arc::from("sim"));
@@ -122,7 +113,11 @@ async fn a_silent_broker_leaves_every_group_its_aggregates_over_the_partitions_t
     // All brokers answer: every partition, nothing unavailable, every broker up.
     let first = iterate(&fetcher, &groups, 30_000).await;
     watch.record(&fetcher.client.brokers_seen(), &metrics, &health);
-    assert!(first.group_errors.is_empty() && first.partition_errors.is_empty(), "{:?}", first.partition_errors);
+    assert!(
+        first.failures.groups.is_empty() && first.failures.partitions.is_empty(),
+        "{:?}",
+        first.failures.partitions
+    );
     let before = series(&compute.run(&first).await);
     assert_eq!(before[m::PARTITIONS_UNAVAILABLE].len(), 40);
     assert!(before[m::PARTITIONS_UNAVAILABLE].values().all(|v| *v == 0.0));
@@ -136,9 +131,9 @@ async fn a_silent_broker_leaves_every_group_its_aggregates_over_the_partitions_t
     let outcome = iterate(&fetcher, &groups, 31_000).await;
     watch.record(&fetcher.client.brokers_seen(), &metrics, &health);
     let batch = compute.run(&outcome).await;
-    assert!(outcome.group_errors.is_empty(), "{:?}", outcome.group_errors);
+    assert!(outcome.failures.groups.is_empty(), "{:?}", outcome.failures.groups);
     let led_by_silent = |tp: &TopicPartition| sim.leader_of(&tp.topic, tp.partition) == Some(SILENT);
-    let failed: BTreeSet<&TopicPartition> = outcome.partition_errors.iter().map(|(tp, _)| tp).collect();
+    let failed: BTreeSet<&TopicPartition> = outcome.failures.partitions.iter().map(|(tp, _)| tp).collect();
     assert!(!failed.is_empty() && failed.iter().all(|tp| led_by_silent(tp)), "{failed:?}");
     assert!(batch.ended.is_empty(), "an unavailable partition is not gone: {:?}", batch.ended);
 
@@ -215,14 +210,14 @@ async fn a_silent_broker_leaves_every_group_its_aggregates_over_the_partitions_t
         watch.record(&fetcher.client.brokers_seen(), &metrics, &health);
         let batch = compute.run(&outcome).await;
         assert!(batch.ended.is_empty(), "{:?}", batch.ended);
-        if outcome.partition_errors.is_empty() && broker_up(&metrics).values().all(|up| *up == 1) {
+        if outcome.failures.partitions.is_empty() && broker_up(&metrics).values().all(|up| *up == 1) {
             let got = series(&batch);
             assert_eq!(got[m::PARTITION_LAG_OFFSETS].len(), 40 * 8);
             assert!(got[m::PARTITIONS_UNAVAILABLE].values().all(|v| *v == 0.0));
             assert!(health.report().degraded.is_empty());
             break;
         }
-        assert!(Instant::now() < until, "broker 1 never came back: {:?}", outcome.partition_errors);
+        assert!(Instant::now() < until, "broker 1 never came back: {:?}", outcome.failures.partitions);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -13,7 +13,7 @@
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic, dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -45,24 +45,24 @@ const NODE_TTL: &str = "2s";
 const LEAVE_AFTER: &str = "2s";
 const PROBE_INTERVAL: &str = "250ms";
 
-/// 3 brokers, 2 topics of 4 partitions, 12 groups with steady lag.
-pub const SCENARIO: &str = "seed: 11\nbrokers: 3\n\
-topics:\n\
-\x20 - { name: orders, partitions: 4, initial_messages: 400, produce: { constant: 4.0 } }\n\
-\x20 - { name: payments, partitions: 4, initial_messages: 200, produce: { constant: 2.0 } }\n\
-groups:\n\
-\x20 - { name: g-00, topics: [orders], behaviour: { lags_by: 10 } }\n\
-\x20 - { name: g-01, topics: [payments], behaviour: { lags_by: 11 } }\n\
-\x20 - { name: g-02, topics: [orders, payments], behaviour: { lags_by: 12 } }\n\
-\x20 - { name: g-03, topics: [orders], behaviour: { lags_by: 13 } }\n\
-\x20 - { name: g-04, topics: [payments], behaviour: { lags_by: 14 } }\n\
-\x20 - { name: g-05, topics: [orders, payments], behaviour: { lags_by: 15 } }\n\
-\x20 - { name: g-06, topics: [orders], behaviour: { lags_by: 16 } }\n\
-\x20 - { name: g-07, topics: [payments], behaviour: { lags_by: 17 } }\n\
-\x20 - { name: g-08, topics: [orders, payments], behaviour: { lags_by: 18 } }\n\
-\x20 - { name: g-09, topics: [orders], behaviour: { lags_by: 19 } }\n\
-\x20 - { name: g-10, topics: [payments], behaviour: { lags_by: 20 } }\n\
-\x20 - { name: g-11, topics: [orders, payments], behaviour: { lags_by: 21 } }\n";
+/// The simulator's scenario: 3 brokers, topics `orders` and `payments` of 4
+/// partitions, groups `g-00`, `g-01`, … lagging by 10, 11, … records, reading
+/// orders, payments or both in turn. `produce` keeps records coming (4/s on
+/// orders, 2/s on payments); without it every lag is constant.
+pub fn scenario(seed: u64, groups: usize, produce: bool) -> String {
+    let (orders, payments) =
+        if produce { (", produce: { constant: 4.0 }", ", produce: { constant: 2.0 }") } else { ("", "") };
+    let mut yaml = format!(
+        "seed: {seed}\nbrokers: 3\ntopics:\n\
+         \x20 - {{ name: orders, partitions: 4, initial_messages: 400{orders} }}\n\
+         \x20 - {{ name: payments, partitions: 4, initial_messages: 200{payments} }}\ngroups:\n"
+    );
+    for i in 0..groups {
+        let topics = ["[orders]", "[payments]", "[orders, payments]"][i % 3];
+        yaml.push_str(&format!("  - {{ name: g-{i:02}, topics: {topics}, behaviour: {{ lags_by: {} }} }}\n", 10 + i));
+    }
+    yaml
+}
 
 struct RunningNode {
     stop: CancellationToken,
@@ -93,7 +93,7 @@ pub fn now_slot() -> i64 {
 impl InProcessFleet {
     /// The simulator, the receiver and the shared stores; no node yet.
     pub async fn start() -> Result<Self> {
-        Self::start_with(SCENARIO).await
+        Self::start_with(&scenario(11, 12, true)).await
     }
 
     /// Like [`InProcessFleet::start`] with another simulator scenario; `groups` are its groups.
@@ -198,11 +198,9 @@ impl InProcessFleet {
             if from <= after {
                 return Ok(None);
             }
-            let complete = (from..=upto).all(|s| self.groups.iter().all(|g| em.missing(g, s, s).is_empty()));
-            let owners = em.owners_at(from);
-            let settled = (from..=upto).all(|s| em.owners_at(s) == owners);
-            let spread = owners.values().collect::<std::collections::BTreeSet<_>>().len() == nodes;
-            Ok((complete && settled && spread && em.duplicates().is_empty()).then_some(from))
+            let owners = em.settled_owners(&self.groups, from, upto);
+            let spread = |o: &BTreeMap<String, String>| o.values().collect::<BTreeSet<_>>().len() == nodes;
+            Ok(owners.is_some_and(|o| spread(&o)).then_some(from))
         })
         .await
     }

@@ -171,7 +171,7 @@ impl TimeLagStage {
 
         // Record times exist only with exact time lag; without them no
         // lookup (and no partition clone for its key) is made.
-        let exact = !outcome.record_times.is_empty();
+        let exact = !outcome.record_times.read.is_empty();
         let mut groups: Vec<GroupTimeLag> = Vec::with_capacity(lag.groups.len());
         let mut window_starts: Vec<Vec<Option<ConsumerOffset>>> = Vec::new();
         let window_ms = self.policy.status.window_ms;
@@ -195,10 +195,12 @@ impl TimeLagStage {
             for g in chunk.iter().filter(|g| !g.partitions.is_empty()) {
                 let Some((committed, tail)) = rest.split_at_checked(g.partitions.len()) else { break };
                 rest = tail;
-                let members = outcome.members.get(&g.group).copied().unwrap_or(Members::Unknown);
+                let members = outcome.groups.members.get(&g.group).copied().unwrap_or(Members::Unknown);
                 let histories = GroupHistories::new(&end, g, committed);
                 let produce_ms = |tp: &TopicPartition, committed: i64| {
-                    exact.then(|| outcome.record_times.get(&(tp.clone(), committed)).map(|t| t.produce_ms)).flatten()
+                    exact
+                        .then(|| outcome.record_times.read.get(&(tp.clone(), committed)).map(|t| t.produce_ms))
+                        .flatten()
                 };
                 groups.push(group_time_lag_with(g, at_ms, members, &histories, &self.policy, produce_ms));
                 if self.keep_evaluations {
@@ -213,7 +215,7 @@ impl TimeLagStage {
         }
 
         // Exact time lag only: commits whose record time could not be read.
-        let failures = &outcome.record_time_failures;
+        let failures = &outcome.record_times.failed;
         let fallbacks = if failures.is_empty() {
             0
         } else {

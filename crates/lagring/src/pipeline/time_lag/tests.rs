@@ -6,11 +6,11 @@ use lagring_core::history::HistoryPolicy;
 use lagring_core::model::{ClusterObservation, GroupCommits, PartitionOffsets};
 use lagring_core::series::{SeriesBatch, SeriesKey};
 use lagring_core::status::StatusPolicy;
-use lagring_store::{HistoryPolicies, MemoryHistoryStore, StoreFuture};
+use lagring_store::{HistoryPolicies, MemoryHistoryStore, SlotPoints, StoreFuture};
 
 use super::*;
 use crate::pipeline::compute::Compute;
-use crate::pipeline::fetch::FetchTimings;
+use crate::pipeline::fetch::GroupsSeen;
 
 /// A memory store that fails while `failing` is set.
 #[derive(Debug)]
@@ -37,27 +37,10 @@ impl Flaky {
 }
 
 impl HistoryStore for Flaky {
-    fn record_end_offsets<'a>(
-        &'a self,
-        cluster: &'a str,
-        at_ms: i64,
-        offsets: &'a [EndOffset],
-    ) -> StoreFuture<'a, Vec<Recorded>> {
+    fn append<'a>(&'a self, points: SlotPoints<'a>) -> StoreFuture<'a, Vec<Recorded>> {
         Box::pin(async move {
             self.check()?;
-            self.inner.record_end_offsets(cluster, at_ms, offsets).await
-        })
-    }
-
-    fn record_committed<'a>(
-        &'a self,
-        cluster: &'a str,
-        at_ms: i64,
-        offsets: &'a [CommittedOffset],
-    ) -> StoreFuture<'a, Vec<Recorded>> {
-        Box::pin(async move {
-            self.check()?;
-            self.inner.record_committed(cluster, at_ms, offsets).await
+            self.inner.append(points).await
         })
     }
 }
@@ -88,32 +71,13 @@ fn outcome(at_ms: i64, ends: &[(&str, i32, i64)], groups: Commits<'_>) -> FetchO
             (g.group.clone(), Members::from_group_state(state))
         })
         .collect();
-    let discovered: HashSet<Arc<str>> = groups.iter().map(|g| g.group.clone()).collect();
-    FetchOutcome {
-        observation: ClusterObservation {
-            cluster: Arc::from("c"),
-            observed_at_ms: at_ms,
-            groups,
-            topic_partitions,
-            offsets,
-        },
-        groups_discovered: discovered.len(),
-        groups_checked: discovered.len(),
-        discovered,
-        owns_cluster_series: true,
-        members,
-        group_errors: Vec::new(),
-        group_info: Vec::new(),
-        describe_failed: HashSet::new(),
-        owners: HashMap::new(),
-        share_starts: Vec::new(),
-        partition_errors: Vec::new(),
-        record_times: HashMap::new(),
-        record_time_failures: HashSet::new(),
-        partial_listing: None,
-        timings: FetchTimings::default(),
-        started: Instant::now(),
-    }
+    let matched: HashSet<Arc<str>> = groups.iter().map(|g| g.group.clone()).collect();
+    let observation =
+        ClusterObservation { cluster: Arc::from("c"), observed_at_ms: at_ms, groups, topic_partitions, offsets };
+    let mut outcome = FetchOutcome::new(observation, Instant::now());
+    outcome.groups = GroupsSeen { listed: matched.len(), matched, members, partial: None };
+    outcome.owns_cluster_series = true;
+    outcome
 }
 
 fn policy() -> TimeLagPolicy {
@@ -184,11 +148,11 @@ async fn exact_produce_times_replace_the_estimate_and_failures_are_counted() {
     }
     let mut last = outcome(5_000, &[("t", 0, end_at(5))], groups);
     // Record 250 produced at 1.234 s; the read of 100 failed; `done` is caught up (not asked).
-    last.record_times.insert(
+    last.record_times.read.insert(
         (TopicPartition::new("t", 0), 250),
         lagring_kafka::RecordTime { produce_ms: 1_234, exact: true, bound_ms: 0, lost_messages: 0 },
     );
-    last.record_time_failures.insert((TopicPartition::new("t", 0), 100));
+    last.record_times.failed.insert((TopicPartition::new("t", 0), 100));
     let v = values(&c.run(&last).await);
     assert_eq!(v["kafka_consumer_group_lag_in_seconds{group=exact,partition=0,topic=t}"], 3.766);
     // The estimate from the end-offset history: record 100 was written at 1.01 s.
@@ -248,7 +212,7 @@ async fn missing_time_lag_is_a_gap_an_eta_ends_and_a_deleted_group_ends_everythi
 
     // g is deleted: every series of it ends, time-lag ones included.
     let mut gone = outcome(5_000, &[("t", 0, 10)], &[]);
-    gone.discovered.clear();
+    gone.groups.matched.clear();
     let gone = c.run(&gone).await;
     let ended: HashSet<String> = gone.ended.iter().map(|k| k.name().to_owned()).collect();
     for name in [
@@ -280,7 +244,7 @@ async fn unavailable_partitions_leave_the_aggregates_to_the_rest_and_end_nothing
             api: "list offsets",
             partition: tp.clone(),
         };
-        partial.partition_errors.push((tp, error));
+        partial.failures.partitions.push((tp, error));
     }
     let batch = c.run(&partial).await;
     let v = values(&batch);
@@ -332,7 +296,7 @@ async fn an_eta_is_forgotten_when_its_group_moves_and_ends_when_its_group_is_del
     // "moved" now belongs to another node (still listed by the cluster);
     // "deleted" is gone from the cluster.
     let mut next = outcome(3_000, &[("t", 0, 600)], &[]);
-    next.discovered = [Arc::from("moved")].into_iter().collect();
+    next.groups.matched = [Arc::from("moved")].into_iter().collect();
     let next = c.run(&next).await;
     let ended: Vec<String> = next.ended.iter().map(render).collect();
     assert!(ended.iter().all(|k| !k.contains("group=moved")), "a moved group's series are not ended: {ended:?}");

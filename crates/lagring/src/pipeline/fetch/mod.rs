@@ -20,83 +20,13 @@ use lagring_core::filter::NameFilter;
 use lagring_core::group_series::GroupInfo;
 use lagring_core::model::{ClusterObservation, GroupCommits, Offset, TopicPartition};
 use lagring_core::status::Members;
-use lagring_kafka::{GroupListing, GroupType, KafkaClient, KafkaError, PartitionOwner, RecordTime, RecordTimeOptions};
+use lagring_kafka::{GroupListing, GroupType, KafkaClient, KafkaError, RecordTimeOptions};
 
-/// What this node works on in one iteration of one cluster.
-#[derive(Debug, Default)]
-pub struct Selection {
-    pub owned: Vec<Arc<str>>,
-    /// This node emits the per-cluster iteration series.
-    pub owns_cluster_series: bool,
-}
+mod outcome;
 
-/// Wall time of each Kafka step of one iteration.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FetchTimings {
-    pub list_groups: Duration,
-    pub offset_fetch: Duration,
-    pub metadata: Duration,
-    pub list_offsets: Duration,
-    /// Fetch of record batches for exact time lag (zero when not used).
-    pub record_times: Duration,
-}
-
-/// Per group, the member of each assigned partition (sorted by partition).
-pub type Owners = HashMap<Arc<str>, Vec<PartitionOwner>>;
-
-/// What one successful fetch produced, plus the partial failures in it.
-#[derive(Debug)]
-pub struct FetchOutcome {
-    pub observation: ClusterObservation,
-    /// Groups the broker listed, before filtering.
-    pub groups_discovered: usize,
-    /// Groups that passed the filters (the whole fleet checks these).
-    pub groups_checked: usize,
-    /// Every group that passed the filters, owned here or not: a series of a
-    /// group in this set that this node no longer owns has moved, not ended.
-    pub discovered: HashSet<Arc<str>>,
-    /// This node emits the per-cluster iteration series this iteration.
-    pub owns_cluster_series: bool,
-    /// Whether each listed group has active members (its ListGroups state),
-    /// for the STOP/STALL status rule; a group missing here is `Unknown`.
-    pub members: HashMap<Arc<str>, Members>,
-    /// Groups dropped because OffsetFetch (share groups: DescribeShareGroupOffsets) failed
-    /// for them.
-    pub group_errors: Vec<(Arc<str>, KafkaError)>,
-    /// Type, state and member count of each owned listed group (group series).
-    pub group_info: Vec<GroupInfo>,
-    /// Owned groups whose describe failed this iteration: their members series is kept, not
-    /// ended (with the librdkafka client, which cannot describe by type, every group).
-    pub describe_failed: HashSet<Arc<str>>,
-    /// Per owned group whose describe named them, the member each assigned partition is
-    /// assigned to (sorted by partition): the Burrow read API's `owner` and `client_id`.
-    pub owners: Owners,
-    /// Share-partition start offsets of the owned share groups.
-    pub share_starts: Vec<(Arc<str>, BTreeMap<TopicPartition, Offset>)>,
-    /// Partitions whose log offsets the broker did not return.
-    pub partition_errors: Vec<(TopicPartition, KafkaError)>,
-    /// Set when some brokers did not list their groups this iteration.
-    pub partial_listing: Option<KafkaError>,
-    /// Produce time of the record at each lagging (partition, committed
-    /// offset) read this iteration (`time_lag.method: exact`).
-    pub record_times: HashMap<(TopicPartition, Offset), RecordTime>,
-    /// Lagging (partition, committed offset) pairs whose read failed: their
-    /// time lag is estimated.
-    pub record_time_failures: HashSet<(TopicPartition, Offset)>,
-    pub timings: FetchTimings,
-    pub started: Instant,
-}
-
-impl FetchOutcome {
-    /// True when this iteration shows the cluster is reachable from this
-    /// node: the listing was complete, some brokers listed groups, or some
-    /// group's offsets were fetched. A listing that failed with nothing else
-    /// fetched is a failed iteration for the ring-membership gate even though
-    /// the groups of the last listing were kept.
-    pub fn reached_cluster(&self) -> bool {
-        self.partial_listing.is_none() || self.groups_discovered > 0 || !self.observation.groups.is_empty()
-    }
-}
+pub use outcome::{
+    Descriptions, Discovery, FetchFailures, FetchOutcome, FetchTimings, GroupsSeen, Owners, RecordTimes, Selection,
+};
 
 /// Why a whole iteration of a cluster failed.
 #[derive(Debug, thiserror::Error)]
@@ -127,10 +57,44 @@ pub struct ClusterFetcher {
     pub exact_time_lag: Option<RecordTimeOptions>,
     /// Last good partition counts and the failures since. std mutex: held
     /// for a clone, never across an `.await`.
-    pub last_metadata: std::sync::Mutex<(BTreeMap<Arc<str>, i32>, u32)>,
+    last_metadata: std::sync::Mutex<(BTreeMap<Arc<str>, i32>, u32)>,
 }
 
+/// Offset fetches in flight per cluster unless configured
+/// (`clusters[].max_in_flight_offset_fetches` has its own default).
+const MAX_IN_FLIGHT: usize = 8;
+
 impl ClusterFetcher {
+    /// A fetcher of every group and topic of `client`'s cluster, with
+    /// interpolated time lag; the `with_*` methods narrow it.
+    pub fn new(cluster: Arc<str>, client: KafkaClient) -> Self {
+        Self {
+            cluster,
+            client,
+            groups: NameFilter::allow_all(),
+            topics: NameFilter::allow_all(),
+            max_in_flight: MAX_IN_FLIGHT,
+            exact_time_lag: None,
+            last_metadata: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Only the groups and topics the filters match.
+    pub fn with_filters(self, groups: NameFilter, topics: NameFilter) -> Self {
+        Self { groups, topics, ..self }
+    }
+
+    /// At most `max_in_flight` offset fetches (and describes) at once.
+    pub fn with_max_in_flight(self, max_in_flight: usize) -> Self {
+        Self { max_in_flight, ..self }
+    }
+
+    /// Reads the produce time of the record at each lagging committed offset
+    /// (`time_lag.method: exact`; native client only).
+    pub fn with_exact_time_lag(self, exact_time_lag: Option<RecordTimeOptions>) -> Self {
+        Self { exact_time_lag, ..self }
+    }
+
     /// Lists the cluster's groups and keeps those passing the group filter.
     /// Brokers that do not answer make the listing partial, not failed.
     ///
@@ -159,10 +123,10 @@ impl ClusterFetcher {
         let listed_count = list.groups.len();
         let kept: Vec<_> = list.groups.into_iter().filter(|g| self.groups.matches(&g.group)).collect();
         let members = kept.iter().map(|g| (g.group.clone(), Members::from_group_state(&g.state))).collect();
-        let groups = kept.iter().map(|g| g.group.clone()).collect();
+        let matched = kept.iter().map(|g| g.group.clone()).collect();
         let listings = kept.into_iter().map(|g| (g.group.clone(), g)).collect();
         Ok(Discovery {
-            groups,
+            matched,
             members,
             listings,
             listed: listed_count,
@@ -280,7 +244,7 @@ impl ClusterFetcher {
         timings.list_offsets = t.elapsed();
 
         let t = Instant::now();
-        let (record_times, record_time_failures) = self.record_times(&groups, &offsets, deadline).await;
+        let record_times = self.record_times(&groups, &offsets, deadline).await;
         timings.record_times = t.elapsed();
 
         // The librdkafka client cannot describe by type: info from the listing only.
@@ -289,7 +253,7 @@ impl ClusterFetcher {
         } else {
             self.client.describe_groups_until(owned_listings.clone(), self.max_in_flight, Some(deadline)).await
         };
-        let (group_info, describe_failed, owners) = group_info(owned_listings, described);
+        let described = describe_results(owned_listings, described);
 
         let observation = ClusterObservation {
             cluster: self.cluster.clone(),
@@ -298,25 +262,20 @@ impl ClusterFetcher {
             topic_partitions,
             offsets,
         };
-        Ok(FetchOutcome {
-            observation,
-            groups_discovered: discovery.listed,
-            groups_checked: discovery.groups.len(),
-            discovered: discovery.groups.into_iter().collect(),
-            partial_listing: discovery.partial,
-            owns_cluster_series: selection.owns_cluster_series,
+        let mut outcome = FetchOutcome::new(observation, started);
+        outcome.share_starts = share_starts;
+        outcome.groups = GroupsSeen {
+            listed: discovery.listed,
+            matched: discovery.matched.into_iter().collect(),
             members: discovery.members,
-            group_errors,
-            group_info,
-            describe_failed,
-            owners,
-            share_starts,
-            partition_errors,
-            record_times,
-            record_time_failures,
-            timings,
-            started,
-        })
+            partial: discovery.partial,
+        };
+        outcome.described = described;
+        outcome.failures = FetchFailures { groups: group_errors, partitions: partition_errors };
+        outcome.record_times = record_times;
+        outcome.owns_cluster_series = selection.owns_cluster_series;
+        outcome.timings = timings;
+        Ok(outcome)
     }
 
     /// Produce times of the records at the lagging committed offsets of
@@ -327,7 +286,7 @@ impl ClusterFetcher {
         groups: &[GroupCommits],
         offsets: &BTreeMap<TopicPartition, lagring_core::model::PartitionOffsets>,
         deadline: Instant,
-    ) -> (HashMap<(TopicPartition, Offset), RecordTime>, HashSet<(TopicPartition, Offset)>) {
+    ) -> RecordTimes {
         let Some(options) = self.exact_time_lag else { return Default::default() };
         let lagging: BTreeSet<(TopicPartition, Offset)> = groups
             .iter()
@@ -354,11 +313,11 @@ impl ClusterFetcher {
                         }
                     }
                 }
-                (times, failed)
+                RecordTimes { read: times, failed }
             }
             Err(error) => {
                 tracing::debug!(%error, "exact time lag unavailable, estimating");
-                (HashMap::new(), lagging.into_iter().collect())
+                RecordTimes { read: HashMap::new(), failed: lagging.into_iter().collect() }
             }
         }
     }
@@ -367,10 +326,10 @@ impl ClusterFetcher {
 /// The group series' input: each listing with its describe's state and members where the
 /// describe answered, else the listing's state and no member count; and the partition owners
 /// the describes named.
-fn group_info(
+fn describe_results(
     listings: Vec<GroupListing>,
     described: Vec<(Arc<str>, Result<lagring_kafka::GroupDescription, KafkaError>)>,
-) -> (Vec<GroupInfo>, HashSet<Arc<str>>, Owners) {
+) -> Descriptions {
     let mut described: HashMap<Arc<str>, Result<lagring_kafka::GroupDescription, KafkaError>> =
         described.into_iter().collect();
     let mut failed = HashSet::new();
@@ -400,24 +359,5 @@ fn group_info(
             }
         })
         .collect();
-    (info, failed, owners)
-}
-
-/// The groups of one cluster that passed the group filter this iteration.
-#[derive(Debug)]
-pub struct Discovery {
-    pub groups: Vec<Arc<str>>,
-    /// Members of each group in `groups` as ListGroups reported them.
-    pub members: HashMap<Arc<str>, Members>,
-    /// The listing of each group in `groups` (type and state).
-    pub listings: HashMap<Arc<str>, GroupListing>,
-    /// Groups the broker listed, before filtering.
-    pub listed: usize,
-    /// Set when some brokers did not answer: groups they coordinate may be
-    /// missing from `groups` without having been deleted.
-    pub partial: Option<KafkaError>,
-    pub took: Duration,
-    /// Partition count of every topic (metadata fetched before listing).
-    pub topic_partitions: BTreeMap<Arc<str>, i32>,
-    pub metadata_took: Duration,
+    Descriptions { info, failed, owners }
 }

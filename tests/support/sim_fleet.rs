@@ -8,6 +8,8 @@
 
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+// Harness types hold servers and processes; nothing prints them.
+#![allow(missing_debug_implementations)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -55,7 +57,7 @@ impl SimFleet {
             redis: RedisServer::start()?,
             receiver: RecordingReceiver::start().await?,
             nodes: Vec::new(),
-            bin: lagring_e2e::lagring_binary()?,
+            bin: crate::lagring_binary()?,
             client,
             brokers: brokers.join(", "),
         };
