@@ -9,7 +9,7 @@ fn base() -> KafkaConnection {
 }
 
 fn sasl(mechanism: SaslMechanism) -> Sasl {
-    Sasl { mechanism, username: "alice".into(), password: "s3cret".into(), oauthbearer: None }
+    Sasl::password(mechanism, "alice", "s3cret")
 }
 
 /// `socket.timeout.ms` is half the 30 s default request timeout.
