@@ -204,6 +204,15 @@ mod tests {
         assert_eq!(sasl.mechanism, lagring_kafka::SaslMechanism::AwsMskIam);
         assert_eq!(sasl.msk_iam.unwrap().region, "eu-west-1");
         assert_eq!(config.clusters[0].client_choice(), ClientChoice::Native);
+        assert_eq!(crate::config::plaintext_secrets(&config), Vec::<String>::new());
+        let plaintext = crate::config::parse(&ok.replace("tls: {}, ", "")).unwrap();
+        assert_eq!(
+            crate::config::plaintext_secrets(&plaintext),
+            vec![
+                "clusters[0].sasl: mechanism AWS_MSK_IAM without tls sends a signature that logs in for 15 minutes \
+                 in clear text (add tls: {})"
+            ]
+        );
     }
 
     #[test]
