@@ -57,7 +57,8 @@ impl KafkaConnection {
 }
 
 /// SASL credentials: `username` and `password` for PLAIN and SCRAM, `oauthbearer` for
-/// OAUTHBEARER (where `username` only names the login in errors).
+/// OAUTHBEARER, `msk_iam` for AWS_MSK_IAM, `gssapi` for GSSAPI (where `username` only names the
+/// login in errors).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Sasl {
     pub mechanism: SaslMechanism,
@@ -65,6 +66,10 @@ pub struct Sasl {
     pub password: String,
     /// Where OAUTHBEARER tokens come from; required with [`SaslMechanism::OAuthBearer`].
     pub oauthbearer: Option<OAuthBearer>,
+    /// Region and credentials of AWS_MSK_IAM; required with [`SaslMechanism::AwsMskIam`].
+    pub msk_iam: Option<crate::aws::MskIam>,
+    /// Kerberos settings of GSSAPI (librdkafka client only).
+    pub gssapi: Option<Gssapi>,
 }
 
 impl Sasl {
@@ -74,8 +79,58 @@ impl Sasl {
             OAuthBearer::Oidc(oidc) => oidc.client_id.clone(),
             OAuthBearer::TokenFile(path) => path.display().to_string(),
         };
-        Sasl { mechanism: SaslMechanism::OAuthBearer, username, password: String::new(), oauthbearer: Some(source) }
+        Sasl {
+            mechanism: SaslMechanism::OAuthBearer,
+            username,
+            password: String::new(),
+            oauthbearer: Some(source),
+            msk_iam: None,
+            gssapi: None,
+        }
     }
+
+    /// AWS_MSK_IAM with `settings`; errors name the credentials' source.
+    pub fn msk_iam(settings: crate::aws::MskIam) -> Self {
+        let username = match &settings.credentials {
+            crate::aws::AwsCredentialSource::Static(keys) => keys.access_key_id.clone(),
+            crate::aws::AwsCredentialSource::WebIdentity(w) => w.role_arn.clone(),
+            crate::aws::AwsCredentialSource::Container(c) => c.uri.clone(),
+            crate::aws::AwsCredentialSource::InstanceProfile { .. } => "instance profile".to_owned(),
+        };
+        Sasl {
+            mechanism: SaslMechanism::AwsMskIam,
+            username,
+            password: String::new(),
+            oauthbearer: None,
+            msk_iam: Some(settings),
+            gssapi: None,
+        }
+    }
+
+    /// Plain username and password (PLAIN, SCRAM).
+    pub fn password(mechanism: SaslMechanism, username: impl Into<String>, password: impl Into<String>) -> Self {
+        Sasl {
+            mechanism,
+            username: username.into(),
+            password: password.into(),
+            oauthbearer: None,
+            msk_iam: None,
+            gssapi: None,
+        }
+    }
+}
+
+/// Kerberos (GSSAPI) settings, mapped to librdkafka's `sasl.kerberos.*` properties.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Gssapi {
+    /// The brokers' Kerberos service name (`sasl.kerberos.service.name`, default `kafka`).
+    pub service_name: Option<String>,
+    /// lagring's principal (`sasl.kerberos.principal`).
+    pub principal: Option<String>,
+    /// The keytab of the principal (`sasl.kerberos.keytab`).
+    pub keytab: Option<PathBuf>,
+    /// Command that refreshes the ticket (`sasl.kerberos.kinit.cmd`); librdkafka's default runs kinit.
+    pub kinit_cmd: Option<String>,
 }
 
 impl fmt::Debug for Sasl {
@@ -85,6 +140,8 @@ impl fmt::Debug for Sasl {
             .field("username", &self.username)
             .field("password", &"<redacted>")
             .field("oauthbearer", &self.oauthbearer)
+            .field("msk_iam", &self.msk_iam)
+            .field("gssapi", &self.gssapi)
             .finish()
     }
 }
@@ -155,6 +212,10 @@ pub enum SaslMechanism {
     ScramSha256,
     ScramSha512,
     OAuthBearer,
+    /// Amazon MSK's IAM login (native client only).
+    AwsMskIam,
+    /// Kerberos (librdkafka client only, built with its GSSAPI support).
+    Gssapi,
 }
 
 impl SaslMechanism {
@@ -165,6 +226,8 @@ impl SaslMechanism {
             SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
             SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
             SaslMechanism::OAuthBearer => "OAUTHBEARER",
+            SaslMechanism::AwsMskIam => "AWS_MSK_IAM",
+            SaslMechanism::Gssapi => "GSSAPI",
         }
     }
 }
@@ -299,12 +362,13 @@ pub fn client_properties(conn: &KafkaConnection) -> BTreeMap<String, String> {
     set("security.protocol", protocol);
     if let Some(sasl) = &conn.sasl {
         set("sasl.mechanisms", sasl.mechanism.as_librdkafka());
-        match &sasl.oauthbearer {
-            None => {
+        match (&sasl.oauthbearer, &sasl.gssapi) {
+            (Some(oauth), _) => oauthbearer_properties(oauth, &mut set),
+            (None, Some(gssapi)) => gssapi_properties(gssapi, &mut set),
+            (None, None) => {
                 set("sasl.username", &sasl.username);
                 set("sasl.password", &sasl.password);
             }
-            Some(oauth) => oauthbearer_properties(oauth, &mut set),
         }
     }
     if let Some(tls) = &conn.tls {
@@ -348,6 +412,29 @@ fn oauthbearer_properties(oauth: &OAuthBearer, set: &mut impl FnMut(&str, &str))
     // `audience` and `extra_params` are token-request parameters that librdkafka 2.12 cannot
     // send (its `sasl.oauthbearer.extensions` go to the broker, not the token endpoint): the
     // configuration rejects them with this client.
+}
+
+/// Whether the linked librdkafka was built with Kerberos (its `builtin.features` list
+/// `sasl_gssapi`, which needs Cyrus SASL, `libsasl2-dev`, at build time).
+pub fn librdkafka_has_gssapi() -> bool {
+    rdkafka::ClientConfig::new()
+        .create_native_config()
+        .and_then(|conf| conf.get("builtin.features"))
+        .is_ok_and(|features| features.split(',').any(|f| f.trim() == "sasl_gssapi"))
+}
+
+/// librdkafka's Kerberos properties; unset ones keep librdkafka's defaults.
+fn gssapi_properties(gssapi: &Gssapi, set: &mut impl FnMut(&str, &str)) {
+    set("sasl.kerberos.service.name", gssapi.service_name.as_deref().unwrap_or("kafka"));
+    if let Some(principal) = &gssapi.principal {
+        set("sasl.kerberos.principal", principal);
+    }
+    if let Some(keytab) = &gssapi.keytab {
+        set("sasl.kerberos.keytab", &keytab.to_string_lossy());
+    }
+    if let Some(cmd) = &gssapi.kinit_cmd {
+        set("sasl.kerberos.kinit.cmd", cmd);
+    }
 }
 
 /// `socket.timeout.ms` for a given admin request timeout: half of it, within

@@ -9,7 +9,7 @@ fn base() -> KafkaConnection {
 }
 
 fn sasl(mechanism: SaslMechanism) -> Sasl {
-    Sasl { mechanism, username: "alice".into(), password: "s3cret".into(), oauthbearer: None }
+    Sasl::password(mechanism, "alice", "s3cret")
 }
 
 /// `socket.timeout.ms` is half the 30 s default request timeout.
@@ -171,4 +171,28 @@ fn debug_shows_extra_property_names_but_not_values() {
     let text = format!("{conn:?}");
     assert!(text.contains("ssl.key.password"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[test]
+fn gssapi_maps_to_librdkafka_kerberos_properties_without_a_password() {
+    let gssapi = Gssapi {
+        service_name: None,
+        principal: Some("lagring/host@EXAMPLE.COM".into()),
+        keytab: Some(PathBuf::from("/etc/lagring.keytab")),
+        kinit_cmd: None,
+    };
+    let conn = KafkaConnection {
+        sasl: Some(Sasl { gssapi: Some(gssapi), ..Sasl::password(SaslMechanism::Gssapi, "", "") }),
+        tls: Some(Tls::default()),
+        ..base()
+    };
+    let props = client_properties(&conn);
+    let pick = |k: &str| props.get(k).map(String::as_str);
+    assert_eq!(pick("security.protocol"), Some("sasl_ssl"));
+    assert_eq!(pick("sasl.mechanisms"), Some("GSSAPI"));
+    assert_eq!(pick("sasl.kerberos.service.name"), Some("kafka"));
+    assert_eq!(pick("sasl.kerberos.principal"), Some("lagring/host@EXAMPLE.COM"));
+    assert_eq!(pick("sasl.kerberos.keytab"), Some("/etc/lagring.keytab"));
+    assert_eq!(pick("sasl.kerberos.kinit.cmd"), None);
+    assert_eq!((pick("sasl.username"), pick("sasl.password")), (None, None));
 }

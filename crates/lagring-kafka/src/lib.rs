@@ -25,9 +25,11 @@
 //!   applies, the group, partition and API.
 //! - [`record_time`]: produce times of the records at committed offsets (native client only),
 //!   for exact time lag.
+//! - [`aws`]: `AWS_MSK_IAM` settings and the AWS credential chain's choice of source.
 //! - [`stats`]: [`RequestStats`], request and error counters for self metrics.
 
 pub mod answers;
+pub mod aws;
 mod commits;
 pub mod config;
 pub mod error;
@@ -40,9 +42,10 @@ pub mod record_time;
 pub mod stats;
 
 pub use answers::{BrokerSeen, GroupList, GroupListing, OffsetSpec};
+pub use aws::{AwsChainOverrides, AwsCredentialSource, AwsKeys, MskIam};
 pub use config::{
-    ClientKind, ClientSecret, Isolation, KafkaConnection, NativeOptions, OAuthBearer, OidcClientCredentials, Sasl,
-    SaslMechanism, Tls, client_properties,
+    ClientKind, ClientSecret, Gssapi, Isolation, KafkaConnection, NativeOptions, OAuthBearer, OidcClientCredentials,
+    Sasl, SaslMechanism, Tls, client_properties, librdkafka_has_gssapi,
 };
 pub use error::KafkaError;
 pub use group_types::{GroupDescription, GroupType, PartitionOwner};

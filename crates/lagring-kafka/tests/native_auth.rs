@@ -56,7 +56,7 @@ fn every_mechanism() -> Option<ServerSaslConfig> {
 }
 
 fn sasl(mechanism: SaslMechanism, password: &str) -> Option<Sasl> {
-    Some(Sasl { mechanism, username: USER.to_owned(), password: password.to_owned(), oauthbearer: None })
+    Some(Sasl::password(mechanism, USER, password))
 }
 
 fn tls_with_ca(ca: &std::path::Path) -> Option<Tls> {
@@ -138,12 +138,7 @@ async fn native_client_over_tls_with_a_custom_ca_and_every_sasl_mechanism() {
     let unknown = KafkaClient::new(
         "secured",
         &KafkaConnection {
-            sasl: Some(Sasl {
-                mechanism: SaslMechanism::Plain,
-                username: "mallory".into(),
-                password: "x".into(),
-                oauthbearer: None,
-            }),
+            sasl: Some(Sasl::password(SaslMechanism::Plain, "mallory", "x")),
             tls: tls_with_ca(&s.certs.ca),
             request_timeout: Duration::from_secs(5),
             ..KafkaConnection::plaintext(s.sim.bootstrap())

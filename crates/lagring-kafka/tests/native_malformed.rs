@@ -181,12 +181,7 @@ async fn a_scram_iteration_count_beyond_kafkas_bound_is_refused_before_any_deriv
     let addr = bad_broker(Answer::ScramIterations).await;
     let mut conn = KafkaConnection::plaintext(addr.as_str());
     conn.request_timeout = Duration::from_secs(5);
-    conn.sasl = Some(Sasl {
-        mechanism: SaslMechanism::ScramSha512,
-        username: "u".to_owned(),
-        password: "p".to_owned(),
-        oauthbearer: None,
-    });
+    conn.sasl = Some(Sasl::password(SaslMechanism::ScramSha512, "u", "p"));
     let client = KafkaClient::new("scram", &conn, ClientKind::Native(NativeOptions::default())).unwrap();
     let started = std::time::Instant::now();
     let error = client.list_groups().await.unwrap_err().to_string();

@@ -9,10 +9,13 @@
 //!   client, and record timestamps read back, for time-lag tests.
 //! - [`token_endpoint`]: a local OIDC token endpoint minting JWTs for
 //!   OAUTHBEARER tests.
+//! - [`aws_credentials_endpoint`]: local STS and container credential endpoints
+//!   for AWS_MSK_IAM tests.
 //!
 //! This crate is test support and never linked into the service, so it uses
 //! `anyhow` and may fail loudly.
 
+pub mod aws_credentials_endpoint;
 pub mod certs;
 pub mod emissions;
 pub mod ground_truth;

@@ -17,6 +17,7 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
 use kafka_protocol::protocol::{Request, StrBytes};
 use tokio::sync::OnceCell;
 
+use super::aws_credentials::AwsCredentials;
 use super::connection::Connection;
 use super::error::WireError;
 use super::oauthbearer::Tokens;
@@ -80,13 +81,21 @@ pub(crate) struct Setup {
     pub(crate) sasl: Option<Sasl>,
     /// OAUTHBEARER tokens, shared by the cluster's brokers.
     pub(crate) tokens: Option<Arc<Tokens>>,
+    /// AWS_MSK_IAM credentials, shared by the cluster's brokers.
+    pub(crate) aws: Option<Arc<AwsCredentials>>,
     /// Largest response frame accepted (`NativeOptions::max_response_frame_bytes`).
     pub(crate) max_frame: usize,
 }
 
 impl Default for Setup {
     fn default() -> Self {
-        Setup { tls: None, sasl: None, tokens: None, max_frame: crate::config::DEFAULT_MAX_RESPONSE_FRAME_BYTES }
+        Setup {
+            tls: None,
+            sasl: None,
+            tokens: None,
+            aws: None,
+            max_frame: crate::config::DEFAULT_MAX_RESPONSE_FRAME_BYTES,
+        }
     }
 }
 
@@ -163,7 +172,7 @@ impl Broker {
             let mut renew_at = None;
             if let Some(sasl) = &setup.sasl {
                 let left = timeout.saturating_sub(started.elapsed());
-                let lifetime = authenticate(&connection, &versions, sasl, setup.tokens.as_ref(), left)
+                let lifetime = authenticate(&connection, &versions, sasl, setup, &self.addr, left)
                     .await
                     .map_err(|e| e.at_broker(&self.addr))?;
                 renew_at = lifetime.map(|l| Instant::now() + l.mul_f64(REAUTH_AT));

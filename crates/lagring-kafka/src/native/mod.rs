@@ -12,7 +12,8 @@
 //! - `connection`: one TCP (or TLS, see `tls`) connection; pipelined requests matched by
 //!   correlation id.
 //! - `sasl`: SASL PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER on each new connection;
-//!   `oauthbearer` caches and refreshes the cluster's tokens, `oidc` fetches them.
+//!   `oauthbearer` caches and refreshes the cluster's tokens, `oidc` fetches them; `msk_iam`
+//!   signs AWS_MSK_IAM logins with keys `aws_credentials` caches and `aws_sources` fetches.
 //! - `versions`: the versions this client speaks and the highest common one per broker.
 //! - `wire`: request / response framing around the codec.
 //! - `metadata`, `groups`, `coordinators`, `offset_fetch`, `list_offsets`: one Kafka API each,
@@ -28,6 +29,8 @@
 //! construction); GSSAPI needs the librdkafka client.
 
 mod assignments;
+mod aws_credentials;
+mod aws_sources;
 mod batch_cache;
 mod broker;
 mod by_coordinator;
@@ -43,6 +46,7 @@ mod fuzz_tests;
 mod groups;
 mod list_offsets;
 mod metadata;
+mod msk_iam;
 mod oauthbearer;
 mod offset_fetch;
 mod oidc;
@@ -102,7 +106,27 @@ impl NativeClient {
                 Some(oauthbearer::Tokens::new(source, conn.request_timeout).map_err(unsupported)?)
             }
         };
-        let setup = Arc::new(broker::Setup { tls, sasl: conn.sasl.clone(), tokens, max_frame });
+        let aws = match conn.sasl.as_ref().filter(|s| s.mechanism == crate::SaslMechanism::AwsMskIam) {
+            None => None,
+            Some(sasl) => {
+                let unsupported = |what: String| KafkaError::Unsupported { cluster: cluster.clone(), what };
+                let settings = sasl
+                    .msk_iam
+                    .as_ref()
+                    .ok_or_else(|| unsupported("sasl AWS_MSK_IAM: no region and credentials given".to_owned()))?;
+                Some(
+                    aws_credentials::AwsCredentials::new(&settings.credentials, conn.request_timeout)
+                        .map_err(unsupported)?,
+                )
+            }
+        };
+        if conn.sasl.as_ref().is_some_and(|s| s.mechanism == crate::SaslMechanism::Gssapi) {
+            return Err(KafkaError::Unsupported {
+                cluster,
+                what: "sasl GSSAPI needs the librdkafka client".to_owned(),
+            });
+        }
+        let setup = Arc::new(broker::Setup { tls, sasl: conn.sasl.clone(), tokens, aws, max_frame });
         let counters = Arc::new(Counters::default());
         let directory = Directory::new(&conn.bootstrap_servers, counters.clone(), setup).ok_or_else(|| {
             KafkaError::Unsupported { cluster: cluster.clone(), what: "bootstrap servers: no address given".to_owned() }

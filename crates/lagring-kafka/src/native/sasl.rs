@@ -22,8 +22,7 @@
 //! on a loaded 2-core machine). The derivation runs on tokio's blocking pool, so a connection
 //! storm of SCRAM logins never stalls the runtime's workers.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
@@ -34,9 +33,11 @@ use sasl::common::ChannelBinding;
 use sasl::common::scram::Sha256;
 use tokio::time::Instant;
 
+use super::broker::Setup;
 use super::connection::Connection;
 use super::error::WireError;
-use super::oauthbearer::{Tokens, initial_response};
+use super::msk_iam;
+use super::oauthbearer::initial_response;
 use super::versions::Versions;
 use super::wire::{decode_response, encode_request};
 use crate::config::{Sasl, SaslMechanism};
@@ -45,13 +46,15 @@ use crate::config::{Sasl, SaslMechanism};
 /// (v0 sends raw tokens, which this client does not speak).
 pub(crate) const HANDSHAKE_FRAMED: i16 = 1;
 
-/// Authenticates `connection` as `sasl.username` (with a token of `tokens` for OAUTHBEARER), all
-/// within `timeout`; the session lifetime the broker states, if any.
+/// Authenticates `connection` to the broker at `addr` as `sasl.username` (with a token of
+/// `setup.tokens` for OAUTHBEARER, keys of `setup.aws` for AWS_MSK_IAM), all within `timeout`;
+/// the session lifetime the broker states, if any.
 pub(crate) async fn authenticate(
     connection: &Connection,
     versions: &Versions,
     sasl: &Sasl,
-    tokens: Option<&Arc<Tokens>>,
+    setup: &Setup,
+    addr: &str,
     timeout: Duration,
 ) -> Result<Option<Duration>, WireError> {
     let deadline = Instant::now() + timeout;
@@ -77,8 +80,25 @@ pub(crate) async fn authenticate(
         SaslMechanism::Plain => Box::new(Plain::new(sasl.username.clone(), sasl.password.clone())),
         SaslMechanism::ScramSha256 => Box::new(scram::<Sha256>(sasl)?),
         SaslMechanism::ScramSha512 => Box::new(scram::<lagring_scram::Sha512>(sasl)?),
+        SaslMechanism::AwsMskIam => {
+            let (Some(settings), Some(aws)) = (&sasl.msk_iam, &setup.aws) else {
+                return Err(auth("no aws region and credentials configured".to_owned()));
+            };
+            let keys = tokio::time::timeout_at(deadline, aws.keys())
+                .await
+                .map_err(|_| auth(format!("no aws credentials within {timeout:?}")))?
+                .map_err(auth)?;
+            let host = msk_iam::host_of(addr);
+            let message = msk_iam::payload(&keys, &settings.region, host, &settings.user_agent, SystemTime::now())
+                .map_err(auth)?;
+            // The broker's answer is a JSON object (version, request id): nothing to check.
+            let (_answer, lifetime) = exchange.step(message).await?;
+            return Ok(lifetime);
+        }
+        SaslMechanism::Gssapi => return Err(auth("GSSAPI needs the librdkafka client".to_owned())),
         SaslMechanism::OAuthBearer => {
-            let tokens = tokens.ok_or_else(|| auth("no oauthbearer token source configured".to_owned()))?;
+            let tokens =
+                setup.tokens.as_ref().ok_or_else(|| auth("no oauthbearer token source configured".to_owned()))?;
             let token = tokio::time::timeout_at(deadline, tokens.token())
                 .await
                 .map_err(|_| auth(format!("no token within {timeout:?}")))?

@@ -2,6 +2,7 @@
 //! requiring client certificates signed by a CA) and SASL (mechanisms and users). Absent means
 //! plaintext without authentication, as before.
 //!
+//! AWS_MSK_IAM verifies SigV4 signatures with known access keys and the cluster's region.
 //! OAUTHBEARER verifies HS256 JWTs with a shared test key (signature, expiry, audience), so a
 //! test's token endpoint and the simulated brokers agree without a JWKS endpoint. A session
 //! lifetime (Kafka's `connections.max.reauth.ms`, KIP-368) makes the brokers state it in
@@ -37,13 +38,16 @@ pub struct ServerTlsConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSaslConfig {
-    /// Any of `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, `OAUTHBEARER`.
+    /// Any of `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, `OAUTHBEARER`, `AWS_MSK_IAM`.
     pub mechanisms: Vec<String>,
     #[serde(default)]
     pub users: std::collections::BTreeMap<String, String>,
     /// How OAUTHBEARER tokens are verified; required when `mechanisms` has `OAUTHBEARER`.
     #[serde(default)]
     pub oauthbearer: Option<ServerOAuthConfig>,
+    /// How AWS_MSK_IAM signatures are verified; required when `mechanisms` has `AWS_MSK_IAM`.
+    #[serde(default)]
+    pub aws_msk_iam: Option<ServerMskIamConfig>,
     /// The longest SASL session (`connections.max.reauth.ms`); an OAUTHBEARER session ends at
     /// its token's expiry if that is sooner. Absent: sessions never end.
     #[serde(default, with = "humantime_serde")]
@@ -61,6 +65,24 @@ pub struct ServerOAuthConfig {
     pub audience: Option<String>,
 }
 
+/// AWS_MSK_IAM verification of the simulated brokers: the cluster's region and the known keys.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerMskIamConfig {
+    pub region: String,
+    /// Access key id → secret access key.
+    pub credentials: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ServerMskIamConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerMskIamConfig")
+            .field("region", &self.region)
+            .field("access_key_ids", &self.credentials.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for ServerOAuthConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerOAuthConfig").field("audience", &self.audience).finish_non_exhaustive()
@@ -68,7 +90,7 @@ impl std::fmt::Debug for ServerOAuthConfig {
 }
 
 /// Mechanisms the simulator implements.
-pub const MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"];
+pub const MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "AWS_MSK_IAM"];
 
 impl SecurityConfig {
     /// Problems, each naming its key path.
@@ -85,6 +107,9 @@ impl SecurityConfig {
             }
             if sasl.mechanisms.iter().any(|m| m == "OAUTHBEARER") && sasl.oauthbearer.is_none() {
                 problems.push("security.sasl.oauthbearer: required with the OAUTHBEARER mechanism".to_owned());
+            }
+            if sasl.mechanisms.iter().any(|m| m == "AWS_MSK_IAM") && sasl.aws_msk_iam.is_none() {
+                problems.push("security.sasl.aws_msk_iam: required with the AWS_MSK_IAM mechanism".to_owned());
             }
         }
         problems

@@ -3,6 +3,7 @@
 //! values. One `CancellationToken` stops every task; dropping the handle cancels it.
 
 mod conn;
+mod msk_iam;
 mod oauthbearer;
 mod sasl;
 mod scram;

@@ -19,6 +19,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::Decodable;
 use sasl::common::scram::Sha256;
 
+use super::msk_iam::IamVerifier;
 use super::oauthbearer::BearerVerifier;
 use super::scram::{Credential, ITERATIONS, ScramServer};
 use crate::handlers::{frame, sb};
@@ -31,6 +32,7 @@ pub(crate) struct SaslUsers {
     plain: HashMap<String, String>,
     scram: HashMap<(&'static str, String), Credential>,
     bearer: Option<BearerVerifier>,
+    iam: Option<IamVerifier>,
     session_lifetime: Option<Duration>,
 }
 
@@ -53,6 +55,7 @@ impl SaslUsers {
             plain: config.users.clone().into_iter().collect(),
             scram,
             bearer: config.oauthbearer.as_ref().map(BearerVerifier::new).transpose()?,
+            iam: config.aws_msk_iam.as_ref().map(IamVerifier::new),
             session_lifetime: config.session_lifetime,
         })
     }
@@ -64,6 +67,7 @@ enum Stage {
     Scram256(ScramServer<Sha256>),
     Scram512(ScramServer<lagring_scram::Sha512>),
     OAuthBearer,
+    MskIam,
     Authenticated,
 }
 
@@ -150,6 +154,7 @@ impl<'a> SaslSession<'a> {
             "PLAIN" => Stage::Plain,
             "SCRAM-SHA-256" => Stage::Scram256(ScramServer::new()),
             "OAUTHBEARER" => Stage::OAuthBearer,
+            "AWS_MSK_IAM" => Stage::MskIam,
             _ => Stage::Scram512(ScramServer::new()),
         };
         (response, Next::Continue)
@@ -185,6 +190,12 @@ impl<'a> SaslSession<'a> {
                 self.finish(true);
                 self.lifetime = self.lifetime.map(|max| max.min(token_left));
                 Ok(Vec::new())
+            }
+            Stage::MskIam => {
+                let verifier = users.iam.as_ref().ok_or("aws_msk_iam is not configured")?;
+                let answer = verifier.verify(token, std::time::SystemTime::now())?;
+                self.finish(true);
+                Ok(answer)
             }
             Stage::Scram256(server) => {
                 let (reply, done) = server.step(token, lookup("SCRAM-SHA-256"), &suffix)?;

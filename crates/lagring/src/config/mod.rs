@@ -2,7 +2,9 @@
 //! the failing key path in every error, then semantic validation.
 
 mod env_subst;
+mod gssapi;
 mod model;
+mod msk_iam;
 mod oauthbearer;
 mod subst_de;
 mod time_lag;
@@ -11,7 +13,9 @@ mod warnings;
 
 use std::path::Path;
 
+pub use gssapi::GssapiConfig;
 pub use model::*;
+pub use msk_iam::MskIamConfig;
 pub use oauthbearer::OAuthBearerConfig;
 pub use time_lag::{HistoryConfig, TimeLagConfig, TimeLagMethod, TimeLagSettings};
 pub use warnings::plaintext_secrets;
@@ -120,8 +124,9 @@ impl ClusterConfig {
     /// or an encrypted `tls.key_password`), which keeps librdkafka so that a
     /// configuration written before native became the default still loads.
     pub fn client_choice(&self) -> ClientChoice {
-        let needs_librdkafka =
-            !self.properties.is_empty() || self.tls.as_ref().is_some_and(|t| t.key_password.is_some());
+        let needs_librdkafka = !self.properties.is_empty()
+            || self.tls.as_ref().is_some_and(|t| t.key_password.is_some())
+            || self.sasl.as_ref().is_some_and(|s| s.mechanism == SaslMechanismConfig::Gssapi);
         match self.client {
             Some(choice) => choice,
             None if needs_librdkafka => ClientChoice::Librdkafka,
@@ -148,16 +153,20 @@ impl ClusterConfig {
                     SaslMechanismConfig::ScramSha256 => SaslMechanism::ScramSha256,
                     SaslMechanismConfig::ScramSha512 => SaslMechanism::ScramSha512,
                     SaslMechanismConfig::OAuthBearer => SaslMechanism::OAuthBearer,
+                    SaslMechanismConfig::AwsMskIam => SaslMechanism::AwsMskIam,
+                    SaslMechanismConfig::Gssapi => SaslMechanism::Gssapi,
                 };
                 let source = s.oauthbearer.as_ref().and_then(OAuthBearerConfig::token_source);
-                match source.filter(|_| mechanism == SaslMechanism::OAuthBearer) {
-                    Some(source) => Sasl::oauthbearer(source),
-                    None => Sasl {
-                        mechanism,
-                        username: s.username.clone(),
-                        password: s.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default(),
-                        oauthbearer: None,
+                let msk_iam = s.aws_msk_iam.clone().unwrap_or_default().settings();
+                let password = s.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default();
+                match (mechanism, source, msk_iam) {
+                    (SaslMechanism::OAuthBearer, Some(source), _) => Sasl::oauthbearer(source),
+                    (SaslMechanism::AwsMskIam, _, Some(settings)) => Sasl::msk_iam(settings),
+                    (SaslMechanism::Gssapi, _, _) => Sasl {
+                        gssapi: Some(s.gssapi.clone().unwrap_or_default().settings()),
+                        ..Sasl::password(mechanism, s.username.clone(), password)
                     },
+                    _ => Sasl::password(mechanism, s.username.clone(), password),
                 }
             }),
             tls: self.tls.as_ref().map(|t| Tls {

@@ -164,7 +164,8 @@ impl fmt::Debug for ClusterConfig {
     }
 }
 
-/// `username` and `password` for PLAIN and SCRAM; `oauthbearer` for OAUTHBEARER.
+/// `username` and `password` for PLAIN and SCRAM; `oauthbearer` for OAUTHBEARER;
+/// `aws_msk_iam` for AWS_MSK_IAM; `gssapi` for GSSAPI (Kerberos).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SaslConfig {
@@ -175,6 +176,10 @@ pub struct SaslConfig {
     pub password: Option<Secret>,
     #[serde(default)]
     pub oauthbearer: Option<super::oauthbearer::OAuthBearerConfig>,
+    #[serde(default)]
+    pub aws_msk_iam: Option<super::msk_iam::MskIamConfig>,
+    #[serde(default)]
+    pub gssapi: Option<super::gssapi::GssapiConfig>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -187,6 +192,10 @@ pub enum SaslMechanismConfig {
     ScramSha512,
     #[serde(rename = "OAUTHBEARER")]
     OAuthBearer,
+    #[serde(rename = "AWS_MSK_IAM")]
+    AwsMskIam,
+    #[serde(rename = "GSSAPI")]
+    Gssapi,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

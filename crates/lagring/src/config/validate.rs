@@ -7,6 +7,8 @@ use std::path::Path;
 
 use lagring_core::filter::NameFilter;
 
+use super::gssapi::GssapiConfig;
+
 use super::model::{ClientChoice, ClusterConfig, Config, FilterConfig, SaslConfig, SaslMechanismConfig, TlsConfig};
 
 /// Label names lagring sets itself on lag series.
@@ -134,8 +136,32 @@ fn cluster(c: &ClusterConfig, path: &str, errs: &mut Vec<String>) {
     }
 }
 
-/// PLAIN and SCRAM take `username` and `password`, OAUTHBEARER takes `oauthbearer`.
+/// PLAIN and SCRAM take `username` and `password`, OAUTHBEARER takes `oauthbearer`,
+/// AWS_MSK_IAM `aws_msk_iam`, GSSAPI `gssapi`.
 fn sasl_keys(sasl: &SaslConfig, path: &str, client: ClientChoice, errs: &mut Vec<String>) {
+    let mechanism = sasl.mechanism;
+    if sasl.aws_msk_iam.is_some() && mechanism != SaslMechanismConfig::AwsMskIam {
+        errs.push(format!("{path}.aws_msk_iam: only with mechanism AWS_MSK_IAM"));
+    }
+    if sasl.gssapi.is_some() && mechanism != SaslMechanismConfig::Gssapi {
+        errs.push(format!("{path}.gssapi: only with mechanism GSSAPI"));
+    }
+    if mechanism == SaslMechanismConfig::AwsMskIam {
+        if !sasl.username.is_empty() || sasl.password.is_some() || sasl.oauthbearer.is_some() {
+            errs.push(format!("{path}: username, password and oauthbearer are not used with AWS_MSK_IAM"));
+        }
+        let settings = sasl.aws_msk_iam.clone().unwrap_or_default();
+        errs.extend(settings.problems(&format!("{path}.aws_msk_iam"), client));
+        return;
+    }
+    if mechanism == SaslMechanismConfig::Gssapi {
+        if sasl.password.is_some() || sasl.oauthbearer.is_some() {
+            errs.push(format!("{path}: password and oauthbearer are not used with GSSAPI (see gssapi)"));
+        }
+        let has_gssapi = client == ClientChoice::Librdkafka && lagring_kafka::librdkafka_has_gssapi();
+        errs.extend(GssapiConfig::problems(sasl.gssapi.as_ref(), path, client, has_gssapi));
+        return;
+    }
     if sasl.mechanism == SaslMechanismConfig::OAuthBearer {
         if !sasl.username.is_empty() || sasl.password.is_some() {
             errs.push(format!("{path}: username and password are not used with OAUTHBEARER (see oauthbearer)"));

@@ -27,6 +27,13 @@ pub fn plaintext_secrets(cfg: &Config) -> Vec<String> {
                 "clusters[{i}].sasl: mechanism OAUTHBEARER without tls sends the bearer token in clear text (add tls: {{}})"
             ));
         }
+        if cluster.sasl.as_ref().is_some_and(|sasl| sasl.mechanism == SaslMechanismConfig::AwsMskIam)
+            && !kafka_tls(cluster)
+        {
+            warnings.push(format!(
+                "clusters[{i}].sasl: mechanism AWS_MSK_IAM without tls sends a signature that logs in for 15 minutes in clear text (add tls: {{}})"
+            ));
+        }
     }
     if let Some(redis) = &cfg.redis
         && let Some(key) = redis_plaintext_secret(redis)
