@@ -44,6 +44,12 @@ impl ClusterTask {
         let slots = Slots::new(self.interval);
         let mut warn = WarnLimiter::new(WARN_EVERY);
         let mut brokers = BrokerWatch::new(self.fetcher.cluster.clone());
+        if !self.coordinator.timing.restart_grace.is_zero() {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                () = self.join_early(&mut owner) => {}
+            }
+        }
         loop {
             let slot_ms = tokio::select! {
                 _ = stop.cancelled() => break,
@@ -61,6 +67,13 @@ impl ClusterTask {
             };
             let result = result.unwrap_or(Err(FetchError::Timeout(self.iteration_timeout)));
             owner.finish_slot(slot).await;
+            if self.coordinator.restart_effective() {
+                // Restarting: this slot was the last; the next process with
+                // this id claims every group from the next one.
+                owner.hand_over_all(slot).await;
+                tracing::info!("every group handed over for the restart");
+                break;
+            }
             owner.record(result.as_ref().is_ok_and(FetchOutcome::reached_cluster));
             if let Err(FetchError::Metadata(_) | FetchError::Timeout(_)) = &result {
                 // The cluster could not be listed: keep what is held (renewed
@@ -88,6 +101,21 @@ impl ClusterTask {
         }
         owner.release_all().await;
         tracing::debug!("fetch loop stopped");
+    }
+
+    /// One listing before the first slot, so a node that reaches the
+    /// cluster is on its ring by then: the next process of a restarting
+    /// node takes its groups back at the slot after the hand-over, before
+    /// its peers' hold on them ends (see `restart_hold`).
+    async fn join_early(&self, owner: &mut ClusterOwner) {
+        let deadline = Instant::now() + self.iteration_timeout.mul_f64(0.9);
+        let listing = tokio::time::timeout(self.iteration_timeout, self.fetcher.discover(deadline)).await;
+        if let Ok(Ok(mut discovery)) = listing
+            && (discovery.partial.is_none() || discovery.listed > 0)
+        {
+            owner.merge_partial(&mut discovery);
+            owner.reached();
+        }
     }
 
     async fn iterate(
