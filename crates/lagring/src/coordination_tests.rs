@@ -1,6 +1,7 @@
 //! Coordinator tests over the memory store: the epoch fence and the delivery state.
 
 use lagring_store::MemoryStore;
+use prometheus::Registry;
 
 use super::*;
 

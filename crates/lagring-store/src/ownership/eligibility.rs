@@ -115,13 +115,17 @@ mod tests {
         assert!(Placement::default().admits("any", &labels(&[])));
     }
 
+    /// A candidate node: id and labels.
+    type Candidate = (String, BTreeMap<String, String>);
+
+    fn id_labels(c: &Candidate) -> (&str, &BTreeMap<String, String>) {
+        (c.0.as_str(), &c.1)
+    }
+
     #[test]
     fn without_an_eligible_candidate_the_fallback_decides() {
         let node = |id: &str, region: &str| (id.to_owned(), labels(&[("region", region)]));
-        fn id_labels(c: &(String, BTreeMap<String, String>)) -> (&str, &BTreeMap<String, String>) {
-            (c.0.as_str(), &c.1)
-        }
-        let ids = |(members, choice): (Vec<(String, BTreeMap<String, String>)>, RingChoice)| {
+        let ids = |(members, choice): (Vec<Candidate>, RingChoice)| {
             (members.into_iter().map(|m| m.0).collect::<Vec<_>>(), choice)
         };
         let any = Placement { affinity: labels(&[("region", "eu")]), ..Placement::default() };

@@ -136,7 +136,10 @@ mod tests {
     fn a_node_that_does_not_return_in_time_or_left_without_the_mark_is_not_held() {
         let t0 = Instant::now();
         let mut hold = RestartHold::new(Duration::from_secs(5));
-        hold.observe(&live(vec![node("a", "1", false, &[]), node("b", "1", true, &[]), node("c", "1", false, &[])]), t0);
+        hold.observe(
+            &live(vec![node("a", "1", false, &[]), node("b", "1", true, &[]), node("c", "1", false, &[])]),
+            t0,
+        );
         let a_only = live(vec![node("a", "1", false, &[])]);
         hold.observe(&a_only, t0 + Duration::from_secs(1));
         assert_eq!(hold.held().collect::<Vec<_>>(), ["b"], "c left without announcing a restart");

@@ -178,14 +178,21 @@ mod tests {
             let (ring, choice) = placed_ring(m, c, "us-0", me, 8, p);
             (ids(ring), choice)
         };
-        assert_eq!(placed(&membership, "west", &eu), (vec!["eu-0".to_owned()], RingChoice::Eligible), "eu-1 delivers not");
+        assert_eq!(
+            placed(&membership, "west", &eu),
+            (vec!["eu-0".to_owned()], RingChoice::Eligible),
+            "eu-1 delivers not"
+        );
         let us_only = Membership { nodes: membership.nodes[2..].to_vec(), ..Membership::default() };
         assert_eq!(placed(&us_only, "west", &eu), (vec!["us-0".to_owned(), "us-1".to_owned()], RingChoice::Fallback));
         assert_eq!(placed(&us_only, "east", &eu), (vec!["us-0".to_owned()], RingChoice::Fallback), "us-1 is off east");
         let strict = Placement { fallback: Fallback::None, ..eu.clone() };
         assert_eq!(placed(&us_only, "west", &strict), (vec![], RingChoice::Unplaced));
         let listed = Placement { nodes: Some(["us-1".to_owned(), "eu-0".to_owned()].into()), ..Placement::default() };
-        assert_eq!(placed(&membership, "west", &listed), (vec!["eu-0".to_owned(), "us-1".to_owned()], RingChoice::Eligible));
+        assert_eq!(
+            placed(&membership, "west", &listed),
+            (vec!["eu-0".to_owned(), "us-1".to_owned()], RingChoice::Eligible)
+        );
         assert_eq!(placed(&membership, "east", &listed), (vec!["eu-0".to_owned()], RingChoice::Eligible));
     }
 }

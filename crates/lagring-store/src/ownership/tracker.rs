@@ -263,7 +263,9 @@ impl ClusterOwnership {
             return;
         }
         match store.hand_over_leases(&self.node, &all, slot).await {
-            Ok(marked) => tracing::info!(cluster = %self.cluster, keys = all.len(), marked, slot, "handed every lease over for a restart"),
+            Ok(marked) => {
+                tracing::info!(cluster = %self.cluster, keys = all.len(), marked, slot, "handed every lease over for a restart")
+            }
             Err(error) => {
                 tracing::warn!(cluster = %self.cluster, keys = all.len(), %error, "lease hand-over failed, they expire by ttl");
             }

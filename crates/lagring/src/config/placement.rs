@@ -134,7 +134,10 @@ mod tests {
         let parsed = parse_labels(" region=eu, zone = eu-1a ,,").unwrap_or_default();
         assert_eq!(parsed, BTreeMap::from([("region".into(), "eu".into()), ("zone".into(), "eu-1a".into())]));
         assert_eq!(parse_labels("").map(|l| l.len()), Ok(0));
-        assert_eq!(parse_labels("region=,zone=z").map(|l| l.into_keys().collect::<Vec<_>>()), Ok(vec!["zone".to_owned()]));
+        assert_eq!(
+            parse_labels("region=,zone=z").map(|l| l.into_keys().collect::<Vec<_>>()),
+            Ok(vec!["zone".to_owned()])
+        );
         assert_eq!(parse_labels("region"), Err("\"region\" is not key=value".to_owned()));
     }
 

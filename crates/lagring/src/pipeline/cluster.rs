@@ -67,15 +67,14 @@ impl ClusterTask {
             };
             let result = result.unwrap_or(Err(FetchError::Timeout(self.iteration_timeout)));
             owner.finish_slot(slot).await;
-            if self.coordinator.restart_effective() {
-                // Restarting: this slot was the last; the next process with
-                // this id claims every group from the next one.
+            let restarting = self.coordinator.restart_effective();
+            if restarting {
+                // This slot was the last: the next process with this id
+                // claims every group from the next one.
                 owner.hand_over_all(slot).await;
-                tracing::info!("every group handed over for the restart");
-                break;
             }
             owner.record(result.as_ref().is_ok_and(FetchOutcome::reached_cluster));
-            if let Err(FetchError::Metadata(_) | FetchError::Timeout(_)) = &result {
+            if !restarting && let Err(FetchError::Metadata(_) | FetchError::Timeout(_)) = &result {
                 // The cluster could not be listed: keep what is held (renewed
                 // for this slot) while still on the ring, release it once off.
                 owner.select(&owner.last_groups(), slot).await;
@@ -93,6 +92,10 @@ impl ClusterTask {
                     }
                 }
                 Err(e) => self.record_failure(&e, started.elapsed(), &mut warn),
+            }
+            if restarting {
+                tracing::info!("every group handed over for the restart");
+                break;
             }
             if self.coordinator.leaving_effective() && owner.holds_nothing() {
                 tracing::info!("every group handed over");

@@ -174,7 +174,9 @@ impl ClusterOwner {
         let gauge = self.coordinator.metrics.cluster_unplaced.with_label_values(&[cluster]);
         if (gauge.get() == 1) != unplaced {
             if unplaced {
-                tracing::warn!("no live node matches the cluster's placement (fallback: none): its groups are not measured");
+                tracing::warn!(
+                    "no live node matches the cluster's placement (fallback: none): its groups are not measured"
+                );
             } else {
                 tracing::info!("a node matching the cluster's placement is live again");
             }
