@@ -30,7 +30,11 @@ fn render(m: &Membership) -> String {
     let _ = writeln!(out, "{:<32} {:>14} {:>12}  STATE", "NODE", "HEARTBEAT AGE", "OWNED GROUPS");
     for n in &m.nodes {
         let age = format!("{:.1}s", n.heartbeat_age.as_secs_f64());
-        let mut state = if n.status.leaving { "leaving".to_owned() } else { "active".to_owned() };
+        let mut state = match (n.status.leaving, n.status.restarting) {
+            (true, _) => "leaving".to_owned(),
+            (false, true) => "restarting".to_owned(),
+            (false, false) => "active".to_owned(),
+        };
         if !n.status.unhealthy_clusters.is_empty() {
             state.push_str(&format!(", off the ring of: {}", n.status.unhealthy_clusters.join(", ")));
         }
@@ -78,6 +82,7 @@ mod tests {
         };
         let mut labelled = node("lagring-2", 50, 0, false, &[]);
         labelled.status.labels = [("region", "eu"), ("zone", "eu-1a")].map(|(k, v)| (k.into(), v.into())).into();
+        labelled.status.restarting = true;
         let m = Membership {
             nodes: vec![
                 node("lagring-0", 1200, 340, false, &[]),
@@ -92,6 +97,6 @@ mod tests {
         assert!(lines[2].starts_with("lagring-0"));
         assert!(lines[2].ends_with("1.2s          340  active"), "{}", lines[2]);
         assert!(lines[3].ends_with("0.3s          331  leaving, off the ring of: east, undeliverable"), "{}", lines[3]);
-        assert!(lines[4].ends_with("0.1s            0  active, labels region=eu,zone=eu-1a"), "{}", lines[4]);
+        assert!(lines[4].ends_with("0.1s            0  restarting, labels region=eu,zone=eu-1a"), "{}", lines[4]);
     }
 }
