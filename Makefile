@@ -24,7 +24,8 @@ test-deploy:
 unit:
 	$(CARGO) test --workspace --lib --locked
 	$(CARGO) test --locked -p lagring --test fleet_in_process --test fleet_delivery --test burrow_api \
-		--test exact_time_lag --test config_cli --test cli_migrate --test msk_iam_pipeline
+		--test exact_time_lag --test config_cli --test cli_migrate --test msk_iam_pipeline \
+		--test fleet_placement --test fleet_rolling_restart
 	$(CARGO) test --locked -p lagring-kafka --test native_auth --test native_exact --test native_groups \
 		--test native_malformed --test native_msk_iam --test native_oauth --test native_sim --test native_tasks --test sim_leaders \
 		--test librdkafka_coordinator_down

@@ -79,6 +79,12 @@ pub struct NodeStatus {
     /// groups over at the slot after it hands them over.
     #[serde(default)]
     pub leaving: bool,
+    /// True from SIGTERM on when the node expects to come back under the
+    /// same id (`node.restart_grace`): peers keep it on their rings for the
+    /// grace after it is gone, so its groups wait for it instead of moving
+    /// away and back (`ownership::restart_hold`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restarting: bool,
     /// Clusters this node cannot complete iterations of: peers leave it out
     /// of those clusters' rings.
     #[serde(default)]
@@ -97,6 +103,10 @@ pub struct NodeStatus {
     /// them as if this node were off the cluster's ring.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub blocked_groups: BTreeMap<String, Vec<String>>,
+    /// The node's labels (`node.labels`, e.g. `region`, `zone`): clusters
+    /// with a placement affinity put only matching nodes on their ring.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// One live node as the store sees it.

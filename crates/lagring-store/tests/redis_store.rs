@@ -71,6 +71,8 @@ async fn heartbeats_of_three_nodes_give_the_exact_live_set() -> Result<()> {
         undeliverable: true,
         unreachable_brokers: [("east".to_owned(), vec![2])].into_iter().collect(),
         blocked_groups: [("east".to_owned(), vec!["g 1".to_owned()])].into_iter().collect(),
+        restarting: true,
+        labels: [("region".to_owned(), "eu".to_owned())].into_iter().collect(),
     };
     let m = store.heartbeat(&id("lagring-1"), LONG, &status).await?.membership;
     let ids: Vec<&str> = m.ids().collect();

@@ -12,6 +12,13 @@
 //! - On SIGTERM, [`Coordinator::request_leave`] marks the node leaving; once
 //!   peers have had two heartbeats to see the mark, every cluster hands its
 //!   groups over after its next slot.
+//! - With `node.restart_grace`, SIGTERM marks the node *restarting* instead
+//!   ([`Coordinator::request_restart`]): it stays on the rings, every cluster
+//!   hands every lease over to the next process with this id after its next
+//!   slot, and peers that saw the mark keep the node on their rings for the
+//!   grace after it is gone (`ownership::restart_hold`), so a rolling restart
+//!   moves nothing.
+//! - The heartbeat carries this node's labels (`node.labels`) for placement.
 //! - When the remote-write worker finds the node undeliverable
 //!   ([`DeliveryHealth`]) the heartbeat publishes it at once, and this node
 //!   counts itself off the rings only once peers have had two heartbeats to
@@ -31,55 +38,13 @@ use std::time::{Duration, Instant};
 
 use lagring_sink::remote_write::DeliveryHealth;
 use lagring_store::ownership::fence::FenceEvent;
-use lagring_store::ownership::{Fence, SelfState};
+use lagring_store::ownership::{Fence, RestartHold, SelfState};
 use lagring_store::{CoordinationStore, Membership, NodeIdentity, NodeStatus};
-use prometheus::{IntCounter, IntGauge, Registry};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::coordination_metrics::CoordinationMetrics;
 use crate::health::Health;
-
-/// Coordination self metrics.
-#[derive(Debug, Clone)]
-pub struct CoordinationMetrics {
-    pub ring_nodes: IntGauge,
-    pub ownership_changes: IntCounter,
-    pub redis_errors: IntCounter,
-    pub degraded: IntGauge,
-    pub epoch_changes: IntCounter,
-    pub claims_blocked: IntGauge,
-    pub duplicate_id: IntGauge,
-}
-
-impl CoordinationMetrics {
-    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
-        let gauge = |name: &str, help: &str| -> Result<IntGauge, prometheus::Error> {
-            let g = IntGauge::new(name, help)?;
-            registry.register(Box::new(g.clone()))?;
-            Ok(g)
-        };
-        let counter = |name: &str, help: &str| -> Result<IntCounter, prometheus::Error> {
-            let c = IntCounter::new(name, help)?;
-            registry.register(Box::new(c.clone()))?;
-            Ok(c)
-        };
-        Ok(Self {
-            ring_nodes: gauge("lagring_ring_nodes", "Live nodes on the ownership ring as last seen")?,
-            ownership_changes: counter("lagring_ownership_changes_total", "Groups gained or lost by this node")?,
-            redis_errors: counter("lagring_redis_errors_total", "Failed coordination-store calls")?,
-            degraded: gauge("lagring_coordination_degraded", "1 while the coordination store is unreachable")?,
-            epoch_changes: counter(
-                "lagring_store_epoch_changes_total",
-                "Times the coordination store was seen to start a new epoch (it may have lost leases)",
-            )?,
-            claims_blocked: gauge(
-                "lagring_claims_blocked",
-                "1 while this node may not claim leases (waiting out an epoch change, or duplicate node id)",
-            )?,
-            duplicate_id: gauge("lagring_duplicate_node_id", "1 while another live process uses this node id")?,
-        })
-    }
-}
 
 /// Timing of the fleet protocol, from the node config.
 #[derive(Debug, Clone, Copy)]
@@ -88,6 +53,9 @@ pub struct CoordinationTiming {
     pub heartbeat_interval: Duration,
     pub lease_ttl: Duration,
     pub vnodes: u32,
+    /// How long peers keep a restarting node on their rings (zero: a
+    /// SIGTERM hands groups to peers instead).
+    pub restart_grace: Duration,
 }
 
 impl CoordinationTiming {
@@ -103,6 +71,12 @@ struct NodeState {
     membership: Option<Membership>,
     fence: Fence,
     leave_requested: bool,
+    /// SIGTERM with a restart grace: published as `restarting`.
+    restart_requested: bool,
+    /// When the first heartbeat carrying `restarting` succeeded.
+    restarting_published: Option<Instant>,
+    /// Peers that left announcing a restart, kept on the rings for the grace.
+    hold: RestartHold,
     /// When the first heartbeat carrying `leaving` succeeded.
     leaving_published: Option<Instant>,
     /// When the first heartbeat carrying `undeliverable` succeeded (cleared
@@ -114,6 +88,8 @@ struct NodeState {
     /// Per cluster: brokers unreachable from this node and the groups it
     /// gives up for that (`ownership::reachability`).
     reach: BTreeMap<String, (Vec<i32>, Vec<String>)>,
+    /// This node's labels (`node.labels`), published for placement affinity.
+    labels: BTreeMap<String, String>,
 }
 
 /// State shared by the heartbeat task and every cluster's fetch loop.
@@ -147,11 +123,15 @@ impl Coordinator {
             membership: None,
             fence: Fence::new(timing.lease_ttl, settle),
             leave_requested: false,
+            restart_requested: false,
+            restarting_published: None,
+            hold: RestartHold::new(timing.restart_grace),
             leaving_published: None,
             undeliverable_published: None,
             unjoined: clusters.into_iter().collect(),
             owned: BTreeMap::new(),
             reach: BTreeMap::new(),
+            labels: BTreeMap::new(),
         };
         let status_changed = Notify::new();
         Arc::new(Self { node, store, timing, metrics, health, delivery, status_changed, state: Mutex::new(state) })
@@ -166,6 +146,7 @@ impl Coordinator {
         NodeStatus {
             owned_groups: s.owned.values().sum(),
             leaving: s.leave_requested,
+            restarting: s.restart_requested,
             unhealthy_clusters: s.unjoined.iter().cloned().collect(),
             undeliverable: self.delivery.undeliverable_for_peers(),
             unreachable_brokers: s
@@ -180,6 +161,7 @@ impl Coordinator {
                 .filter(|(_, (_, groups))| !groups.is_empty())
                 .map(|(c, (_, groups))| (c.clone(), groups.clone()))
                 .collect(),
+            labels: s.labels.clone(),
         }
     }
 
@@ -215,6 +197,10 @@ impl Coordinator {
             if status.leaving && outcome.duplicate_of.is_none() && s.leaving_published.is_none() {
                 s.leaving_published = Some(now);
             }
+            if status.restarting && outcome.duplicate_of.is_none() && s.restarting_published.is_none() {
+                s.restarting_published = Some(now);
+            }
+            s.hold.observe(&outcome.membership, now);
             if !status.undeliverable {
                 s.undeliverable_published = None;
             } else if outcome.duplicate_of.is_none() && s.undeliverable_published.is_none() {
@@ -313,7 +299,11 @@ impl Coordinator {
         let settled = s.undeliverable_published.is_some_and(|at| now.duration_since(at) >= self.delivery.settle());
         let undeliverable = seen(s.undeliverable_published) && settled && !self.delivery.is_deliverable();
         let me = SelfState { joined: !s.unjoined.contains(cluster), leaving, undeliverable };
-        (s.membership.clone(), me, s.fence.claims_allowed(now))
+        let mut membership = s.membership.clone();
+        if let Some(m) = membership.as_mut() {
+            s.hold.apply(m, now);
+        }
+        (membership, me, s.fence.claims_allowed(now))
     }
 
     /// Records that this node joined (`true`) or left the ring of `cluster`,
@@ -350,6 +340,12 @@ impl Coordinator {
         }
     }
 
+    /// Sets the labels this node publishes (before the first heartbeat).
+    pub fn set_labels(&self, labels: BTreeMap<String, String>) {
+        self.state().labels = labels;
+        self.status_changed.notify_one();
+    }
+
     /// Records how many groups this node emits for `cluster` (operator view).
     pub fn set_owned(&self, cluster: &str, groups: u64) {
         self.state().owned.insert(cluster.to_owned(), groups);
@@ -359,6 +355,21 @@ impl Coordinator {
     pub fn request_leave(&self) {
         self.state().leave_requested = true;
         self.status_changed.notify_one();
+    }
+
+    /// Marks this node restarting (SIGTERM with `node.restart_grace`) and
+    /// publishes it at once: it stays on the rings, and peers keep it there
+    /// for the grace after it is gone.
+    pub fn request_restart(&self) {
+        self.state().restart_requested = true;
+        self.status_changed.notify_one();
+    }
+
+    /// True once the restarting mark has had time to reach every peer, so
+    /// clusters may hand every lease over for the next process.
+    pub fn restart_effective(&self) -> bool {
+        let published = self.state().restarting_published;
+        published.is_some_and(|at| at.elapsed() >= self.timing.propagation())
     }
 
     /// True once the leaving mark has had time to reach every peer, so

@@ -1,6 +1,7 @@
 //! Coordinator tests over the memory store: the epoch fence and the delivery state.
 
 use lagring_store::MemoryStore;
+use prometheus::Registry;
 
 use super::*;
 
@@ -13,6 +14,7 @@ async fn a_claim_refused_for_a_new_epoch_closes_the_fence_once() {
         heartbeat_interval: Duration::from_secs(2),
         lease_ttl: Duration::from_secs(40),
         vnodes: 16,
+        restart_grace: Duration::ZERO,
     };
     let health = Health::new(["c".to_owned()], Duration::from_secs(30));
     let store = Arc::new(MemoryStore::new());
@@ -44,6 +46,7 @@ async fn an_undeliverable_node_publishes_it_and_leaves_its_rings_only_after_peer
         heartbeat_interval: Duration::from_millis(20),
         lease_ttl: Duration::from_secs(40),
         vnodes: 16,
+        restart_grace: Duration::ZERO,
     };
     let health = Health::new(["c".to_owned()], Duration::from_secs(30));
     let store = Arc::new(MemoryStore::new());

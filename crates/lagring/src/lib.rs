@@ -5,7 +5,8 @@
 //!
 //! - [`config`]: YAML loading, `${VAR}` substitution, validation (exit code 2).
 //! - [`coordination`]: the node-wide fleet glue — heartbeats, the fence,
-//!   leaving — over the ownership rules of `lagring_store::ownership`.
+//!   leaving, restarting — over the ownership rules of `lagring_store::ownership`
+//!   (its metrics in [`coordination_metrics`]).
 //! - [`pipeline`]: per cluster a fetch loop (discover → claim → fetch) and a
 //!   compute task, one emit task, all supervised.
 //! - [`api`]: Burrow's v3 read API: owners publish each group's evaluation
@@ -18,6 +19,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod coordination;
+pub mod coordination_metrics;
 pub mod health;
 pub mod http;
 pub mod pipeline;

@@ -7,7 +7,7 @@ use lagring_store::{CoordinationStore, Membership, RedisStore};
 
 use crate::config::Config;
 
-/// Prints live nodes, heartbeat age and owned group counts.
+/// Prints live nodes, heartbeat age, owned group counts, state and labels.
 pub fn print(cfg: &Config) -> anyhow::Result<()> {
     let Some(redis) = &cfg.redis else {
         println!("single-node mode (no redis configured): node {} owns every group", cfg.node_id());
@@ -30,7 +30,11 @@ fn render(m: &Membership) -> String {
     let _ = writeln!(out, "{:<32} {:>14} {:>12}  STATE", "NODE", "HEARTBEAT AGE", "OWNED GROUPS");
     for n in &m.nodes {
         let age = format!("{:.1}s", n.heartbeat_age.as_secs_f64());
-        let mut state = if n.status.leaving { "leaving".to_owned() } else { "active".to_owned() };
+        let mut state = match (n.status.leaving, n.status.restarting) {
+            (true, _) => "leaving".to_owned(),
+            (false, true) => "restarting".to_owned(),
+            (false, false) => "active".to_owned(),
+        };
         if !n.status.unhealthy_clusters.is_empty() {
             state.push_str(&format!(", off the ring of: {}", n.status.unhealthy_clusters.join(", ")));
         }
@@ -44,6 +48,10 @@ fn render(m: &Membership) -> String {
                 ", {cluster}: broker(s) {} unreachable, {blocked} group(s) given to peers",
                 ids.join(" ")
             ));
+        }
+        if !n.status.labels.is_empty() {
+            let labels: Vec<String> = n.status.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            state.push_str(&format!(", labels {}", labels.join(",")));
         }
         let _ = writeln!(out, "{:<32} {:>14} {:>12}  {state}", n.id, age, n.status.owned_groups);
     }
@@ -72,15 +80,23 @@ mod tests {
                 ..NodeStatus::default()
             },
         };
+        let mut labelled = node("lagring-2", 50, 0, false, &[]);
+        labelled.status.labels = [("region", "eu"), ("zone", "eu-1a")].map(|(k, v)| (k.into(), v.into())).into();
+        labelled.status.restarting = true;
         let m = Membership {
-            nodes: vec![node("lagring-0", 1200, 340, false, &[]), node("lagring-1", 300, 331, true, &["east"])],
+            nodes: vec![
+                node("lagring-0", 1200, 340, false, &[]),
+                node("lagring-1", 300, 331, true, &["east"]),
+                labelled,
+            ],
             ..Membership::default()
         };
         let text = render(&m);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "2 live node(s), 671 owned group(s)");
+        assert_eq!(lines[0], "3 live node(s), 671 owned group(s)");
         assert!(lines[2].starts_with("lagring-0"));
         assert!(lines[2].ends_with("1.2s          340  active"), "{}", lines[2]);
         assert!(lines[3].ends_with("0.3s          331  leaving, off the ring of: east, undeliverable"), "{}", lines[3]);
+        assert!(lines[4].ends_with("0.1s            0  restarting, labels region=eu,zone=eu-1a"), "{}", lines[4]);
     }
 }

@@ -9,8 +9,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use lagring_core::ownership::Ring;
 
+use super::eligibility::{Placement, RingChoice};
 use super::placement::group_key;
-use super::ring_view::{SelfState, cluster_ring};
+use super::ring_view::{SelfState, placed_ring};
 use crate::store::Membership;
 
 /// The placement of one cluster's keys for one sync.
@@ -21,12 +22,27 @@ pub struct KeyPlacement {
     narrowed: Vec<Ring>,
     /// Key → index in `narrowed`.
     key_ring: HashMap<String, usize>,
+    /// How the cluster's placement chose the ring.
+    choice: RingChoice,
 }
 
 impl KeyPlacement {
-    /// The placement of `cluster` as `self_id` sees it.
+    /// The placement of `cluster` as `self_id` sees it, every node eligible.
     pub fn new(membership: &Membership, cluster: &str, self_id: &str, me: SelfState, vnodes: u32) -> Self {
-        let ring = cluster_ring(membership, cluster, self_id, me, vnodes);
+        Self::placed(membership, cluster, self_id, me, vnodes, &Placement::default())
+    }
+
+    /// The placement of `cluster` as `self_id` sees it, only nodes eligible
+    /// under `placement` on its ring (see `eligibility`).
+    pub fn placed(
+        membership: &Membership,
+        cluster: &str,
+        self_id: &str,
+        me: SelfState,
+        vnodes: u32,
+        placement: &Placement,
+    ) -> Self {
+        let (ring, choice) = placed_ring(membership, cluster, self_id, me, vnodes, placement);
         let mut blockers: HashMap<String, BTreeSet<&str>> = HashMap::new();
         for node in membership.nodes.iter().filter(|n| ring.contains(&n.id)) {
             for group in node.status.blocked_groups.get(cluster).into_iter().flatten() {
@@ -51,7 +67,13 @@ impl KeyPlacement {
             };
             key_ring.insert(key, index);
         }
-        Self { ring, narrowed, key_ring }
+        Self { ring, narrowed, key_ring, choice }
+    }
+
+    /// How the cluster's placement chose the ring (eligible nodes, the
+    /// fallback, or nobody).
+    pub fn choice(&self) -> RingChoice {
+        self.choice
     }
 
     /// The node that should own `key`.

@@ -11,10 +11,15 @@
 //! (live, not leaving, on the cluster) delivers. When every candidate is
 //! undeliverable nobody is left out, so a receiver down for the whole fleet
 //! moves nothing (moving would only churn leases and lose nothing less).
+//!
+//! A cluster's placement (`eligibility`) narrows the candidates before the
+//! delivery rule: only eligible nodes are on the ring while one of them is a
+//! candidate; otherwise its fallback decides.
 
 use lagring_core::ownership::Ring;
 
-use crate::store::Membership;
+use super::eligibility::{Placement, RingChoice};
+use crate::store::{Membership, NodeInfo};
 
 /// This node's own view of itself for one cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,10 +32,24 @@ pub struct SelfState {
     pub undeliverable: bool,
 }
 
-/// The ring of `cluster` as `self_id` sees it.
+/// The ring of `cluster` as `self_id` sees it, every node eligible.
 pub fn cluster_ring(membership: &Membership, cluster: &str, self_id: &str, me: SelfState, vnodes: u32) -> Ring {
-    // (id, undeliverable) of every node that could be on the ring.
-    let candidates: Vec<(&str, bool)> = membership
+    placed_ring(membership, cluster, self_id, me, vnodes, &Placement::default()).0
+}
+
+/// The ring of `cluster` as `self_id` sees it under `placement`: the
+/// eligible candidates first (see `eligibility`), then the delivery rule
+/// among them; and how the ring was chosen.
+pub fn placed_ring(
+    membership: &Membership,
+    cluster: &str,
+    self_id: &str,
+    me: SelfState,
+    vnodes: u32,
+    placement: &Placement,
+) -> (Ring, RingChoice) {
+    // (node, undeliverable) of every node that could be on the ring.
+    let candidates: Vec<(&NodeInfo, bool)> = membership
         .nodes
         .iter()
         .filter_map(|n| {
@@ -40,12 +59,13 @@ pub fn cluster_ring(membership: &Membership, cluster: &str, self_id: &str, me: S
                 let eligible = !n.status.leaving && !n.status.unhealthy_clusters.iter().any(|c| c == cluster);
                 (eligible, n.status.undeliverable)
             };
-            eligible.then_some((n.id.as_str(), undeliverable))
+            eligible.then_some((n, undeliverable))
         })
         .collect();
+    let (candidates, choice) = placement.choose(candidates, |(n, _)| (n.id.as_str(), &n.status.labels));
     let someone_delivers = candidates.iter().any(|(_, undeliverable)| !undeliverable);
     let members = candidates.iter().filter(|(_, undeliverable)| !(someone_delivers && *undeliverable));
-    Ring::with_vnodes(members.map(|(id, _)| *id), vnodes)
+    (Ring::with_vnodes(members.map(|(n, _)| n.id.as_str()), vnodes), choice)
 }
 
 #[cfg(test)]
@@ -53,7 +73,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::store::{NodeInfo, NodeStatus};
+    use crate::ownership::eligibility::Fallback;
+    use crate::store::NodeStatus;
 
     fn node(id: &str, leaving: bool, unhealthy: &[&str]) -> NodeInfo {
         let status = NodeStatus {
@@ -134,5 +155,44 @@ mod tests {
         assert_eq!(ids(cluster_ring(&membership, "east", "a", me, 8)), ["d"], "d delivers east");
         let not_joined = SelfState { joined: false, ..me };
         assert_eq!(ids(cluster_ring(&membership, "west", "a", not_joined, 8)), ["b"]);
+    }
+
+    #[test]
+    fn placement_narrows_the_candidates_first_and_falls_back_without_one() {
+        let region = |mut n: NodeInfo, r: &str| {
+            n.status.labels.insert("region".to_owned(), r.to_owned());
+            n
+        };
+        let membership = Membership {
+            nodes: vec![
+                region(node("eu-0", false, &[]), "eu"),
+                region(undeliverable(node("eu-1", false, &[])), "eu"),
+                region(node("us-0", false, &[]), "us"),
+                region(node("us-1", false, &["east"]), "us"),
+            ],
+            ..Membership::default()
+        };
+        let me = SelfState { joined: true, leaving: false, undeliverable: false };
+        let eu = Placement { affinity: [("region".to_owned(), "eu".to_owned())].into(), ..Placement::default() };
+        let placed = |m: &Membership, c: &str, p: &Placement| {
+            let (ring, choice) = placed_ring(m, c, "us-0", me, 8, p);
+            (ids(ring), choice)
+        };
+        assert_eq!(
+            placed(&membership, "west", &eu),
+            (vec!["eu-0".to_owned()], RingChoice::Eligible),
+            "eu-1 delivers not"
+        );
+        let us_only = Membership { nodes: membership.nodes[2..].to_vec(), ..Membership::default() };
+        assert_eq!(placed(&us_only, "west", &eu), (vec!["us-0".to_owned(), "us-1".to_owned()], RingChoice::Fallback));
+        assert_eq!(placed(&us_only, "east", &eu), (vec!["us-0".to_owned()], RingChoice::Fallback), "us-1 is off east");
+        let strict = Placement { fallback: Fallback::None, ..eu.clone() };
+        assert_eq!(placed(&us_only, "west", &strict), (vec![], RingChoice::Unplaced));
+        let listed = Placement { nodes: Some(["us-1".to_owned(), "eu-0".to_owned()].into()), ..Placement::default() };
+        assert_eq!(
+            placed(&membership, "west", &listed),
+            (vec!["eu-0".to_owned(), "us-1".to_owned()], RingChoice::Eligible)
+        );
+        assert_eq!(placed(&membership, "east", &listed), (vec!["eu-0".to_owned()], RingChoice::Eligible));
     }
 }

@@ -14,6 +14,9 @@
 //!    monotonic clock (claim sent + lease ttl, never later than the store's
 //!    own expiry).
 //!
+//! The ring holds only the nodes the cluster's placement admits (see
+//! `eligibility`); without one, its fallback decides.
+//!
 //! After the slot's fetch, [`ClusterOwnership::finish_slot`] hands the moving
 //! keys over *after* `s` to the node this node's ring names for each, so
 //! that node (and only it) claims them for `s + 1`: a
@@ -27,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use lagring_core::ownership::DEFAULT_VNODES;
 
+use super::eligibility::{Placement, RingChoice};
 use super::key_placement::KeyPlacement;
 use super::ring_view::SelfState;
 use crate::StoreError;
@@ -64,6 +68,9 @@ pub struct SyncReport {
     /// epoch is not the one of the last heartbeat: nothing was claimed or
     /// renewed, and the node must wait out the old leases (close its fence).
     pub epoch_changed: Option<String>,
+    /// How the cluster's placement chose the ring this sync (`Unplaced`:
+    /// no eligible node and `fallback: none`, so nobody owns the cluster).
+    pub ring: RingChoice,
 }
 
 /// Per-cluster ownership state of one node across iterations.
@@ -72,6 +79,7 @@ pub struct ClusterOwnership {
     node: NodeIdentity,
     cluster: String,
     vnodes: u32,
+    placement: Placement,
     lease_ttl: Duration,
     clock: Arc<dyn Clock>,
     /// Held leases, valid until this instant by this node's clock.
@@ -89,6 +97,7 @@ impl ClusterOwnership {
             node,
             cluster: cluster.into(),
             vnodes: DEFAULT_VNODES,
+            placement: Placement::default(),
             lease_ttl,
             clock,
             leases: HashMap::new(),
@@ -102,6 +111,24 @@ impl ClusterOwnership {
     pub fn with_vnodes(mut self, vnodes: u32) -> Self {
         self.vnodes = vnodes;
         self
+    }
+
+    /// Restricts the cluster's ring to the nodes `placement` admits.
+    pub fn with_placement(mut self, placement: Placement) -> Self {
+        self.placement = placement;
+        self
+    }
+
+    /// The placement of this cluster's keys as `view` shows it (`None`
+    /// before the first heartbeat).
+    pub fn key_placement(&self, view: NodeView<'_>) -> Option<KeyPlacement> {
+        let membership = view.membership?;
+        Some(KeyPlacement::placed(membership, &self.cluster, &self.node.id, view.me, self.vnodes, &self.placement))
+    }
+
+    /// The node that should own `key` of this cluster as `view` shows it.
+    pub fn owner_of_key(&self, view: NodeView<'_>, key: &str) -> Option<String> {
+        self.key_placement(view)?.owner_of_key(key).map(str::to_owned)
     }
 
     /// The cluster this tracks.
@@ -124,8 +151,8 @@ impl ClusterOwnership {
         slot: u64,
     ) -> SyncReport {
         self.expire();
-        let placement =
-            view.membership.map(|m| KeyPlacement::new(m, &self.cluster, &self.node.id, view.me, self.vnodes));
+        let placement = self.key_placement(view);
+        let ring = placement.as_ref().map(KeyPlacement::choice).unwrap_or_default();
         let owner_of = |key: &str| placement.as_ref().and_then(|p| p.owner_of_key(key));
         let me = self.node.id.as_str();
         let assigned: HashSet<&str> =
@@ -170,6 +197,7 @@ impl ClusterOwnership {
         let emit: Vec<String> = wanted.into_iter().filter(|k| self.leases.contains_key(k)).collect();
         let mut report = self.report(emit, waiting);
         report.epoch_changed = epoch_changed;
+        report.ring = ring;
         report
     }
 
@@ -222,6 +250,28 @@ impl ClusterOwnership {
         }
     }
 
+    /// Hands every lease held over after `slot` to no node in particular: a
+    /// restart (see `restart_hold`), where the next process with this id —
+    /// or, once its grace is over, whoever the rings name — claims them from
+    /// `slot + 1`. Call after the slot's fetch and `finish_slot`.
+    pub async fn hand_over_all(&mut self, store: &dyn CoordinationStore, slot: u64) {
+        self.expire();
+        self.moving.clear();
+        self.emitting.clear();
+        let all: Vec<HandOver> = self.leases.drain().map(|(key, _)| HandOver { key, successor: None }).collect();
+        if all.is_empty() {
+            return;
+        }
+        match store.hand_over_leases(&self.node, &all, slot).await {
+            Ok(marked) => {
+                tracing::info!(cluster = %self.cluster, keys = all.len(), marked, slot, "handed every lease over for a restart")
+            }
+            Err(error) => {
+                tracing::warn!(cluster = %self.cluster, keys = all.len(), %error, "lease hand-over failed, they expire by ttl");
+            }
+        }
+    }
+
     /// Releases every lease of this cluster (shutdown without hand-over, or
     /// after it).
     pub async fn release_all(&mut self, store: &dyn CoordinationStore) {
@@ -269,6 +319,7 @@ impl ClusterOwnership {
             waiting,
             degraded: self.failed,
             epoch_changed: None,
+            ring: RingChoice::default(),
         }
     }
 }

@@ -6,6 +6,7 @@ mod gssapi;
 mod model;
 mod msk_iam;
 mod oauthbearer;
+mod placement;
 mod subst_de;
 mod time_lag;
 mod validate;
@@ -17,6 +18,7 @@ pub use gssapi::GssapiConfig;
 pub use model::*;
 pub use msk_iam::MskIamConfig;
 pub use oauthbearer::OAuthBearerConfig;
+pub use placement::{FallbackConfig, LABELS_ENV, PlacementConfig, parse_labels};
 pub use time_lag::{HistoryConfig, TimeLagConfig, TimeLagMethod, TimeLagSettings};
 pub use warnings::plaintext_secrets;
 

@@ -80,6 +80,15 @@ pub struct NodeConfig {
     /// Virtual nodes per node on the consistent-hash ring.
     #[serde(default = "defaults::virtual_nodes")]
     pub virtual_nodes: u32,
+    /// Labels (`region`, `zone`) matched by `clusters[].placement.affinity`;
+    /// `LAGRING_NODE_LABELS` adds to them (see `placement.rs`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// On SIGTERM, expect a new process with this id within this long
+    /// (rolling restart): peers keep its groups waiting for it instead of
+    /// taking them and handing them back. Zero: hand them to peers.
+    #[serde(default, with = "humantime_serde")]
+    pub restart_grace: Duration,
 }
 
 impl Default for NodeConfig {
@@ -95,6 +104,8 @@ impl Default for NodeConfig {
             series_max_age: None,
             shutdown_timeout: defaults::shutdown_timeout(),
             virtual_nodes: defaults::virtual_nodes(),
+            labels: BTreeMap::new(),
+            restart_grace: Duration::ZERO,
         }
     }
 }
@@ -130,6 +141,9 @@ pub struct ClusterConfig {
     /// Extra librdkafka properties, applied last (they override lagring's).
     #[serde(default)]
     pub properties: BTreeMap<String, serde_norway::Value>,
+    /// Which nodes may own this cluster's groups; absent: every node.
+    #[serde(default)]
+    pub placement: Option<super::placement::PlacementConfig>,
 }
 
 impl fmt::Debug for ClusterConfig {
@@ -147,6 +161,7 @@ impl fmt::Debug for ClusterConfig {
             max_in_flight_offset_fetches,
             client,
             properties,
+            placement,
         } = self;
         f.debug_struct("ClusterConfig")
             .field("name", name)
@@ -160,6 +175,7 @@ impl fmt::Debug for ClusterConfig {
             .field("max_in_flight_offset_fetches", max_in_flight_offset_fetches)
             .field("client", client)
             .field("properties", &properties.keys().collect::<Vec<_>>())
+            .field("placement", placement)
             .finish()
     }
 }

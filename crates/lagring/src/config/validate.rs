@@ -29,6 +29,7 @@ pub fn validate(cfg: &Config) -> Vec<String> {
         }
         cluster(c, &path, &mut errs);
     }
+    super::placement::validate(cfg, &mut errs);
     prometheus(cfg, &mut errs);
     if let Err(problems) = cfg.time_lag_settings() {
         errs.extend(problems);

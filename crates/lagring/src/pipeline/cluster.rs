@@ -25,6 +25,14 @@ use crate::self_metrics::SelfMetrics;
 /// stalled compute holds at most two iterations of a cluster in memory.
 pub const FETCH_TO_COMPUTE_CAPACITY: usize = 1;
 
+/// What the fetch loop does after a slot.
+enum AfterSlot {
+    Next,
+    Stop,
+    /// This node restarts: the slot was its last, every lease is handed over.
+    HandedOverForRestart,
+}
+
 /// The slot an iteration runs in, and where its outcome goes.
 struct Iteration<'a> {
     slot: u64,
@@ -51,6 +59,12 @@ impl ClusterTask {
         let slots = Slots::new(self.interval);
         let mut events = ClusterEvents::new(self.fetcher.cluster.clone(), self.metrics.clone(), self.health.clone());
         let mut brokers = BrokerWatch::new(self.fetcher.cluster.clone());
+        if !self.coordinator.timing.restart_grace.is_zero() {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                () = self.join_early(&mut owner) => {}
+            }
+        }
         loop {
             let slot_ms = tokio::select! {
                 _ = stop.cancelled() => break,
@@ -59,9 +73,13 @@ impl ClusterTask {
             let slot = slots.index(slot_ms);
             let iteration = Iteration { slot, slot_ms, tx: &tx, stop: &stop };
             let span = tracing::info_span!("iteration", slot);
-            let go_on = self.run_slot(&mut owner, &mut events, &mut brokers, iteration).instrument(span).await;
-            if !go_on {
-                break;
+            match self.run_slot(&mut owner, &mut events, &mut brokers, iteration).instrument(span).await {
+                AfterSlot::Next => {}
+                AfterSlot::Stop => break,
+                AfterSlot::HandedOverForRestart => {
+                    tracing::info!("every group handed over for the restart");
+                    break;
+                }
             }
             if self.coordinator.leaving_effective() && owner.holds_nothing() {
                 tracing::info!("every group handed over");
@@ -73,27 +91,33 @@ impl ClusterTask {
     }
 
     /// One slot: fetch what this node owns, settle ownership, record the
-    /// events and hand the outcome to compute. False when the loop must end.
+    /// events and hand the outcome to compute; whether the loop goes on.
     async fn run_slot(
         &self,
         owner: &mut ClusterOwner,
         events: &mut ClusterEvents,
         brokers: &mut BrokerWatch,
         it: Iteration<'_>,
-    ) -> bool {
+    ) -> AfterSlot {
         let started = Instant::now();
         // Kafka work ends a tenth early, so compute and emit still fit in
         // the iteration and the next slot is not missed.
         let deadline = started + self.iteration_timeout.mul_f64(0.9);
         let iteration = self.iterate(owner, it.slot, it.slot_ms, started, deadline);
         let result = tokio::select! {
-            _ = it.stop.cancelled() => return false,
+            _ = it.stop.cancelled() => return AfterSlot::Stop,
             r = tokio::time::timeout(self.iteration_timeout, iteration) => r,
         };
         let result = result.unwrap_or(Err(FetchError::Timeout(self.iteration_timeout)));
         owner.finish_slot(it.slot).await;
+        let restarting = self.coordinator.restart_effective();
+        if restarting {
+            // This slot was the last: the next process with this id
+            // claims every group from the next one.
+            owner.hand_over_all(it.slot).await;
+        }
         owner.record(result.as_ref().is_ok_and(FetchOutcome::reached_cluster));
-        if let Err(FetchError::Metadata(_) | FetchError::Timeout(_)) = &result {
+        if !restarting && let Err(FetchError::Metadata(_) | FetchError::Timeout(_)) = &result {
             // The cluster could not be listed: keep what is held (renewed
             // for this slot) while still on the ring, release it once off.
             owner.select(&owner.last_groups(), it.slot).await;
@@ -105,15 +129,31 @@ impl ClusterTask {
         match result {
             Ok(outcome) => {
                 events.iteration_succeeded(&outcome, self.fetcher.exact_time_lag.is_some());
-                tokio::select! {
+                let sent = tokio::select! {
                     _ = it.stop.cancelled() => false,
                     sent = it.tx.send(outcome) => sent.is_ok(),
+                };
+                if !sent {
+                    return AfterSlot::Stop;
                 }
             }
-            Err(e) => {
-                events.iteration_failed(&e, started.elapsed());
-                true
-            }
+            Err(e) => events.iteration_failed(&e, started.elapsed()),
+        }
+        if restarting { AfterSlot::HandedOverForRestart } else { AfterSlot::Next }
+    }
+
+    /// One listing before the first slot, so a node that reaches the
+    /// cluster is on its ring by then: the next process of a restarting
+    /// node takes its groups back at the slot after the hand-over, before
+    /// its peers' hold on them ends (see `restart_hold`).
+    async fn join_early(&self, owner: &mut ClusterOwner) {
+        let deadline = Instant::now() + self.iteration_timeout.mul_f64(0.9);
+        let listing = tokio::time::timeout(self.iteration_timeout, self.fetcher.discover(deadline)).await;
+        if let Ok(Ok(mut discovery)) = listing
+            && (discovery.partial.is_none() || discovery.listed > 0)
+        {
+            owner.merge_partial(&mut discovery);
+            owner.reached();
         }
     }
 

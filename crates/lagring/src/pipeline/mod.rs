@@ -135,6 +135,7 @@ async fn start(cfg: Config, parts: NodeParts) -> anyhow::Result<RunningNode> {
         heartbeat_interval: cfg.node.heartbeat_interval,
         lease_ttl: cfg.lease_ttl(),
         vnodes: cfg.node.virtual_nodes,
+        restart_grace: cfg.node.restart_grace,
     };
     let coordination_metrics =
         CoordinationMetrics::register(&metrics.registry).context("register coordination metrics")?;
@@ -147,6 +148,7 @@ async fn start(cfg: Config, parts: NodeParts) -> anyhow::Result<RunningNode> {
         health.clone(),
         delivery,
     );
+    coordinator.set_labels(cfg.node_labels().map_err(|e| anyhow::anyhow!(e))?);
     coordinator.heartbeat_once().await;
     let heartbeat_stop = CancellationToken::new();
     let heartbeat_task = supervisor.spawn("heartbeat", {
@@ -190,7 +192,8 @@ async fn start(cfg: Config, parts: NodeParts) -> anyhow::Result<RunningNode> {
             coordinator.clone(),
             cfg.node.leave_cluster_after_failures,
             metrics.clone(),
-        );
+        )
+        .with_placement(c.placement.as_ref().map(crate::config::PlacementConfig::placement).unwrap_or_default());
         let fetch = task.fetch_loop(owner, tx, fetch_stop.clone()).instrument(span.clone());
         fetch_tasks.spawn(supervisor.watch("fetch loop", async move {
             fetch.await;
@@ -243,7 +246,11 @@ impl RunningNode {
             None => tracing::info!("shutting down"),
         }
         if fatal.is_none() && self.coordinator.has_peers() {
-            self.coordinator.request_leave();
+            if self.coordinator.timing.restart_grace.is_zero() {
+                self.coordinator.request_leave();
+            } else {
+                self.coordinator.request_restart();
+            }
             let handover = self.shutdown_timeout.saturating_mul(2) / 3;
             tracing::info!(bound_ms = handover.as_millis() as u64, "handing groups over to peers");
             if tokio::time::timeout(handover, self.fetch_tasks.wait()).await.is_err() {

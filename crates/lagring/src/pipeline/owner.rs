@@ -11,8 +11,8 @@ use lagring_kafka::BrokerSeen;
 use lagring_store::SystemClock;
 use lagring_store::ownership::cluster_health::GateChange;
 use lagring_store::ownership::{
-    ClusterHealthGate, ClusterOwnership, IterationReach, NodeView, ReachabilityGate, cluster_ring, cluster_series_key,
-    group_key, group_of_key,
+    ClusterHealthGate, ClusterOwnership, IterationReach, NodeView, Placement, ReachabilityGate, RingChoice,
+    cluster_series_key, group_key, group_of_key, placed_ring,
 };
 
 use super::fetch::{Discovery, FetchOutcome, Selection};
@@ -30,6 +30,8 @@ pub struct ClusterOwner {
     metrics: SelfMetrics,
     /// Groups of the last complete listing, kept through partial ones.
     last_groups: Vec<Arc<str>>,
+    /// Which nodes may own the cluster (`clusters[].placement`).
+    placement: Placement,
 }
 
 impl ClusterOwner {
@@ -38,6 +40,7 @@ impl ClusterOwner {
         let tracker =
             ClusterOwnership::new(coordinator.node.clone(), &*cluster, timing.lease_ttl, Arc::new(SystemClock))
                 .with_vnodes(timing.vnodes);
+        coordinator.metrics.cluster_unplaced.with_label_values(&[&cluster]).set(0);
         metrics.ring_member.with_label_values(&[&cluster]).set(0);
         Self {
             cluster,
@@ -47,7 +50,15 @@ impl ClusterOwner {
             reach: ReachabilityGate::new(leave_after),
             metrics,
             last_groups: Vec::new(),
+            placement: Placement::default(),
         }
+    }
+
+    /// Puts only the nodes `placement` admits on the cluster's ring.
+    pub fn with_placement(mut self, placement: Placement) -> Self {
+        self.tracker = self.tracker.with_placement(placement.clone());
+        self.placement = placement;
+        self
     }
 
     /// A partial listing (some brokers silent) keeps the groups of the last
@@ -115,7 +126,7 @@ impl ClusterOwner {
         let peers: Vec<BTreeSet<i32>> = membership
             .iter()
             .flat_map(|m| {
-                let ring = cluster_ring(m, cluster, me, me_state, self.coordinator.timing.vnodes);
+                let (ring, _) = placed_ring(m, cluster, me, me_state, self.coordinator.timing.vnodes, &self.placement);
                 m.nodes.iter().filter(move |n| n.id != me && ring.contains(&n.id))
             })
             .map(|n| n.status.unreachable_brokers.get(cluster).unwrap_or(&empty).iter().copied().collect())
@@ -147,6 +158,7 @@ impl ClusterOwner {
             self.coordinator.claim_refused_for_epoch(epoch);
         }
         self.coordinator.metrics.ownership_changes.inc_by((report.gained + report.lost) as u64);
+        self.report_unplaced(report.ring == RingChoice::Unplaced);
         let owns_cluster_series = report.emit.contains(&cluster_key);
         let owned: Vec<Arc<str>> =
             report.emit.iter().filter_map(|k| group_of_key(&self.cluster, k)).map(Arc::from).collect();
@@ -154,9 +166,38 @@ impl ClusterOwner {
         Selection { owned, owns_cluster_series }
     }
 
+    /// Says whether the cluster has no eligible live node under its
+    /// placement with `fallback: none`: `/healthz` names it under `degraded`
+    /// and `lagring_cluster_unplaced` is 1 meanwhile.
+    fn report_unplaced(&self, unplaced: bool) {
+        let cluster = &*self.cluster;
+        let gauge = self.coordinator.metrics.cluster_unplaced.with_label_values(&[cluster]);
+        if (gauge.get() == 1) != unplaced {
+            if unplaced {
+                tracing::warn!(
+                    "no live node matches the cluster's placement (fallback: none): its groups are not measured"
+                );
+            } else {
+                tracing::info!("a node matching the cluster's placement is live again");
+            }
+        }
+        gauge.set(i64::from(unplaced));
+        let reason = unplaced.then(|| {
+            format!("cluster {cluster}: no live node matches its placement and its fallback is none, its groups are not measured")
+        });
+        self.coordinator.health.set_degraded(&format!("placement/{cluster}"), reason);
+    }
+
     /// Hands over what moved away, after `slot`'s fetch.
     pub async fn finish_slot(&mut self, slot: u64) {
         self.tracker.finish_slot(self.coordinator.store.as_ref(), slot).await;
+    }
+
+    /// Hands every lease over after `slot` for the next process with this
+    /// node id (a restart with `node.restart_grace`).
+    pub async fn hand_over_all(&mut self, slot: u64) {
+        self.tracker.hand_over_all(self.coordinator.store.as_ref(), slot).await;
+        self.coordinator.set_owned(&self.cluster, 0);
     }
 
     /// True when this node holds no lease of the cluster.

@@ -4,7 +4,10 @@
 //! recording receiver (which notes the sending node of every sample) — one
 //! shared receiver, or one per node ([`InProcessFleet::start_with_receiver_per_node`])
 //! so a test can break one node's output; emissions are then read from the
-//! union of the receivers. What a
+//! union of the receivers. A node can get its own `node:` keys and
+//! `clusters:` list ([`InProcessFleet::add_node_configured`]), e.g. labels
+//! and several cluster names over the one simulator, each with a placement;
+//! [`InProcessFleet::emissions_of`] then reads one cluster's. What a
 //! fleet test asserts — one emitter per group and slot, no missed slot on a
 //! planned move — is read from the receiver, exactly as in the process suites
 //! under `tests/`, which stay for what only processes show (signals, real
@@ -128,26 +131,46 @@ impl InProcessFleet {
         self.receivers.get(id).unwrap_or(&self.receiver)
     }
 
-    fn config(&self, id: &str) -> String {
+    /// The simulator's brokers as a YAML flow list, for a `clusters:` entry.
+    pub fn brokers_yaml(&self) -> String {
         let brokers: Vec<String> = self.sim.broker_addrs().iter().map(|a| format!("'{a}'")).collect();
+        format!("[{}]", brokers.join(", "))
+    }
+
+    /// One `clusters:` entry over the simulator named `name`, with `extra`
+    /// keys (e.g. `placement: {...}`).
+    pub fn cluster_yaml(&self, name: &str, extra: &str) -> String {
+        let sep = if extra.is_empty() { "" } else { ", " };
+        format!("{{ name: {name}, brokers: {}, request_timeout: 1s{sep}{extra} }}", self.brokers_yaml())
+    }
+
+    fn config(&self, id: &str, node_extra: &str, clusters: Option<&str>) -> String {
+        let clusters = clusters.map_or_else(|| format!("[{}]", self.cluster_yaml("sim", "")), str::to_owned);
+        let sep = if node_extra.is_empty() { "" } else { ", " };
         format!(
             "node: {{ id: {id}, interval: {INTERVAL_MS}ms, heartbeat_interval: {HEARTBEAT}, node_ttl: {NODE_TTL}, \
-             shutdown_timeout: 15s }}\n\
-             clusters: [{{ name: sim, brokers: [{}], request_timeout: 1s }}]\n\
+             shutdown_timeout: 15s{sep}{node_extra} }}\n\
+             clusters: {clusters}\n\
              remote_write: {{ url: '{}', min_backoff: 50ms, max_backoff: 500ms, leave_after: {LEAVE_AFTER}, \
              probe_interval: {PROBE_INTERVAL} }}\n\
              http: {{ listen: '127.0.0.1:0' }}\n",
-            brokers.join(", "),
             self.receiver_of(id).url(),
         )
     }
 
     /// Starts node `id` in this process.
     pub async fn add_node(&mut self, id: &str) -> Result<()> {
+        self.add_node_configured(id, "", None).await
+    }
+
+    /// Starts node `id` with `node_extra` added to its `node:` keys (e.g.
+    /// `labels: { region: eu }`) and, if given, `clusters` as its whole
+    /// `clusters:` value (see [`InProcessFleet::cluster_yaml`]).
+    pub async fn add_node_configured(&mut self, id: &str, node_extra: &str, clusters: Option<&str>) -> Result<()> {
         if self.receiver_per_node && !self.receivers.contains_key(id) {
             self.receivers.insert(id.to_owned(), RecordingReceiver::start().await?);
         }
-        let cfg = lagring::config::parse(&self.config(id)).context("node config")?;
+        let cfg = lagring::config::parse(&self.config(id, node_extra, clusters)).context("node config")?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let http = listener.local_addr()?;
         let store: Arc<dyn CoordinationStore> = Arc::new(self.store.clone());
@@ -185,6 +208,21 @@ impl InProcessFleet {
             samples.extend(receiver.samples());
         }
         Emissions::collect(&samples, MARKER, INTERVAL_MS)
+    }
+
+    /// Like [`InProcessFleet::emissions`], for the series of cluster `cluster` only.
+    pub fn emissions_of(&self, cluster: &str) -> Emissions {
+        let mut samples = self.receiver.samples();
+        for receiver in self.receivers.values() {
+            samples.extend(receiver.samples());
+        }
+        samples.retain(|s| s.series.labels.get("clustername").is_some_and(|c| c == cluster));
+        Emissions::collect(&samples, MARKER, INTERVAL_MS)
+    }
+
+    /// Ids of the nodes running now.
+    pub fn node_ids(&self) -> Vec<String> {
+        self.nodes.keys().cloned().collect()
     }
 
     /// Waits for `slots` consecutive complete slots (every group once, the
