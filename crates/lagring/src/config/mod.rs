@@ -4,6 +4,7 @@
 mod env_subst;
 mod model;
 mod oauthbearer;
+mod probe;
 mod subst_de;
 mod time_lag;
 mod validate;
@@ -13,6 +14,7 @@ use std::path::Path;
 
 pub use model::*;
 pub use oauthbearer::OAuthBearerConfig;
+pub use probe::ProbeConfig;
 pub use time_lag::{HistoryConfig, TimeLagConfig, TimeLagMethod, TimeLagSettings};
 pub use warnings::plaintext_secrets;
 

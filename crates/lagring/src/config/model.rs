@@ -130,6 +130,9 @@ pub struct ClusterConfig {
     /// Extra librdkafka properties, applied last (they override lagring's).
     #[serde(default)]
     pub properties: BTreeMap<String, serde_norway::Value>,
+    /// End-to-end availability probe of this cluster (off when absent).
+    #[serde(default)]
+    pub probe: Option<super::probe::ProbeConfig>,
 }
 
 impl fmt::Debug for ClusterConfig {
@@ -147,6 +150,7 @@ impl fmt::Debug for ClusterConfig {
             max_in_flight_offset_fetches,
             client,
             properties,
+            probe,
         } = self;
         f.debug_struct("ClusterConfig")
             .field("name", name)
@@ -160,6 +164,7 @@ impl fmt::Debug for ClusterConfig {
             .field("max_in_flight_offset_fetches", max_in_flight_offset_fetches)
             .field("client", client)
             .field("properties", &properties.keys().collect::<Vec<_>>())
+            .field("probe", probe)
             .finish()
     }
 }

@@ -26,6 +26,9 @@ pub fn validate(cfg: &Config) -> Vec<String> {
             errs.push(format!("{path}.name: duplicate cluster name {:?}", c.name));
         }
         cluster(c, &path, &mut errs);
+        if let Some(probe) = &c.probe {
+            errs.extend(probe.validate(&format!("{path}.probe")));
+        }
     }
     prometheus(cfg, &mut errs);
     if let Err(problems) = cfg.time_lag_settings() {

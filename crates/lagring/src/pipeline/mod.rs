@@ -21,6 +21,7 @@ pub mod fetch;
 mod group_series_tests;
 mod owner;
 mod parts;
+mod probe;
 #[cfg(test)]
 mod silent_broker_tests;
 mod slots;
@@ -160,6 +161,7 @@ async fn start(cfg: Config, parts: NodeParts) -> anyhow::Result<RunningNode> {
     let fetch_tasks = TaskTracker::new();
     let compute_tasks = TaskTracker::new();
     let (emit_tx, emit_rx) = mpsc::channel(COMPUTE_TO_EMIT_CAPACITY);
+    let probe_states: Arc<dyn lagring_probe::StateStore> = Arc::new(probe::SharedProbeStates(evaluations.clone()));
     for c in &cfg.clusters {
         let name: Arc<str> = Arc::from(c.name.as_str());
         let client = kafka.connect(c).with_context(|| format!("cluster {}: cannot create kafka client", c.name))?;
@@ -198,6 +200,23 @@ async fn start(cfg: Config, parts: NodeParts) -> anyhow::Result<RunningNode> {
             fetch.await;
             Ok(())
         }));
+        if let Some(settings) = &c.probe {
+            let task = probe::ProbeTask {
+                cluster: name.clone(),
+                settings: probe::probe_settings(c, settings),
+                coordinator: coordinator.clone(),
+                states: probe_states.clone(),
+                labels: labels.clone(),
+                interval: cfg.node.interval,
+                health: health.clone(),
+                emit: emit_tx.clone(),
+            };
+            let run = task.run(fetch_stop.clone()).instrument(tracing::info_span!("probe", cluster = %name));
+            fetch_tasks.spawn(supervisor.watch("probe", async move {
+                run.await;
+                Ok(())
+            }));
+        }
         let mut compute = Compute::new(name, labels.clone(), metrics.clone(), history.clone(), time_lag.policy);
         if cfg.http.burrow_api {
             compute.publish_to(Publisher::new(evaluations.clone(), cfg.node.interval));
