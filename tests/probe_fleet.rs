@@ -133,7 +133,11 @@ async fn one_owner_full_availability_and_hand_overs_count_nothing() -> Result<()
     for (partition, points) in &resumed {
         let last_a = points.iter().filter(|p| p.2 == owner_a).map(|p| p.1).fold(0.0, f64::max);
         let first_b = points.iter().find(|p| p.2 == owner_b).map(|p| p.1).unwrap_or(0.0);
-        ensure!(first_b >= last_a, "partition {partition}: {owner_b} restarted the total at {first_b} < {last_a}");
+        ensure!(
+            first_b >= last_a,
+            "partition {partition}: {owner_b} restarted the total at {first_b} < {last_a}\n{}",
+            fleet.logs()
+        );
     }
     nothing_lost_or_duplicated(&fleet)?;
 
