@@ -141,8 +141,8 @@ impl TopicManager {
                 Ok(())
             }
             Ok(Some(Err((_, code)))) => Err(refusal("create the monitor topic", code)),
-            Ok(None) => Err("create the monitor topic: no result".to_owned()),
-            Err(e) => Err(format!("create the monitor topic: {e}")),
+            Ok(None) => Err("cannot create the monitor topic: no result".to_owned()),
+            Err(e) => Err(format!("cannot create the monitor topic: {e}")),
         }
     }
 
@@ -156,8 +156,8 @@ impl TopicManager {
                 Ok(())
             }
             Ok(Some(Err((_, code)))) => Err(refusal("add partitions to the monitor topic", code)),
-            Ok(None) => Err("add partitions to the monitor topic: no result".to_owned()),
-            Err(e) => Err(format!("add partitions to the monitor topic: {e}")),
+            Ok(None) => Err("cannot add partitions to the monitor topic: no result".to_owned()),
+            Err(e) => Err(format!("cannot add partitions to the monitor topic: {e}")),
         }
     }
 }

@@ -3,7 +3,9 @@
 //! test writes into the monitor topic (a gap, a reordered record, a
 //! duplicate, a foreign record) are counted exactly; a hung broker
 //! (SIGSTOP) drops both availabilities below 1 within one window and they
-//! recover after SIGCONT. Ownership is not involved here (tests/probe_fleet.rs).
+//! recover after SIGCONT; a topic change the broker refuses (tansu has no
+//! CreatePartitions) is a health reason while the probe runs on. Ownership
+//! is not involved here (tests/probe_fleet.rs).
 
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
@@ -158,5 +160,31 @@ async fn a_hung_broker_drops_availability_within_a_window_and_it_recovers() -> R
     let acc = probe.accounting();
     ensure!((0..2).all(|p| totals(&acc, p).4 > 0), "the hang was counted as produce errors");
     drop(probe);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_topic_change_is_a_health_reason_and_the_probe_runs_on() -> Result<()> {
+    let broker = TansuBroker::start()?;
+    let bs = broker.bootstrap();
+    // One partition where the settings want two: the probe asks for one more.
+    create_topic(&bs, "probe-narrow", 1).await?;
+    let probe = Probe::start(settings(&bs, "probe-narrow", Duration::from_secs(3)), None)?;
+    let reasons = wait_for("a health reason for the partitions tansu cannot add", TIMEOUT, || async {
+        let reasons = probe.health().reasons;
+        Ok((!reasons.is_empty()).then_some(reasons))
+    })
+    .await?;
+    println!("health reasons: {reasons:?}");
+    ensure!(reasons.len() == 1, "one reason: {reasons:?}");
+    ensure!(reasons[0].starts_with("cannot add partitions to the monitor topic"), "{reasons:?}");
+    wait_for("the one partition fully available", TIMEOUT, || async {
+        let acc = probe.accounting();
+        Ok((acc.partitions().count() == 1 && availability(&acc, 1) == (1.0, 1.0)).then_some(()))
+    })
+    .await?;
+    let state = probe.stop(Duration::from_secs(5)).await;
+    let t = &state.partitions[&0].totals;
+    ensure!(t.lost == 0 && t.duplicated == 0, "{t:?}");
     Ok(())
 }

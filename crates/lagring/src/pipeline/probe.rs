@@ -155,6 +155,7 @@ impl ProbeTask {
             {
                 let state = probe.stop(self.interval / 2).await;
                 self.save(&state).await;
+                self.health.set_degraded(&self.health_key(), None);
                 tracing::info!("probe handed over with its final state");
             }
             tracker.finish_slot(store.as_ref(), slot).await;
