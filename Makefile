@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: setup test test-deploy lint unit demo demo-stop demo-status bench soak fmt image base-image
+.PHONY: setup test test-deploy lint unit demo demo-stop demo-status bench soak probe-soak fmt image base-image
 
 ## Install what is missing (Debian packages, the cached tansu broker).
 setup:
@@ -61,6 +61,12 @@ base-image:
 soak: setup
 	$(CARGO) build -p lagring
 	LAGRING_SOAK_SECS=600 $(CARGO) test -p lagring-e2e --test fleet_chaos -- --nocapture
+
+## The end-to-end probe's 5-minute steady run (300 slots), then SIGTERM and kill -9 of its owner;
+## `make test` runs the same suite with 10 steady slots.
+probe-soak: setup
+	$(CARGO) build -p lagring
+	PROBE_STEADY_SLOTS=300 $(CARGO) test -p lagring-e2e --test probe_fleet -- --nocapture
 
 ## Benchmarks against the cluster simulator (not part of `make test`).
 bench: setup

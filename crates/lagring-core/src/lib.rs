@@ -8,6 +8,8 @@
 //! - [`lag_series`]: the emitted series for computed lag.
 //! - [`metric_names`]: the emitted lag-series names (kafka-lag-go compatible).
 //! - [`series`]: series identity, samples, staleness markers.
+//! - [`probe`]: the end-to-end availability probe's accounting (sequences,
+//!   availability windows, latency histogram, the state a new owner resumes).
 //!
 //! Time lag flows `history` → `group_time` → `time_lag_series`:
 //! - [`history`]: offset history points and the append rules (idempotent per
@@ -29,6 +31,7 @@ pub mod lag_series;
 pub mod metric_names;
 pub mod model;
 pub mod ownership;
+pub mod probe;
 pub mod rates;
 pub mod series;
 pub mod status;

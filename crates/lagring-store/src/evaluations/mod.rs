@@ -35,6 +35,8 @@ pub enum RecordKind {
     Group,
     /// One topic's end offsets per partition.
     Topic,
+    /// A cluster's end-to-end probe state, which the probe's next owner resumes.
+    Probe,
 }
 
 impl RecordKind {
@@ -43,6 +45,7 @@ impl RecordKind {
         match self {
             Self::Group => "group",
             Self::Topic => "topic",
+            Self::Probe => "probe",
         }
     }
 }

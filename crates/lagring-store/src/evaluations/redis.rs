@@ -91,7 +91,7 @@ impl RedisEvaluationStore {
         }
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let mut invocations = Vec::new();
-        for kind in [RecordKind::Group, RecordKind::Topic] {
+        for kind in [RecordKind::Group, RecordKind::Topic, RecordKind::Probe] {
             let of_kind: Vec<&Published> = records.iter().filter(|r| r.kind == kind).collect();
             for batch in batches(&of_kind) {
                 let mut invocation = self.publish.prepare_invoke();

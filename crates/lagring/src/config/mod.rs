@@ -7,6 +7,7 @@ mod model;
 mod msk_iam;
 mod oauthbearer;
 mod placement;
+mod probe;
 mod subst_de;
 mod time_lag;
 mod validate;
@@ -19,6 +20,7 @@ pub use model::*;
 pub use msk_iam::MskIamConfig;
 pub use oauthbearer::OAuthBearerConfig;
 pub use placement::{FallbackConfig, LABELS_ENV, PlacementConfig, parse_labels};
+pub use probe::ProbeConfig;
 pub use time_lag::{HistoryConfig, TimeLagConfig, TimeLagMethod, TimeLagSettings};
 pub use warnings::plaintext_secrets;
 

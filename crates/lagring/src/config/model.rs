@@ -144,6 +144,9 @@ pub struct ClusterConfig {
     /// Which nodes may own this cluster's groups; absent: every node.
     #[serde(default)]
     pub placement: Option<super::placement::PlacementConfig>,
+    /// End-to-end availability probe of this cluster (off when absent).
+    #[serde(default)]
+    pub probe: Option<super::probe::ProbeConfig>,
 }
 
 impl fmt::Debug for ClusterConfig {
@@ -162,6 +165,7 @@ impl fmt::Debug for ClusterConfig {
             client,
             properties,
             placement,
+            probe,
         } = self;
         f.debug_struct("ClusterConfig")
             .field("name", name)
@@ -176,6 +180,7 @@ impl fmt::Debug for ClusterConfig {
             .field("client", client)
             .field("properties", &properties.keys().collect::<Vec<_>>())
             .field("placement", placement)
+            .field("probe", probe)
             .finish()
     }
 }

@@ -28,6 +28,9 @@ pub fn validate(cfg: &Config) -> Vec<String> {
             errs.push(format!("{path}.name: duplicate cluster name {:?}", c.name));
         }
         cluster(c, &path, &mut errs);
+        if let Some(probe) = &c.probe {
+            errs.extend(probe.validate(&format!("{path}.probe")));
+        }
     }
     super::placement::validate(cfg, &mut errs);
     prometheus(cfg, &mut errs);

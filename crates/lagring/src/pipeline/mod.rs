@@ -22,6 +22,7 @@ pub mod fetch;
 mod group_series_tests;
 mod owner;
 mod parts;
+mod probe;
 #[cfg(test)]
 mod silent_broker_tests;
 mod slots;
@@ -163,6 +164,7 @@ async fn start(cfg: Config, parts: NodeParts) -> anyhow::Result<RunningNode> {
     let fetch_tasks = TaskTracker::new();
     let compute_tasks = TaskTracker::new();
     let (emit_tx, emit_rx) = mpsc::channel(COMPUTE_TO_EMIT_CAPACITY);
+    let probe_states: Arc<dyn lagring_probe::StateStore> = Arc::new(probe::SharedProbeStates(evaluations.clone()));
     for c in &cfg.clusters {
         let name: Arc<str> = Arc::from(c.name.as_str());
         let client = kafka.connect(c).with_context(|| format!("cluster {}: cannot create kafka client", c.name))?;
@@ -187,18 +189,37 @@ async fn start(cfg: Config, parts: NodeParts) -> anyhow::Result<RunningNode> {
         };
         let (tx, rx) = mpsc::channel(FETCH_TO_COMPUTE_CAPACITY);
         let span = tracing::info_span!("cluster", cluster = %name);
+        let placement = c.placement.as_ref().map(crate::config::PlacementConfig::placement).unwrap_or_default();
         let owner = ClusterOwner::new(
             name.clone(),
             coordinator.clone(),
             cfg.node.leave_cluster_after_failures,
             metrics.clone(),
         )
-        .with_placement(c.placement.as_ref().map(crate::config::PlacementConfig::placement).unwrap_or_default());
+        .with_placement(placement.clone());
         let fetch = task.fetch_loop(owner, tx, fetch_stop.clone()).instrument(span.clone());
         fetch_tasks.spawn(supervisor.watch("fetch loop", async move {
             fetch.await;
             Ok(())
         }));
+        if let Some(settings) = &c.probe {
+            let task = probe::ProbeTask {
+                cluster: name.clone(),
+                placement,
+                settings: probe::probe_settings(c, settings),
+                coordinator: coordinator.clone(),
+                states: probe_states.clone(),
+                labels: labels.clone(),
+                interval: cfg.node.interval,
+                health: health.clone(),
+                emit: emit_tx.clone(),
+            };
+            let run = task.run(fetch_stop.clone()).instrument(tracing::info_span!("probe", cluster = %name));
+            fetch_tasks.spawn(supervisor.watch("probe", async move {
+                run.await;
+                Ok(())
+            }));
+        }
         let mut compute = Compute::new(name, labels.clone(), metrics.clone(), history.clone(), time_lag.policy);
         if cfg.http.burrow_api {
             compute.publish_to(Publisher::new(evaluations.clone(), cfg.node.interval));
