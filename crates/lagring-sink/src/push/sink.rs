@@ -229,9 +229,10 @@ impl PushWorker {
             }
             match result {
                 Ok(()) => {
-                    queue.count(&queue.metrics.sent, records.len());
+                    // `before`: a transport may have emptied `records` as it delivered them.
+                    queue.count(&queue.metrics.sent, before);
                     if retry > 0 {
-                        tracing::info!(sink = %queue.name, records = records.len(), retries = retry, "push sink delivered after retries");
+                        tracing::info!(sink = %queue.name, records = before, retries = retry, "push sink delivered after retries");
                     }
                     return;
                 }
