@@ -90,7 +90,7 @@ fn config(id: &str, brokers: &str, receiver: &str, wavefront: &str, down: Option
             format!(
                 "  - {{ name: down, wavefront: {{ address: '{a}', naming: gorainbow }}, queue_max_records: 10, \
                  max_records_per_send: 5, \
-                 min_backoff: 50ms, max_backoff: 200ms }}\n"
+                 changed_every: 1s, unchanged_every: 2s, min_backoff: 50ms, max_backoff: 200ms }}\n"
             )
         })
         .unwrap_or_default();
