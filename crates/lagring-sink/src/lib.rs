@@ -13,10 +13,14 @@
 //!   `/metrics` scrape, so deleted series vanish at the next iteration; plus
 //!   [`render`](metrics_endpoint::render) for the text format, whose lag
 //!   series are rendered once per change and shared by concurrent scrapes.
+//! - [`push`]: push sinks (Wavefront, ...), any number at once, each with its
+//!   own gate (change-gated sending, zero-bracketing), bounded queue, worker
+//!   and `lagring_sink_*` counters; the emit stage only enqueues.
 //! - [`error`]: [`SinkError`], the crate's error type.
 
 pub mod error;
 pub mod metrics_endpoint;
+pub mod push;
 pub mod remote_write;
 
 pub use error::SinkError;

@@ -14,6 +14,8 @@ use prometheus::Registry;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod lines;
+
 pub const WAIT: Duration = Duration::from_secs(30);
 
 pub fn key(name: &str, labels: &[(&str, &str)]) -> SeriesKey {

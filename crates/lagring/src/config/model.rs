@@ -32,6 +32,9 @@ pub struct Config {
     /// Absent: series are only served on the local `/metrics`.
     #[serde(default)]
     pub remote_write: Option<lagring_sink::remote_write::RemoteWriteConfig>,
+    /// Push sinks (Wavefront, ...), any number; none by default.
+    #[serde(default)]
+    pub sinks: Vec<lagring_sink::push::PushSinkConfig>,
     #[serde(default)]
     pub prometheus: PrometheusConfig,
     /// Offset histories, rate and status windows of time lag.

@@ -42,6 +42,9 @@ pub fn validate(cfg: &Config) -> Vec<String> {
     {
         errs.push(prefixed("remote_write", e));
     }
+    if let Err(e) = lagring_sink::push::validate_sinks(&cfg.sinks) {
+        errs.push(e.to_string());
+    }
     if let Some(redis) = &cfg.redis
         && let Err(e) = redis.validate()
     {

@@ -1,11 +1,13 @@
 //! The emit stage: every cluster's batches go to the local `/metrics`
-//! collector and, when configured, into the remote-write queue. Neither call
-//! waits on the network, so one slow receiver never stalls a cluster.
+//! collector and, when configured, into the remote-write queue and the push
+//! sinks' queues. None of these calls waits on the network, so one slow
+//! receiver never stalls a cluster, remote write or another sink.
 
 use std::time::Instant;
 
 use lagring_core::series::SeriesBatch;
 use lagring_sink::LagCollector;
+use lagring_sink::push::PushHandle;
 use lagring_sink::remote_write::RemoteWriteHandle;
 use tokio::sync::mpsc;
 
@@ -19,11 +21,15 @@ pub async fn emit_loop(
     mut rx: mpsc::Receiver<SeriesBatch>,
     collector: LagCollector,
     remote: Option<RemoteWriteHandle>,
+    push: Option<PushHandle>,
     metrics: SelfMetrics,
 ) {
     while let Some(batch) = rx.recv().await {
         let t = Instant::now();
         let cluster = batch.cluster.clone();
+        if let Some(push) = &push {
+            push.enqueue(&batch);
+        }
         match &remote {
             Some(remote) => {
                 collector.update(batch.clone());

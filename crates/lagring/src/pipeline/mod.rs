@@ -8,7 +8,7 @@
 //! have seen that, each cluster emits one last slot and hands its groups over
 //! after it, so peers continue at the very next slot; then the fetch loops
 //! end, compute and emit drain, the node deregisters, the remote-write worker
-//! makes a final flush and HTTP stops. The whole sequence is bounded by
+//! and the push sink workers make a final flush and HTTP stops. The whole sequence is bounded by
 //! `node.shutdown_timeout` (hand-over gets two thirds of it; what is not
 //! handed over by then is released at once).
 
@@ -37,6 +37,7 @@ use anyhow::Context;
 use lagring_core::filter::NameFilter;
 use lagring_core::lag_series::LabelOptions;
 use lagring_sink::LagCollector;
+use lagring_sink::push::{PushHandle, PushSinks};
 use lagring_sink::remote_write::{DeliveryHealth, RemoteWriter};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -129,6 +130,7 @@ async fn start(cfg: Config, parts: NodeParts) -> anyhow::Result<RunningNode> {
         }
         None => (None, None, DeliveryHealth::always()),
     };
+    let (push, push_tasks) = start_push_sinks(&cfg, &metrics, &supervisor, &writer_stop, flush_timeout)?;
 
     let time_lag = cfg.time_lag_settings().map_err(|problems| anyhow::anyhow!(problems.join("; ")))?;
     let timing = CoordinationTiming {
@@ -232,7 +234,7 @@ async fn start(cfg: Config, parts: NodeParts) -> anyhow::Result<RunningNode> {
     }
     drop(emit_tx);
     let emit_task = supervisor.spawn("emit", async move {
-        emit::emit_loop(emit_rx, collector, remote, metrics.clone()).await;
+        emit::emit_loop(emit_rx, collector, remote, push, metrics.clone()).await;
         Ok(())
     });
     fetch_tasks.close();
@@ -249,10 +251,36 @@ async fn start(cfg: Config, parts: NodeParts) -> anyhow::Result<RunningNode> {
         compute_tasks,
         emit_task,
         writer_task,
+        push_tasks,
         writer_stop,
         http_task,
         http_stop,
     })
+}
+
+/// Spawns one worker per push sink (stopped and flushed with remote write).
+fn start_push_sinks(
+    cfg: &Config,
+    metrics: &SelfMetrics,
+    supervisor: &Supervisor,
+    stop: &CancellationToken,
+    flush_timeout: std::time::Duration,
+) -> anyhow::Result<(Option<PushHandle>, Vec<tokio::task::JoinHandle<()>>)> {
+    if cfg.sinks.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let (handle, workers) = PushSinks::new(&cfg.sinks, &metrics.registry).context("sinks")?;
+    let tasks = workers
+        .into_iter()
+        .map(|worker| {
+            let stop = stop.clone();
+            supervisor.spawn("push sink worker", async move {
+                worker.run(stop, flush_timeout).await;
+                Ok(())
+            })
+        })
+        .collect();
+    Ok((Some(handle), tasks))
 }
 
 impl RunningNode {
@@ -294,6 +322,9 @@ impl RunningNode {
         if let Some(task) = self.writer_task {
             self.supervisor.join("remote-write worker", task).await;
         }
+        for task in self.push_tasks {
+            self.supervisor.join("push sink worker", task).await;
+        }
         self.http_stop.cancel();
         self.supervisor.join("http server", self.http_task).await;
         tracing::info!(took_ms = started.elapsed().as_millis() as u64, "stopped");
@@ -317,6 +348,7 @@ struct RunningNode {
     compute_tasks: TaskTracker,
     emit_task: tokio::task::JoinHandle<()>,
     writer_task: Option<tokio::task::JoinHandle<()>>,
+    push_tasks: Vec<tokio::task::JoinHandle<()>>,
     writer_stop: CancellationToken,
     http_task: tokio::task::JoinHandle<()>,
     http_stop: CancellationToken,

@@ -1,0 +1,116 @@
+//! The Wavefront push sink against a recording TCP receiver: the exact lines
+//! of the `gorainbow` preset, change-gating on the batch clock (a changed
+//! series every 30 s at most, an unchanged one every 60 s), the 0 first and
+//! last samples of partition series and of a deleted group, and the
+//! `lagring_sink_*` counters.
+
+// Test code: a panic with a message is the failure report.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::lines::LineReceiver;
+use common::*;
+use lagring_core::series::SeriesKey;
+use lagring_sink::push::{PushSinkConfig, PushSinks};
+use prometheus::Registry;
+use tokio_util::sync::CancellationToken;
+
+const T0: i64 = 1_700_000_000_000;
+const SUM: &str = "kafka_consumer_group_sum_lag_in_offsets";
+const MAX: &str = "kafka_consumer_group_max_lag_in_offsets";
+const PART: &str = "kafka_consumer_group_lag_in_offsets";
+
+fn sink_config(name: &str, address: &str) -> PushSinkConfig {
+    let yaml = format!(
+        "{{ name: {name}, wavefront: {{ address: '{address}', naming: gorainbow, source: fjord-burrow }}, \
+         min_backoff: 10ms, max_backoff: 100ms, timeout: 5s }}"
+    );
+    serde_norway::from_str(&yaml).unwrap()
+}
+
+fn g(name: &str, group: &str) -> SeriesKey {
+    key(name, &[("clustername", "c1"), ("group", group)])
+}
+
+fn p0() -> SeriesKey {
+    key(PART, &[("clustername", "c1"), ("group", "g"), ("partition", "0"), ("topic", "orders")])
+}
+
+/// Group g: idle, lagging 5 for 30 s, idle again, then deleted; group h: a
+/// steady lag of 3 throughout. One batch every 10 s.
+fn batches() -> Vec<lagring_core::series::SeriesBatch> {
+    let g_lag = [0.0, 5.0, 5.0, 5.0, 0.0];
+    let h = [(g(SUM, "h"), 3.0), (g(MAX, "h"), 3.0)];
+    let mut out = Vec::new();
+    for (k, lag) in g_lag.iter().enumerate() {
+        let mut samples = vec![(g(SUM, "g"), *lag), (g(MAX, "g"), *lag), (p0(), *lag)];
+        samples.extend(h.iter().cloned());
+        out.push(batch(T0 + k as i64 * 10_000, &samples, &[]));
+    }
+    out.push(batch(T0 + 50_000, &h, &[g(SUM, "g"), g(MAX, "g"), p0()]));
+    out.push(batch(T0 + 60_000, &h, &[]));
+    out
+}
+
+fn line(name: &str, value: u32, step: i64, group: &str, extra: &str) -> String {
+    let secs = T0 / 1000 + step * 10;
+    format!(
+        "fjord.burrow.c1.{group}.{name} {value} {secs} source=\"fjord-burrow\" env=\"c1\" consumer=\"{group}\"{extra}"
+    )
+}
+
+#[tokio::test]
+async fn gorainbow_lines_gating_bracketing_and_counters() {
+    let rx = LineReceiver::start().await;
+    let registry = Registry::new();
+    let (handle, workers) = PushSinks::new(&[sink_config("wf", &rx.address())], &registry).unwrap();
+    let shutdown = CancellationToken::new();
+    let tasks: Vec<_> =
+        workers.into_iter().map(|w| tokio::spawn(w.run(shutdown.clone(), Duration::from_secs(5)))).collect();
+
+    for b in batches() {
+        handle.enqueue(&b);
+    }
+    let part = " topic=\"orders\" partition=\"0\"";
+    let want = vec![
+        // 0 s: both groups start; g has no lag, so its partition is not sent.
+        line("totalLag", 0, 0, "g", ""),
+        line("maxLagCurrentLag", 0, 0, "g", ""),
+        line("totalLag", 3, 0, "h", ""),
+        line("maxLagCurrentLag", 3, 0, "h", ""),
+        // 10 s: g's lag appears: its group series changed only 10 s ago and
+        // wait; the partition starts with a 0 at the previous batch's instant.
+        line("0.currentLag", 0, 0, "g", part),
+        line("0.currentLag", 5, 1, "g", part),
+        // 30 s: g's group series changed 30 s after they were last sent.
+        line("totalLag", 5, 3, "g", ""),
+        line("maxLagCurrentLag", 5, 3, "g", ""),
+        // 40 s: the lag is gone: the partition ends with a 0 at once.
+        line("0.currentLag", 0, 4, "g", part),
+        // 50 s: g deleted: its group series end with a 0.
+        line("totalLag", 0, 5, "g", ""),
+        line("maxLagCurrentLag", 0, 5, "g", ""),
+        // 60 s: h unchanged for 60 s.
+        line("totalLag", 3, 6, "h", ""),
+        line("maxLagCurrentLag", 3, 6, "h", ""),
+    ];
+    assert_eq!(rx.wait_lines(want.len()).await, want);
+
+    let sink = Some(("sink", "wf"));
+    wait_metric(&registry, "lagring_sink_records_sent_total", sink, 13.0).await;
+    // g: 3 series in 5 batches and 2 ended with a value to end; h: 2 series in 7 batches.
+    assert_eq!(metric(&registry, "lagring_sink_records_considered_total", sink), 31.0);
+    assert_eq!(metric(&registry, "lagring_sink_records_valid_total", sink), 13.0);
+    assert_eq!(metric(&registry, "lagring_sink_records_failed_total", sink), 0.0);
+    assert_eq!(metric(&registry, "lagring_sink_records_dropped_total", sink), 0.0);
+    assert_eq!(metric(&registry, "lagring_sink_queue_records", sink), 0.0);
+
+    shutdown.cancel();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(rx.lines().len(), 13, "nothing more after shutdown");
+}
