@@ -210,7 +210,7 @@ fn run_all() {
     let group =
         dsgo::DescribeShareGroupOffsetsResponseGroup::default().with_group_id(GroupId(s("g"))).with_topics(vec![topic]);
     let share_offsets = DescribeShareGroupOffsetsResponse::default().with_groups(vec![group]);
-    fuzz::<DescribeShareGroupOffsetsRequest>("describe share group offsets", 0..=0, &[share_offsets]);
+    fuzz::<DescribeShareGroupOffsetsRequest>("describe share group offsets", 0..=1, &[share_offsets]);
 
     // OffsetFetch: v2–7 answer one group at the top level, v8+ a list of groups.
     let single = of::OffsetFetchResponseTopic::default()

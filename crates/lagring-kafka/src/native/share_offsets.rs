@@ -4,6 +4,10 @@
 //! position, the analogue of a committed offset: records below it are acknowledged or archived.
 //! A partition without share state (-1) is left out, like a partition without a commit; a
 //! partition error fails its group only.
+//!
+//! v1 (KIP-1226, asked when the broker advertises it) adds the broker's own lag per partition,
+//! which knows what is acknowledged above the SPSO; it rides along with the start offset, and -1
+//! (not computed, and every v0 answer) leaves the lag to be computed from the end offset.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -12,7 +16,8 @@ use std::time::Instant;
 use kafka_protocol::messages::describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup;
 use kafka_protocol::messages::{DescribeShareGroupOffsetsRequest, GroupId};
 use kafka_protocol::protocol::StrBytes;
-use lagring_core::model::{Offset, TopicPartition};
+use lagring_core::group_series::SharePosition;
+use lagring_core::model::TopicPartition;
 use tracing::debug;
 
 use super::NativeClient;
@@ -25,7 +30,9 @@ use crate::stats::Api;
 
 const API: &str = "describe share group offsets";
 
-type Starts = Result<BTreeMap<TopicPartition, Offset>, KafkaError>;
+type Starts = Result<BTreeMap<TopicPartition, SharePosition>, KafkaError>;
+/// One group's (topic, partition, start offset or error) entries and the broker's lag of each.
+type Entries = (Vec<RawCommit>, Vec<i64>);
 
 impl NativeClient {
     pub(crate) async fn share_group_offsets_until(
@@ -64,25 +71,24 @@ impl NativeClient {
                                         t.partitions.iter().map(|p| (p.partition_index, p.error_code, p.start_offset));
                                     (t.topic_name.0.as_str(), partitions)
                                 });
-                                let answer = group_entries(g.error_code, topics);
+                                let lags = g.topics.iter().flat_map(|t| t.partitions.iter().map(|p| p.lag)).collect();
+                                let answer = group_entries(g.error_code, topics).map(|entries| (entries, lags));
                                 (Arc::from(g.group_id.0.as_str()), answer)
                             })
                             .collect(),
-                        Err(e) => {
-                            chunk.iter().map(|g| (g.clone(), Err(e.clone()))).collect::<Vec<Answer<Vec<RawCommit>>>>()
-                        }
+                        Err(e) => chunk.iter().map(|g| (g.clone(), Err(e.clone()))).collect::<Vec<Answer<Entries>>>(),
                     }
                 },
             )
             .await;
-        let mut by_group: std::collections::HashMap<Arc<str>, Result<Vec<RawCommit>, WireError>> =
+        let mut by_group: std::collections::HashMap<Arc<str>, Result<Entries, WireError>> =
             answers.into_iter().collect();
         let mut topics = TopicInterner::default();
         let results: Vec<(Arc<str>, Starts)> = groups
             .into_iter()
             .map(|group| {
                 let starts = match by_group.remove(&group) {
-                    Some(Ok(entries)) => commit_map(&self.cluster, &group, entries, &mut topics),
+                    Some(Ok((entries, lags))) => positions(&self.cluster, &group, entries, lags, &mut topics),
                     Some(Err(error)) => Err(self.describe_error(&group, error)),
                     None => Err(self.describe_error(&group, WireError::Decode(format!("no answer for group {group}")))),
                 };
@@ -102,4 +108,24 @@ impl NativeClient {
             error: BrokerError::from(error),
         }
     }
+}
+
+/// The start offsets as [`commit_map`] keeps them, each with the broker's lag where it is ≥ 0.
+fn positions(
+    cluster: &Arc<str>,
+    group: &Arc<str>,
+    entries: Vec<RawCommit>,
+    lags: Vec<i64>,
+    topics: &mut TopicInterner,
+) -> Starts {
+    let lag_of: BTreeMap<(String, i32), i64> =
+        entries.iter().zip(lags).filter(|(_, lag)| *lag >= 0).map(|((t, p, _), lag)| ((t.clone(), *p), lag)).collect();
+    let starts = commit_map(cluster, group, entries, topics)?;
+    Ok(starts
+        .into_iter()
+        .map(|(tp, start)| {
+            let broker_lag = lag_of.get(&(tp.topic.to_string(), tp.partition)).copied();
+            (tp, SharePosition { start, broker_lag })
+        })
+        .collect())
 }

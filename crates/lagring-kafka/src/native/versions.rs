@@ -36,7 +36,7 @@ const OURS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
     (ApiKey::ShareGroupDescribe, 1, 1),
-    (ApiKey::DescribeShareGroupOffsets, 0, 0),
+    (ApiKey::DescribeShareGroupOffsets, 0, 1),
 ];
 
 /// What one broker advertised: API key → (min, max).

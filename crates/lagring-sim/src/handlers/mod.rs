@@ -42,7 +42,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SaslAuthenticate, 0, 2),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
     (ApiKey::ShareGroupDescribe, 1, 1),
-    (ApiKey::DescribeShareGroupOffsets, 0, 0),
+    (ApiKey::DescribeShareGroupOffsets, 0, 1),
 ];
 
 /// A broker's listening address.
