@@ -129,3 +129,71 @@ fn positions(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::{BufMut, Bytes, BytesMut};
+    use kafka_protocol::messages::DescribeShareGroupOffsetsResponse;
+    use kafka_protocol::protocol::Decodable;
+
+    use super::*;
+
+    /// One group `g`, topic `t`, partition 3 at start offset 70, byte for byte as Kafka's message
+    /// spec lays it out (flexible from v0): v1 puts the int64 lag between the leader epoch and
+    /// the error code. Written by hand, not by the codec, so a wrong field order in the patched
+    /// codec fails here even though the simulator (same codec) would agree with the client.
+    fn wire(lag: Option<i64>) -> Bytes {
+        let mut b = BytesMut::new();
+        b.put_i32(0); // throttle_time_ms
+        b.put_u8(2); // groups: 1 (compact)
+        b.put_slice(&[2, b'g']); // group_id
+        b.put_u8(2); // topics: 1
+        b.put_slice(&[2, b't']); // topic_name
+        b.put_slice(&[0; 16]); // topic_id
+        b.put_u8(2); // partitions: 1
+        b.put_i32(3); // partition_index
+        b.put_i64(70); // start_offset
+        b.put_i32(-1); // leader_epoch
+        if let Some(lag) = lag {
+            b.put_i64(lag); // lag (v1)
+        }
+        b.put_i16(0); // error_code
+        b.put_u8(0); // error_message: null
+        b.put_u8(0); // partition tagged fields
+        b.put_u8(0); // topic tagged fields
+        b.put_i16(0); // group error_code
+        b.put_u8(0); // group error_message: null
+        b.put_u8(0); // group tagged fields
+        b.put_u8(0); // response tagged fields
+        b.freeze()
+    }
+
+    fn partition(bytes: Bytes, version: i16) -> (i32, i64, i64, i16) {
+        let mut buf = bytes;
+        let response = DescribeShareGroupOffsetsResponse::decode(&mut buf, version).unwrap();
+        assert!(buf.is_empty(), "v{version} left {} bytes", buf.len());
+        let p = &response.groups[0].topics[0].partitions[0];
+        (p.partition_index, p.start_offset, p.lag, p.error_code)
+    }
+
+    #[test]
+    fn v1_lag_sits_between_leader_epoch_and_error_code() {
+        assert_eq!(partition(wire(Some(26)), 1), (3, 70, 26, 0));
+        assert_eq!(partition(wire(None), 0), (3, 70, -1, 0));
+    }
+
+    #[test]
+    fn a_lag_of_minus_one_leaves_the_lag_to_be_computed() {
+        let entries = vec![("t".to_owned(), 0, Ok(70)), ("t".to_owned(), 1, Ok(80)), ("t".to_owned(), 2, Ok(-1))];
+        let mut topics = TopicInterner::default();
+        let got = positions(&Arc::from("c"), &Arc::from("g"), entries, vec![26, -1, 5], &mut topics).unwrap();
+        let tp = TopicPartition::new;
+        assert_eq!(
+            got,
+            BTreeMap::from([
+                (tp("t", 0), SharePosition { start: 70, broker_lag: Some(26) }),
+                (tp("t", 1), SharePosition { start: 80, broker_lag: None }),
+            ])
+        );
+    }
+}
