@@ -87,6 +87,7 @@ async fn info_members_and_share_lag_series_are_exact() {
         ("kafka_consumer_group_members{clustername=sim,group=classic-stable}", 2.0),
         ("kafka_consumer_group_members{clustername=sim,group=kip848-reconciling}", 2.0),
         ("kafka_consumer_group_members{clustername=sim,group=share}", 1.0),
+        ("kafka_consumer_group_members{clustername=sim,group=streams}", 1.0),
         // Idle topic at 100: the share group's start offset is 70 on a-0, 4 records above it are
         // acknowledged, and the broker's lag (v1) is 26; a-1 has no share state.
         ("kafka_share_group_lag{clustername=sim,group=share,partition=0,topic=a}", 26.0),
