@@ -27,7 +27,7 @@ unit:
 		--test exact_time_lag --test config_cli --test cli_migrate --test msk_iam_pipeline \
 		--test fleet_placement --test fleet_rolling_restart --test push_fleet
 	$(CARGO) test --locked -p lagring-kafka --test native_auth --test native_exact --test native_groups \
-		--test native_malformed --test native_msk_iam --test native_oauth --test native_sim --test native_tasks --test sim_leaders \
+		--test native_malformed --test native_msk_iam --test native_oauth --test native_share_lag --test native_sim --test native_tasks --test sim_leaders \
 		--test librdkafka_coordinator_down
 	$(CARGO) test --locked -p lagring-sim
 	$(CARGO) test --locked -p lagring-sink --test auth_headers --test delivery --test resilience --test tls \

@@ -27,6 +27,22 @@ pub struct GroupInfo {
     pub members: Option<u32>,
 }
 
+/// A share group's position on one partition: its share-partition start offset (SPSO) and, when
+/// the broker computed it (DescribeShareGroupOffsets v1, KIP-1226), the broker's own lag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SharePosition {
+    pub start: Offset,
+    /// The broker's lag for the partition (≥ 0); `None` when it did not say (v0, or -1).
+    pub broker_lag: Option<i64>,
+}
+
+impl SharePosition {
+    /// A start offset without a broker lag (lag computed here).
+    pub fn at(start: Offset) -> Self {
+        SharePosition { start, broker_lag: None }
+    }
+}
+
 fn key(opts: &LabelOptions, cluster: &Arc<str>, name: &str, labels: &[(&str, &Arc<str>)]) -> SeriesKey {
     let mut all: Vec<(Arc<str>, Arc<str>)> = opts.extra.clone();
     all.push((opts.cluster_label.clone(), cluster.clone()));
@@ -49,24 +65,28 @@ pub fn info_samples(cluster: &Arc<str>, groups: &[GroupInfo], opts: &LabelOption
     out
 }
 
-/// `kafka_share_group_lag{group, topic, partition}`: `max(0, end − start)` for every partition
-/// with a share-partition start offset and log offsets, where `start` is the SPSO and `end` the
-/// same end offset consumer lag uses. Records at or above the SPSO that are not yet acknowledged
-/// (available, acquired or in flight) plus those not yet fetched; not a consumer-group lag.
+/// `kafka_share_group_lag{group, topic, partition}` for every partition with a share-partition
+/// start offset: the broker's lag where it supplied one (KIP-1226: it knows which records at or
+/// above the SPSO are already acknowledged, so its figure can be lower), else `max(0, end − start)`
+/// with `start` the SPSO and `end` the same end offset consumer lag uses (then the partition also
+/// needs log offsets). Records not yet acknowledged plus those not yet fetched; not a
+/// consumer-group lag.
 pub fn share_lag_samples(
     cluster: &Arc<str>,
     group: &Arc<str>,
-    starts: &BTreeMap<TopicPartition, Offset>,
+    starts: &BTreeMap<TopicPartition, SharePosition>,
     offsets: &BTreeMap<TopicPartition, PartitionOffsets>,
     opts: &LabelOptions,
 ) -> Vec<Sample> {
     starts
         .iter()
-        .filter_map(|(tp, start)| {
-            let end = offsets.get(tp)?.end;
+        .filter_map(|(tp, position)| {
+            let lag = match position.broker_lag {
+                Some(lag) => lag,
+                None => offsets.get(tp)?.end.saturating_sub(position.start).max(0),
+            };
             let partition: Arc<str> = Arc::from(tp.partition.to_string());
             let labels = [("group", group), ("topic", &tp.topic), ("partition", &partition)];
-            let lag = end.saturating_sub(*start).max(0);
             Some(Sample { key: key(opts, cluster, m::SHARE_GROUP_LAG, &labels), value: lag as f64 })
         })
         .collect()
@@ -120,7 +140,8 @@ mod tests {
     #[test]
     fn share_lag_is_end_minus_start_never_negative() {
         let tp = TopicPartition::new;
-        let starts = BTreeMap::from([(tp("a", 0), 70), (tp("a", 1), 120), (tp("b", 0), 5)]);
+        let at = SharePosition::at;
+        let starts = BTreeMap::from([(tp("a", 0), at(70)), (tp("a", 1), at(120)), (tp("b", 0), at(5))]);
         let offsets = BTreeMap::from([
             (tp("a", 0), PartitionOffsets { start: 0, end: 100 }),
             (tp("a", 1), PartitionOffsets { start: 0, end: 100 }),
@@ -131,6 +152,29 @@ mod tests {
             vec![
                 ("kafka_share_group_lag{cluster=c1,env=prod,group=s,partition=0,topic=a}".into(), 30.0),
                 ("kafka_share_group_lag{cluster=c1,env=prod,group=s,partition=1,topic=a}".into(), 0.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_brokers_lag_wins_and_needs_no_log_offsets() {
+        let tp = TopicPartition::new;
+        let starts = BTreeMap::from([
+            (tp("a", 0), SharePosition { start: 70, broker_lag: Some(12) }),
+            (tp("a", 1), SharePosition::at(60)),
+            (tp("b", 0), SharePosition { start: 5, broker_lag: Some(0) }),
+        ]);
+        let offsets = BTreeMap::from([
+            (tp("a", 0), PartitionOffsets { start: 0, end: 100 }),
+            (tp("a", 1), PartitionOffsets { start: 0, end: 100 }),
+        ]);
+        let samples = share_lag_samples(&Arc::from("c1"), &Arc::from("s"), &starts, &offsets, &opts());
+        assert_eq!(
+            rendered(&samples),
+            vec![
+                ("kafka_share_group_lag{cluster=c1,env=prod,group=s,partition=0,topic=a}".into(), 12.0),
+                ("kafka_share_group_lag{cluster=c1,env=prod,group=s,partition=1,topic=a}".into(), 40.0),
+                ("kafka_share_group_lag{cluster=c1,env=prod,group=s,partition=0,topic=b}".into(), 0.0),
             ]
         );
     }

@@ -3,7 +3,7 @@
 //! Kafka 4 has four group protocols, each with its own describe API and states: `classic`
 //! (JoinGroup/SyncGroup; DescribeGroups), `consumer` (KIP-848; ConsumerGroupDescribe), `share`
 //! (KIP-932; ShareGroupDescribe, positions through DescribeShareGroupOffsets, no committed
-//! offsets) and `streams` (KIP-1071; commits like a consumer group). ListGroups v5 names the type,
+//! offsets) and `streams` (KIP-1071; StreamsGroupDescribe, commits like a consumer group). ListGroups v5 names the type,
 //! so the caller knows which API to ask and whether OffsetFetch means anything for the group.
 //!
 //! Only the native client speaks these APIs. The librdkafka client lists classic and KIP-848
@@ -64,8 +64,9 @@ pub struct GroupDescription {
     pub group_type: GroupType,
     /// Kafka's state name (`Stable`, `PreparingRebalance`, `Assigning`, ...).
     pub state: String,
-    /// Members now; `None` where no describe API exists for the type (streams groups: the
-    /// `kafka-protocol` crate has no StreamsGroupDescribe), and the state is the listing's.
+    /// Members now; `None` where the broker has no describe API for the type (streams groups
+    /// before Kafka 4.1's StreamsGroupDescribe) or the client has none (librdkafka), and the
+    /// state is then the listing's.
     pub members: Option<u32>,
     /// Who consumes each assigned partition, sorted by partition (classic and KIP-848
     /// groups; empty for other types, between assignments, and with the librdkafka client).

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use lagring_core::group_series::SharePosition;
 use lagring_core::model::{Offset, PartitionOffsets, TopicPartition};
 use tracing::debug;
 
@@ -166,13 +167,14 @@ impl KafkaClient {
     /// Share-partition start offset (KIP-932) of every initialised partition of each share
     /// group (duplicates answered once, in input order), due by `deadline`: a share group's
     /// position, as a committed offset is a consumer group's. Native client only (see
-    /// [`KafkaClient::describe_groups_until`]).
+    /// [`KafkaClient::describe_groups_until`]). Each start carries the broker's own lag where
+    /// the broker computed it (DescribeShareGroupOffsets v1, KIP-1226).
     pub async fn share_group_offsets_until(
         &self,
         groups: Vec<Arc<str>>,
         max_in_flight: usize,
         deadline: Option<Instant>,
-    ) -> Vec<(Arc<str>, Result<BTreeMap<TopicPartition, Offset>, KafkaError>)> {
+    ) -> Vec<(Arc<str>, Result<BTreeMap<TopicPartition, SharePosition>, KafkaError>)> {
         match &self.backend {
             Backend::Librdkafka(_) => {
                 groups.into_iter().map(|g| (g, Err(self.unsupported("describe share group offsets")))).collect()

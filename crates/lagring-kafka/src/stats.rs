@@ -28,8 +28,8 @@ pub struct RequestStats {
     pub fetch: ApiCounts,
     /// Native client only: record bytes received in Fetch responses.
     pub fetch_bytes: u64,
-    /// Native client only: DescribeGroups, ConsumerGroupDescribe and ShareGroupDescribe
-    /// requests (one per coordinator and batch of each).
+    /// Native client only: DescribeGroups, ConsumerGroupDescribe, ShareGroupDescribe and
+    /// StreamsGroupDescribe requests (one per coordinator and batch of each).
     pub describe_groups: ApiCounts,
     /// Native client only: DescribeShareGroupOffsets requests.
     pub share_group_offsets: ApiCounts,
@@ -53,7 +53,7 @@ pub(crate) enum Api {
     /// ApiVersions.
     Versions,
     Fetch,
-    /// DescribeGroups, ConsumerGroupDescribe, ShareGroupDescribe.
+    /// DescribeGroups, ConsumerGroupDescribe, ShareGroupDescribe, StreamsGroupDescribe.
     DescribeGroups,
     /// DescribeShareGroupOffsets.
     ShareGroupOffsets,

@@ -1,7 +1,7 @@
 //! Every Kafka 4.x group type through the native client against the in-process simulator (real
 //! wire protocol): ListGroups reports each group's exact type and state; the describe call gives
 //! state and member count through DescribeGroups (classic), ConsumerGroupDescribe (KIP-848) and
-//! ShareGroupDescribe (KIP-932), one request per coordinator; share-partition start offsets come
+//! ShareGroupDescribe (KIP-932) and StreamsGroupDescribe (KIP-1071), one request per coordinator; share-partition start offsets come
 //! from one DescribeShareGroupOffsets per coordinator, exactly as the model has them; a streams
 //! group's commits come through OffsetFetch and a share group has none there.
 
@@ -140,8 +140,7 @@ async fn describe_gives_state_and_members_in_one_request_per_coordinator_and_typ
         .iter()
         .map(|(n, g)| {
             let group_type = group_type(g.group_type);
-            // Streams groups: no describe API, the listing's state and no member count.
-            let members = (group_type != GroupType::Streams).then_some(g.members);
+            let members = Some(g.members);
             (n.clone(), GroupDescription { group_type, state: g.state.to_string(), members, owners: Vec::new() })
         })
         .collect();
@@ -150,16 +149,21 @@ async fn describe_gives_state_and_members_in_one_request_per_coordinator_and_typ
     assert_eq!(got["kip848"].members, Some(3));
     assert_eq!(got["share"].members, Some(2));
     assert_eq!(got["kip848-dead"].members, Some(0));
+    assert_eq!(got["streams-reconciling"].members, Some(2));
 
     let sent = |api: &str| after.api(api) - before.api(api);
     assert_eq!(sent("DescribeGroups"), coordinators(&sim, &expected, "classic"));
     assert_eq!(sent("ConsumerGroupDescribe"), coordinators(&sim, &expected, "consumer"));
     assert_eq!(sent("ShareGroupDescribe"), coordinators(&sim, &expected, "share"));
+    assert_eq!(sent("StreamsGroupDescribe"), coordinators(&sim, &expected, "streams"));
     assert_eq!(sent("OffsetFetch"), 0);
     assert_eq!(sent("DescribeShareGroupOffsets"), 0);
     assert!(coordinators(&sim, &expected, "classic") >= 2, "the scenario spreads classic groups");
     // The client counts the same requests.
-    let describes = sent("DescribeGroups") + sent("ConsumerGroupDescribe") + sent("ShareGroupDescribe");
+    let describes = sent("DescribeGroups")
+        + sent("ConsumerGroupDescribe")
+        + sent("ShareGroupDescribe")
+        + sent("StreamsGroupDescribe");
     assert_eq!(client.stats().describe_groups, ApiCounts { requests: describes, errors: 0 });
 }
 
@@ -177,8 +181,10 @@ async fn share_group_start_offsets_are_exact_in_one_request_per_coordinator() {
     assert_eq!(after.api("DescribeShareGroupOffsets") - before.api("DescribeShareGroupOffsets"), share_coordinators);
     assert_eq!(client.stats().share_group_offsets, ApiCounts { requests: share_coordinators, errors: 0 });
 
-    let got: BTreeMap<String, BTreeMap<TopicPartition, i64>> =
-        starts.into_iter().map(|(g, s)| (g.to_string(), s.unwrap())).collect();
+    let got: BTreeMap<String, BTreeMap<TopicPartition, i64>> = starts
+        .into_iter()
+        .map(|(g, s)| (g.to_string(), s.unwrap().into_iter().map(|(tp, p)| (tp, p.start)).collect()))
+        .collect();
     let want: BTreeMap<String, BTreeMap<TopicPartition, i64>> = share
         .iter()
         .map(|g| {
@@ -209,7 +215,9 @@ async fn share_group_start_offsets_are_exact_in_one_request_per_coordinator() {
         }
         other => panic!("expected a group error, got {other:?}"),
     }
-    assert_eq!(mixed[1].1.as_ref().unwrap(), &BTreeMap::from([(tp("b", 0), 43), (tp("b", 1), 43)]));
+    let more: Vec<(TopicPartition, i64)> =
+        mixed[1].1.as_ref().unwrap().iter().map(|(tp, p)| (tp.clone(), p.start)).collect();
+    assert_eq!(more, vec![(tp("b", 0), 43), (tp("b", 1), 43)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -269,4 +277,39 @@ async fn below_list_groups_v5_types_come_from_the_protocol_type() {
         described.into_iter().map(|(_, d)| d.map(|d| (d.state, d.members)).unwrap()).collect();
     // DescribeGroups calls the KIP-848 group `Dead`; the listing's state is kept instead.
     assert_eq!(got, vec![("Stable".to_owned(), Some(2)), ("Stable".to_owned(), None)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_without_streams_group_describe_leaves_streams_groups_to_the_listing() {
+    let sim = start().await;
+    // Advertised as (0, -1): no version both sides speak, like a broker before Kafka 4.1.
+    sim.cap_version(kafka_protocol::messages::ApiKey::StreamsGroupDescribe, -1);
+    let client = native(&sim);
+    let asked: Vec<GroupListing> = listing(&client)
+        .await
+        .into_iter()
+        .filter(|g| g.group.starts_with("streams") || &*g.group == "kip848")
+        .collect();
+    let got: Vec<(String, Result<GroupDescription, String>)> = client
+        .describe_groups_until(asked, 8, None)
+        .await
+        .into_iter()
+        .map(|(g, d)| (g.to_string(), d.map_err(|e| e.to_string())))
+        .collect();
+    let from_listing = |state: &str| Ok(GroupDescription::from_listing(GroupType::Streams, state.to_owned()));
+    let kip848 =
+        GroupDescription { group_type: GroupType::Consumer, state: "Stable".into(), members: Some(3), owners: vec![] };
+    let mut got = got;
+    if let Some((_, Ok(d))) = got.iter_mut().find(|(n, _)| n == "kip848") {
+        d.owners.clear();
+    }
+    assert_eq!(
+        got,
+        vec![
+            ("kip848".to_owned(), Ok(kip848)),
+            ("streams".to_owned(), from_listing("Stable")),
+            ("streams-reconciling".to_owned(), from_listing("Reconciling")),
+        ]
+    );
+    assert_eq!(sim.request_counts().api("StreamsGroupDescribe"), 0);
 }

@@ -30,6 +30,8 @@ pub use clock::{Clock, ManualClock};
 pub use counters::RequestCounts;
 pub use error::SimError;
 pub use handlers::SUPPORTED;
+/// The API keys [`SimHandle::cap_version`] takes, for crates that do not depend on the codec.
+pub use kafka_protocol::messages::ApiKey;
 pub use model::expected::{Expected, ExpectedGroup};
 pub use model::partition::PartitionOffsets;
 pub use scenario::Scenario;

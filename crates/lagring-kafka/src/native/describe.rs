@@ -1,9 +1,9 @@
 //! State and member count of each listed group, through the describe API of its type: one
 //! DescribeGroups for the classic groups of a coordinator (many groups per request), one
-//! ConsumerGroupDescribe for its KIP-848 groups and one ShareGroupDescribe for its share groups
-//! (see `by_coordinator.rs`). The three run concurrently. Streams groups have no describe API in
-//! the codec (no StreamsGroupDescribe in `kafka-protocol` 0.18): they keep the listing's state
-//! with no member count. A group ListGroups gave no type (brokers below v5) is asked through
+//! ConsumerGroupDescribe for its KIP-848 groups, one ShareGroupDescribe for its share groups and
+//! one StreamsGroupDescribe (KIP-1071) for its streams groups (see `by_coordinator.rs`). The four
+//! run concurrently. A broker without StreamsGroupDescribe (before Kafka 4.1) leaves its streams
+//! groups with the listing's state and no member count, not an error. A group ListGroups gave no type (brokers below v5) is asked through
 //! DescribeGroups, which reports a non-classic group as `Dead`: such a group keeps the listing's
 //! state, with no member count.
 //!
@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, DescribeGroupsRequest, GroupId, ShareGroupDescribeRequest,
+    StreamsGroupDescribeRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use tracing::{debug, warn};
@@ -96,9 +97,13 @@ impl NativeClient {
         let of = |wanted: &[GroupType]| -> Vec<Arc<str>> {
             groups.iter().filter(|g| wanted.contains(&g.group_type)).map(|g| g.group.clone()).collect()
         };
-        let (classic, consumer, share) =
-            (of(&[GroupType::Classic, GroupType::Unknown]), of(&[GroupType::Consumer]), of(&[GroupType::Share]));
-        let (classic, consumer, share) = futures_util::join!(
+        let (classic, consumer, share, streams) = (
+            of(&[GroupType::Classic, GroupType::Unknown]),
+            of(&[GroupType::Consumer]),
+            of(&[GroupType::Share]),
+            of(&[GroupType::Streams]),
+        );
+        let (classic, consumer, share, streams) = futures_util::join!(
             self.per_coordinator(
                 Api::DescribeGroups,
                 &classic,
@@ -147,12 +152,31 @@ impl NativeClient {
                     )
                 }
             ),
+            self.per_coordinator(
+                Api::DescribeGroups,
+                &streams,
+                max_in_flight,
+                deadline,
+                |broker, chunk, timeout| async move {
+                    let request = |_| StreamsGroupDescribeRequest::default().with_group_ids(ids(&chunk));
+                    let response = broker.request::<StreamsGroupDescribeRequest>(timeout, request).await;
+                    answers(
+                        response.map(|(_, r)| r.groups),
+                        &chunk,
+                        |g| (&g.group_id, g.error_code, &g.group_state, g.members.len()),
+                        |_| Vec::new(),
+                    )
+                }
+            ),
         );
         let mut by_group: std::collections::HashMap<Arc<str>, (&'static str, Result<Described, WireError>)> =
             std::collections::HashMap::new();
-        for (api, batch) in
-            [("describe groups", classic), ("consumer group describe", consumer), ("share group describe", share)]
-        {
+        for (api, batch) in [
+            ("describe groups", classic),
+            ("consumer group describe", consumer),
+            ("share group describe", share),
+            ("streams group describe", streams),
+        ] {
             by_group.extend(batch.into_iter().map(|(g, a)| (g, (api, a))));
         }
         let broken = by_group.values().find_map(|(api, a)| match a {
@@ -182,13 +206,17 @@ impl NativeClient {
                     Some((_, Ok((state, members, owners)))) => {
                         Ok(GroupDescription { group_type: listing.group_type, state, members: Some(members), owners })
                     }
+                    // A broker before StreamsGroupDescribe: the listing is all there is.
+                    Some((_, Err(WireError::Unsupported { .. }))) if listing.group_type == GroupType::Streams => {
+                        Ok(GroupDescription::from_listing(listing.group_type, listing.state))
+                    }
                     Some((api, Err(error))) => Err(KafkaError::GroupRequest {
                         cluster: self.cluster.clone(),
                         api,
                         group: listing.group.clone(),
                         error: BrokerError::from(error),
                     }),
-                    // Streams groups: no describe API, the listing is all there is.
+                    // Not asked (cannot happen: every type is asked): the listing.
                     None => Ok(GroupDescription::from_listing(listing.group_type, listing.state)),
                 };
                 (listing.group, result)

@@ -210,7 +210,20 @@ fn run_all() {
     let group =
         dsgo::DescribeShareGroupOffsetsResponseGroup::default().with_group_id(GroupId(s("g"))).with_topics(vec![topic]);
     let share_offsets = DescribeShareGroupOffsetsResponse::default().with_groups(vec![group]);
-    fuzz::<DescribeShareGroupOffsetsRequest>("describe share group offsets", 0..=0, &[share_offsets]);
+    fuzz::<DescribeShareGroupOffsetsRequest>("describe share group offsets", 0..=1, &[share_offsets]);
+
+    use kafka_protocol::messages::streams_group_describe_response as stgd;
+    let tasks = stgd::TaskIds::default().with_subtopology_id(s("0")).with_partitions(vec![0, 1]);
+    let member = stgd::Member::default()
+        .with_member_id(s("m"))
+        .with_assignment(stgd::Assignment::default().with_active_tasks(vec![tasks]));
+    let topology = stgd::Topology::default().with_subtopologies(Some(vec![stgd::Subtopology::default()]));
+    let group = stgd::DescribedGroup::default()
+        .with_group_id(GroupId(s("g")))
+        .with_topology(Some(topology))
+        .with_members(vec![member]);
+    let streams = kafka_protocol::messages::StreamsGroupDescribeResponse::default().with_groups(vec![group]);
+    fuzz::<kafka_protocol::messages::StreamsGroupDescribeRequest>("streams group describe", 0..=0, &[streams]);
 
     // OffsetFetch: v2–7 answer one group at the top level, v8+ a list of groups.
     let single = of::OffsetFetchResponseTopic::default()

@@ -53,6 +53,8 @@ mod oidc;
 mod record_batch;
 mod sasl;
 mod share_offsets;
+#[cfg(test)]
+mod streams_wire_tests;
 mod tls;
 mod versions;
 mod wire;

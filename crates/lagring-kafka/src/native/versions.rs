@@ -36,7 +36,8 @@ const OURS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
     (ApiKey::ShareGroupDescribe, 1, 1),
-    (ApiKey::DescribeShareGroupOffsets, 0, 0),
+    (ApiKey::DescribeShareGroupOffsets, 0, 1),
+    (ApiKey::StreamsGroupDescribe, 0, 0),
 ];
 
 /// What one broker advertised: API key → (min, max).
@@ -91,6 +92,7 @@ pub(crate) fn api_name(api: ApiKey) -> &'static str {
         ApiKey::ConsumerGroupDescribe => "consumer group describe",
         ApiKey::ShareGroupDescribe => "share group describe",
         ApiKey::DescribeShareGroupOffsets => "describe share group offsets",
+        ApiKey::StreamsGroupDescribe => "streams group describe",
         _ => "an api lagring does not use",
     }
 }

@@ -3,7 +3,10 @@
 //! The SPSO is the share group's analogue of a committed offset: every record below it is
 //! acknowledged or archived. Asking for all topics (null) lists the initialised partitions only;
 //! asking for named partitions gives -1 for the uninitialised ones (`never_committed`), as
-//! Kafka. Other group types and unknown ids get GROUP_ID_NOT_FOUND.
+//! Kafka. Other group types and unknown ids get GROUP_ID_NOT_FOUND. v1 (KIP-1226) adds the
+//! partition's lag as the broker computes it (see `GroupModel::share_lag`; it excludes records
+//! acknowledged ahead of the start offset, so it can differ from `end − start`), -1 where there
+//! is no share state.
 
 use kafka_protocol::messages::describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup;
 use kafka_protocol::messages::describe_share_group_offsets_response::{
@@ -32,11 +35,17 @@ fn describe(ctx: &Ctx, req: DescribeShareGroupOffsetsRequestGroup) -> DescribeSh
         Ok(group) => group,
         Err((code, message)) => return base.with_error_code(code).with_error_message(message.map(sb)),
     };
-    let partition = |p: i32, start: i64| {
+    let partition = |t: &TopicModel, p: i32| {
+        let start = group.share_start(t, p, ctx.t_ms).unwrap_or(UNINITIALISED);
+        let lag = match ctx.version {
+            0 => UNINITIALISED,
+            _ => group.share_lag(t, p, ctx.t_ms).unwrap_or(UNINITIALISED),
+        };
         DescribeShareGroupOffsetsResponsePartition::default()
             .with_partition_index(p)
             .with_start_offset(start)
             .with_leader_epoch(-1)
+            .with_lag(lag)
     };
     let topic = |t: &TopicModel, partitions| {
         DescribeShareGroupOffsetsResponseTopic::default()
@@ -51,7 +60,8 @@ fn describe(ctx: &Ctx, req: DescribeShareGroupOffsetsRequestGroup) -> DescribeSh
             .filter_map(|i| ctx.model.topics.get(*i))
             .filter_map(|t| {
                 let partitions: Vec<_> = (0..t.partitions())
-                    .filter_map(|p| group.share_start(t, p, ctx.t_ms).map(|o| partition(p, o)))
+                    .filter(|p| group.share_start(t, *p, ctx.t_ms).is_some())
+                    .map(|p| partition(t, p))
                     .collect();
                 (!partitions.is_empty()).then(|| topic(t, partitions))
             })
@@ -60,11 +70,7 @@ fn describe(ctx: &Ctx, req: DescribeShareGroupOffsetsRequestGroup) -> DescribeSh
             .into_iter()
             .filter_map(|w| {
                 let t = ctx.model.topic(w.topic_name.0.as_str())?;
-                let partitions = w
-                    .partitions
-                    .into_iter()
-                    .map(|p| partition(p, group.share_start(t, p, ctx.t_ms).unwrap_or(UNINITIALISED)))
-                    .collect();
+                let partitions = w.partitions.into_iter().map(|p| partition(t, p)).collect();
                 Some(topic(t, partitions))
             })
             .collect(),

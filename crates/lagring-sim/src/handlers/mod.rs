@@ -17,6 +17,7 @@ mod metadata;
 mod offset_fetch;
 mod produce;
 mod share_group_describe;
+mod streams_group_describe;
 mod unsupported;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -42,7 +43,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SaslAuthenticate, 0, 2),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
     (ApiKey::ShareGroupDescribe, 1, 1),
-    (ApiKey::DescribeShareGroupOffsets, 0, 0),
+    (ApiKey::DescribeShareGroupOffsets, 0, 1),
+    (ApiKey::StreamsGroupDescribe, 0, 0),
 ];
 
 /// A broker's listening address.
@@ -130,6 +132,9 @@ fn supported(ctx: &Ctx, key: ApiKey, id: i32, mut body: Bytes) -> anyhow::Result
         }
         ApiKey::DescribeShareGroupOffsets => {
             frame(id, v, &describe_share_group_offsets::handle(ctx, Decodable::decode(&mut body, v)?))
+        }
+        ApiKey::StreamsGroupDescribe => {
+            frame(id, v, &streams_group_describe::handle(ctx, Decodable::decode(&mut body, v)?))
         }
         other => unsupported::respond(other, v, id),
     }

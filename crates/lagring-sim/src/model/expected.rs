@@ -35,6 +35,9 @@ pub struct ExpectedGroup {
     pub committed: BTreeMap<TopicPartitionKey, Option<i64>>,
     /// Share-partition start offset per partition a share group reads; empty for other types.
     pub share_start: BTreeMap<TopicPartitionKey, Option<i64>>,
+    /// The broker's lag (DescribeShareGroupOffsets v1) per partition a share group reads, where
+    /// it has a start offset; empty for other types.
+    pub share_lag: BTreeMap<TopicPartitionKey, i64>,
 }
 
 impl Expected {
@@ -74,6 +77,8 @@ impl Model {
                 } else {
                     BTreeMap::new()
                 };
+                let share_lag =
+                    read().filter_map(|(t, p)| Some(((t.config.name.clone(), p), g.share_lag(t, p, t_ms)?))).collect();
                 let members = if g.exists(t_ms) { g.config.members } else { 0 };
                 let expected = ExpectedGroup {
                     group_type: g.group_type().name(),
@@ -81,6 +86,7 @@ impl Model {
                     members,
                     committed,
                     share_start,
+                    share_lag,
                 };
                 (g.config.name.clone(), expected)
             })

@@ -125,6 +125,15 @@ impl GroupModel {
         self.position(topic, partition, t_ms)
     }
 
+    /// The lag a broker reports for a share partition (KIP-1226) at `t_ms`: records from the
+    /// start offset to the end offset, less those acknowledged ahead of the start offset
+    /// (`acknowledged_ahead`), never below 0. `None` where [`Self::share_start`] is.
+    pub fn share_lag(&self, topic: &TopicModel, partition: i32, t_ms: u64) -> Option<i64> {
+        let start = self.share_start(topic, partition, t_ms)?;
+        let end = to_i64(topic.high_watermark(partition, t_ms));
+        Some(end.saturating_sub(start).saturating_sub(to_i64(self.config.acknowledged_ahead)).max(0))
+    }
+
     /// Where the group is in one partition, whatever its type calls that.
     fn position(&self, topic: &TopicModel, partition: i32, t_ms: u64) -> Option<i64> {
         if !self.live(t_ms)

@@ -184,6 +184,11 @@ pub struct GroupConfig {
     /// `Empty` without members, `Stable` with. `empty` and `dead` need `members: 0`.
     #[serde(default)]
     pub state: Option<GroupState>,
+    /// Share groups: records above the share-partition start offset that are already
+    /// acknowledged (out of order) on each partition, up to the end offset. The broker's lag
+    /// (DescribeShareGroupOffsets v1, KIP-1226) leaves them out; `end − start` does not.
+    #[serde(default)]
+    pub acknowledged_ahead: u64,
 }
 
 /// The group protocols of Kafka 4.x; `ListGroups` v5 reports them by [`GroupType::name`].

@@ -108,6 +108,7 @@ impl ScaleSpec {
             deleted_at: None,
             group_type: GroupType::Classic,
             state: None,
+            acknowledged_ahead: 0,
         }
     }
 }

@@ -250,6 +250,9 @@ pub use consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest;
 pub mod consumer_group_describe_request;
 pub use consumer_group_describe_request::ConsumerGroupDescribeRequest;
 
+pub mod streams_group_describe_request;
+pub use streams_group_describe_request::StreamsGroupDescribeRequest;
+
 pub mod controller_registration_request;
 pub use controller_registration_request::ControllerRegistrationRequest;
 
@@ -510,6 +513,9 @@ pub use consumer_group_heartbeat_response::ConsumerGroupHeartbeatResponse;
 
 pub mod consumer_group_describe_response;
 pub use consumer_group_describe_response::ConsumerGroupDescribeResponse;
+
+pub mod streams_group_describe_response;
+pub use streams_group_describe_response::StreamsGroupDescribeResponse;
 
 pub mod controller_registration_response;
 pub use controller_registration_response::ControllerRegistrationResponse;
@@ -971,6 +977,12 @@ impl Request for ConsumerGroupDescribeRequest {
 }
 
 #[cfg(all(feature = "client", feature = "broker"))]
+impl Request for StreamsGroupDescribeRequest {
+    const KEY: i16 = 89;
+    type Response = StreamsGroupDescribeResponse;
+}
+
+#[cfg(all(feature = "client", feature = "broker"))]
 impl Request for ControllerRegistrationRequest {
     const KEY: i16 = 70;
     type Response = ControllerRegistrationResponse;
@@ -1231,6 +1243,8 @@ pub enum ApiKey {
     ConsumerGroupHeartbeat = 68,
     /// API key for request ConsumerGroupDescribeRequest
     ConsumerGroupDescribe = 69,
+    /// API key for request StreamsGroupDescribeRequest
+    StreamsGroupDescribe = 89,
     /// API key for request ControllerRegistrationRequest
     ControllerRegistration = 70,
     /// API key for request GetTelemetrySubscriptionsRequest
@@ -1359,6 +1373,7 @@ impl ApiKey {
                 ConsumerGroupHeartbeatRequest::header_version(version)
             }
             ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeRequest::header_version(version),
+            ApiKey::StreamsGroupDescribe => StreamsGroupDescribeRequest::header_version(version),
             ApiKey::ControllerRegistration => {
                 ControllerRegistrationRequest::header_version(version)
             }
@@ -1481,6 +1496,7 @@ impl ApiKey {
                 ConsumerGroupHeartbeatResponse::header_version(version)
             }
             ApiKey::ConsumerGroupDescribe => ConsumerGroupDescribeResponse::header_version(version),
+            ApiKey::StreamsGroupDescribe => StreamsGroupDescribeResponse::header_version(version),
             ApiKey::ControllerRegistration => {
                 ControllerRegistrationResponse::header_version(version)
             }
@@ -1589,6 +1605,7 @@ impl ApiKey {
             ApiKey::AllocateProducerIds => VersionRange { min: 0, max: 0 },
             ApiKey::ConsumerGroupHeartbeat => VersionRange { min: 0, max: 1 },
             ApiKey::ConsumerGroupDescribe => VersionRange { min: 0, max: 1 },
+            ApiKey::StreamsGroupDescribe => VersionRange { min: 0, max: 0 },
             ApiKey::ControllerRegistration => VersionRange { min: 0, max: 0 },
             ApiKey::GetTelemetrySubscriptions => VersionRange { min: 0, max: 0 },
             ApiKey::PushTelemetry => VersionRange { min: 0, max: 0 },
@@ -1607,7 +1624,7 @@ impl ApiKey {
             ApiKey::WriteShareGroupState => VersionRange { min: 0, max: 0 },
             ApiKey::DeleteShareGroupState => VersionRange { min: 0, max: 0 },
             ApiKey::ReadShareGroupStateSummary => VersionRange { min: 0, max: 0 },
-            ApiKey::DescribeShareGroupOffsets => VersionRange { min: 0, max: 0 },
+            ApiKey::DescribeShareGroupOffsets => VersionRange { min: 0, max: 1 },
             ApiKey::AlterShareGroupOffsets => VersionRange { min: 0, max: 0 },
             ApiKey::DeleteShareGroupOffsets => VersionRange { min: 0, max: 0 },
         }
@@ -1697,6 +1714,7 @@ impl TryFrom<i16> for ApiKey {
             x if x == ApiKey::AllocateProducerIds as i16 => Ok(ApiKey::AllocateProducerIds),
             x if x == ApiKey::ConsumerGroupHeartbeat as i16 => Ok(ApiKey::ConsumerGroupHeartbeat),
             x if x == ApiKey::ConsumerGroupDescribe as i16 => Ok(ApiKey::ConsumerGroupDescribe),
+            x if x == ApiKey::StreamsGroupDescribe as i16 => Ok(ApiKey::StreamsGroupDescribe),
             x if x == ApiKey::ControllerRegistration as i16 => Ok(ApiKey::ControllerRegistration),
             x if x == ApiKey::GetTelemetrySubscriptions as i16 => {
                 Ok(ApiKey::GetTelemetrySubscriptions)
@@ -1868,6 +1886,8 @@ pub enum RequestKind {
     ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest),
     /// ConsumerGroupDescribeRequest,
     ConsumerGroupDescribe(ConsumerGroupDescribeRequest),
+    /// StreamsGroupDescribeRequest,
+    StreamsGroupDescribe(StreamsGroupDescribeRequest),
     /// ControllerRegistrationRequest,
     ControllerRegistration(ControllerRegistrationRequest),
     /// GetTelemetrySubscriptionsRequest,
@@ -1984,6 +2004,7 @@ impl RequestKind {
             RequestKind::AllocateProducerIds(x) => encode(x, bytes, version),
             RequestKind::ConsumerGroupHeartbeat(x) => encode(x, bytes, version),
             RequestKind::ConsumerGroupDescribe(x) => encode(x, bytes, version),
+            RequestKind::StreamsGroupDescribe(x) => encode(x, bytes, version),
             RequestKind::ControllerRegistration(x) => encode(x, bytes, version),
             RequestKind::GetTelemetrySubscriptions(x) => encode(x, bytes, version),
             RequestKind::PushTelemetry(x) => encode(x, bytes, version),
@@ -2120,6 +2141,9 @@ impl RequestKind {
             }
             ApiKey::ConsumerGroupDescribe => {
                 Ok(RequestKind::ConsumerGroupDescribe(decode(bytes, version)?))
+            }
+            ApiKey::StreamsGroupDescribe => {
+                Ok(RequestKind::StreamsGroupDescribe(decode(bytes, version)?))
             }
             ApiKey::ControllerRegistration => {
                 Ok(RequestKind::ControllerRegistration(decode(bytes, version)?))
@@ -2638,6 +2662,13 @@ impl From<ConsumerGroupDescribeRequest> for RequestKind {
 }
 
 #[cfg(feature = "messages_enums")]
+impl From<StreamsGroupDescribeRequest> for RequestKind {
+    fn from(value: StreamsGroupDescribeRequest) -> RequestKind {
+        RequestKind::StreamsGroupDescribe(value)
+    }
+}
+
+#[cfg(feature = "messages_enums")]
 impl From<ControllerRegistrationRequest> for RequestKind {
     fn from(value: ControllerRegistrationRequest) -> RequestKind {
         RequestKind::ControllerRegistration(value)
@@ -2945,6 +2976,8 @@ pub enum ResponseKind {
     ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse),
     /// ConsumerGroupDescribeResponse,
     ConsumerGroupDescribe(ConsumerGroupDescribeResponse),
+    /// StreamsGroupDescribeResponse,
+    StreamsGroupDescribe(StreamsGroupDescribeResponse),
     /// ControllerRegistrationResponse,
     ControllerRegistration(ControllerRegistrationResponse),
     /// GetTelemetrySubscriptionsResponse,
@@ -3061,6 +3094,7 @@ impl ResponseKind {
             ResponseKind::AllocateProducerIds(x) => encode(x, bytes, version),
             ResponseKind::ConsumerGroupHeartbeat(x) => encode(x, bytes, version),
             ResponseKind::ConsumerGroupDescribe(x) => encode(x, bytes, version),
+            ResponseKind::StreamsGroupDescribe(x) => encode(x, bytes, version),
             ResponseKind::ControllerRegistration(x) => encode(x, bytes, version),
             ResponseKind::GetTelemetrySubscriptions(x) => encode(x, bytes, version),
             ResponseKind::PushTelemetry(x) => encode(x, bytes, version),
@@ -3197,6 +3231,9 @@ impl ResponseKind {
             )?)),
             ApiKey::ConsumerGroupDescribe => {
                 Ok(ResponseKind::ConsumerGroupDescribe(decode(bytes, version)?))
+            }
+            ApiKey::StreamsGroupDescribe => {
+                Ok(ResponseKind::StreamsGroupDescribe(decode(bytes, version)?))
             }
             ApiKey::ControllerRegistration => Ok(ResponseKind::ControllerRegistration(decode(
                 bytes, version,
@@ -3359,6 +3396,9 @@ impl ResponseKind {
             }
             ResponseKind::ConsumerGroupDescribe(_) => {
                 ConsumerGroupDescribeResponse::header_version(version)
+            }
+            ResponseKind::StreamsGroupDescribe(_) => {
+                StreamsGroupDescribeResponse::header_version(version)
             }
             ResponseKind::ControllerRegistration(_) => {
                 ControllerRegistrationResponse::header_version(version)
@@ -3874,6 +3914,13 @@ impl From<ConsumerGroupHeartbeatResponse> for ResponseKind {
 impl From<ConsumerGroupDescribeResponse> for ResponseKind {
     fn from(value: ConsumerGroupDescribeResponse) -> ResponseKind {
         ResponseKind::ConsumerGroupDescribe(value)
+    }
+}
+
+#[cfg(feature = "messages_enums")]
+impl From<StreamsGroupDescribeResponse> for ResponseKind {
+    fn from(value: StreamsGroupDescribeResponse) -> ResponseKind {
+        ResponseKind::StreamsGroupDescribe(value)
     }
 }
 

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lagring_core::group_series::GroupInfo;
+use lagring_core::group_series::{GroupInfo, SharePosition};
 use lagring_core::model::{ClusterObservation, Offset, TopicPartition};
 use lagring_core::status::Members;
 use lagring_kafka::{GroupListing, KafkaError, PartitionOwner, RecordTime};
@@ -116,8 +116,9 @@ pub struct RecordTimes {
 pub struct FetchOutcome {
     /// Committed offsets of the owned groups and log offsets of what they read.
     pub observation: ClusterObservation,
-    /// Share-partition start offsets of the owned share groups.
-    pub share_starts: Vec<(Arc<str>, BTreeMap<TopicPartition, Offset>)>,
+    /// Share-partition start offsets of the owned share groups, with the broker's lag where
+    /// it supplied one (KIP-1226).
+    pub share_starts: Vec<(Arc<str>, BTreeMap<TopicPartition, SharePosition>)>,
     pub groups: GroupsSeen,
     pub described: Descriptions,
     pub failures: FetchFailures,
