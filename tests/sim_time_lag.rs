@@ -30,19 +30,12 @@ const FETCH_WINDOW_MS: i64 = 500;
 const TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Every series whose values must be finite and never negative.
-const TIME_LAG_FAMILY: &[&str] = &[
-    m::PARTITION_LAG_SECONDS,
-    m::TOPIC_MAX_LAG_SECONDS,
-    m::TOPIC_SUM_LAG_SECONDS,
-    m::GROUP_MAX_LAG_SECONDS,
-    m::GROUP_SUM_LAG_SECONDS,
-    m::PARTITIONS_TIME_LAG_EXTRAPOLATED,
-    m::PARTITIONS_WITHOUT_TIME_LAG,
-    m::PARTITION_PRODUCE_RATE,
-    m::PARTITION_CONSUME_RATE,
-    m::CATCH_UP_ETA_SECONDS,
-    m::GROUP_STATUS,
-];
+fn in_time_lag_family(name: &str) -> bool {
+    let per_partition = [m::PARTITION_LAG_SECONDS, m::PARTITION_PRODUCE_RATE, m::PARTITION_CONSUME_RATE];
+    per_partition.contains(&name)
+        || [m::CATCH_UP_ETA_SECONDS, m::GROUP_STATUS].contains(&name)
+        || m::TIME_LAG_AGGREGATES.contains(&name)
+}
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -210,7 +203,7 @@ impl Bed {
     /// Every time-lag-family sample is finite and not negative, and no
     /// staleness marker was sent except for the catch-up ETA.
     fn assert_sane(&self) {
-        for s in self.receiver.samples().iter().filter(|s| TIME_LAG_FAMILY.contains(&s.series.name.as_str())) {
+        for s in self.receiver.samples().iter().filter(|s| in_time_lag_family(&s.series.name)) {
             if is_stale_marker(s.value) {
                 assert_eq!(s.series.name, m::CATCH_UP_ETA_SECONDS, "unexpected end of {:?}", s.series);
                 continue;

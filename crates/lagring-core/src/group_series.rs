@@ -137,18 +137,24 @@ mod tests {
         );
     }
 
+    /// The share lag samples of group `s` on cluster `c1` at `starts`, with
+    /// log end 100 on partitions 0 and 1 of topic `a` (none for topic `b`).
+    fn share_lags(starts: &BTreeMap<TopicPartition, SharePosition>) -> Vec<(String, f64)> {
+        let tp = TopicPartition::new;
+        let offsets = BTreeMap::from([
+            (tp("a", 0), PartitionOffsets { start: 0, end: 100 }),
+            (tp("a", 1), PartitionOffsets { start: 0, end: 100 }),
+        ]);
+        rendered(&share_lag_samples(&Arc::from("c1"), &Arc::from("s"), starts, &offsets, &opts()))
+    }
+
     #[test]
     fn share_lag_is_end_minus_start_never_negative() {
         let tp = TopicPartition::new;
         let at = SharePosition::at;
         let starts = BTreeMap::from([(tp("a", 0), at(70)), (tp("a", 1), at(120)), (tp("b", 0), at(5))]);
-        let offsets = BTreeMap::from([
-            (tp("a", 0), PartitionOffsets { start: 0, end: 100 }),
-            (tp("a", 1), PartitionOffsets { start: 0, end: 100 }),
-        ]);
-        let samples = share_lag_samples(&Arc::from("c1"), &Arc::from("s"), &starts, &offsets, &opts());
         assert_eq!(
-            rendered(&samples),
+            share_lags(&starts),
             vec![
                 ("kafka_share_group_lag{cluster=c1,env=prod,group=s,partition=0,topic=a}".into(), 30.0),
                 ("kafka_share_group_lag{cluster=c1,env=prod,group=s,partition=1,topic=a}".into(), 0.0),
@@ -164,13 +170,8 @@ mod tests {
             (tp("a", 1), SharePosition::at(60)),
             (tp("b", 0), SharePosition { start: 5, broker_lag: Some(0) }),
         ]);
-        let offsets = BTreeMap::from([
-            (tp("a", 0), PartitionOffsets { start: 0, end: 100 }),
-            (tp("a", 1), PartitionOffsets { start: 0, end: 100 }),
-        ]);
-        let samples = share_lag_samples(&Arc::from("c1"), &Arc::from("s"), &starts, &offsets, &opts());
         assert_eq!(
-            rendered(&samples),
+            share_lags(&starts),
             vec![
                 ("kafka_share_group_lag{cluster=c1,env=prod,group=s,partition=0,topic=a}".into(), 12.0),
                 ("kafka_share_group_lag{cluster=c1,env=prod,group=s,partition=1,topic=a}".into(), 40.0),

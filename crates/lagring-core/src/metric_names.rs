@@ -30,6 +30,17 @@ pub const GROUP_INFO: &str = "kafka_consumer_group_info";
 pub const GROUP_MEMBERS: &str = "kafka_consumer_group_members";
 pub const SHARE_GROUP_LAG: &str = "kafka_share_group_lag";
 
+/// The time-lag series of a group and its topics, next to the per-partition
+/// time lag: what a time-lag gap keeps and what must never be negative.
+pub const TIME_LAG_AGGREGATES: &[&str] = &[
+    TOPIC_MAX_LAG_SECONDS,
+    TOPIC_SUM_LAG_SECONDS,
+    GROUP_MAX_LAG_SECONDS,
+    GROUP_SUM_LAG_SECONDS,
+    PARTITIONS_TIME_LAG_EXTRAPOLATED,
+    PARTITIONS_WITHOUT_TIME_LAG,
+];
+
 /// Every lag-series name with its help text, in a stable order.
 pub const ALL: &[(&str, &str)] = &[
     (PARTITION_LAG_OFFSETS, "Offset lag of a consumer group on one partition: max(0, end - committed)"),

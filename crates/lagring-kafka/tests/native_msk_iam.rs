@@ -8,8 +8,9 @@
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lagring_kafka::aws::{ContainerAuthorization, ContainerCredentials, WebIdentity};
@@ -19,6 +20,7 @@ use lagring_kafka::{
 use lagring_sim::scenario::security::{SecurityConfig, ServerMskIamConfig, ServerSaslConfig};
 use lagring_sim::{Clock, Scenario, Sim, SimHandle};
 use lagring_testkit::aws_credentials_endpoint::{AwsCredentialsConfig, AwsCredentialsEndpoint};
+use support::reads_everything;
 
 const KEY_ID: &str = "AKIALAGRINGTEST";
 const SECRET: &str = "lagring/test+secret/key";
@@ -76,25 +78,6 @@ fn client(sim: &SimHandle, region: &str, credentials: AwsCredentialSource) -> Ka
         Some(Sasl::msk_iam(MskIam { region: region.to_owned(), credentials, user_agent: "lagring-test".to_owned() }));
     conn.request_timeout = Duration::from_secs(5);
     KafkaClient::new("msk", &conn, ClientKind::Native(NativeOptions::default())).unwrap()
-}
-
-/// Lists the groups and reads their committed offsets; both must match the model exactly.
-async fn reads_everything(sim: &SimHandle, client: &KafkaClient) -> Result<(), String> {
-    let expected = sim.expected_now();
-    let listing = client.list_groups().await.map_err(|e| e.to_string())?;
-    let mut names: Vec<String> = listing.iter().map(|g| g.group.to_string()).collect();
-    names.sort_unstable();
-    assert_eq!(names, vec!["g0", "g1", "g2"]);
-    let groups: Vec<Arc<str>> = names.iter().map(|n| Arc::from(n.as_str())).collect();
-    for (group, result) in client.committed_offsets(groups, 3).await {
-        let commits = result.map_err(|e| e.to_string())?;
-        let want = &expected.groups[&*group].committed;
-        assert_eq!(commits.len(), want.len(), "group {group}");
-        for (tp, offset) in commits {
-            assert_eq!(Some(offset), want[&(tp.topic.to_string(), tp.partition)], "{group} {tp:?}");
-        }
-    }
-    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,8 +9,9 @@
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lagring_kafka::{
@@ -19,6 +20,7 @@ use lagring_kafka::{
 use lagring_sim::scenario::security::{SecurityConfig, ServerOAuthConfig, ServerSaslConfig};
 use lagring_sim::{Clock, Scenario, Sim, SimHandle};
 use lagring_testkit::token_endpoint::{TokenEndpoint, TokenEndpointConfig, mint};
+use support::reads_everything;
 
 const KEY: &str = "lagring-test-hs256-key-of-at-least-32-bytes";
 const CLIENT_ID: &str = "lagring";
@@ -80,25 +82,6 @@ impl Setup {
         conn.request_timeout = Duration::from_secs(5);
         KafkaClient::new("oauth", &conn, ClientKind::Native(NativeOptions::default())).unwrap()
     }
-}
-
-/// Lists the groups and reads their committed offsets; both must match the model exactly.
-async fn reads_everything(sim: &SimHandle, client: &KafkaClient) -> Result<(), String> {
-    let expected = sim.expected_now();
-    let listing = client.list_groups().await.map_err(|e| e.to_string())?;
-    let mut names: Vec<String> = listing.iter().map(|g| g.group.to_string()).collect();
-    names.sort_unstable();
-    assert_eq!(names, vec!["g0", "g1", "g2"]);
-    let groups: Vec<Arc<str>> = names.iter().map(|n| Arc::from(n.as_str())).collect();
-    for (group, result) in client.committed_offsets(groups, 3).await {
-        let commits = result.map_err(|e| e.to_string())?;
-        let want = &expected.groups[&*group].committed;
-        assert_eq!(commits.len(), want.len(), "group {group}");
-        for (tp, offset) in commits {
-            assert_eq!(Some(offset), want[&(tp.topic.to_string(), tp.partition)], "{group} {tp:?}");
-        }
-    }
-    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use serde::Deserialize;
 
+use super::oidc::error_chain;
 use crate::aws::{AwsKeys, ContainerAuthorization, ContainerCredentials, WebIdentity};
 
 /// Largest answer read; a credentials document is about two kilobytes.
@@ -164,18 +165,6 @@ fn xml_element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
 
 fn unescape_xml(text: &str) -> String {
     text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
-}
-
-/// `e` and its sources: reqwest's top-level message alone hides a refused connection.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 #[cfg(test)]

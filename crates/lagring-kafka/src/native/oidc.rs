@@ -86,8 +86,8 @@ pub(crate) async fn request_token(http: &reqwest::Client, oidc: &OidcClientCrede
 }
 
 /// `e` and its sources, as reqwest's top-level message alone ("error sending request") hides
-/// whether the connection was refused or timed out.
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// whether the connection was refused or timed out. Shared with the AWS credential sources.
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut message = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

@@ -20,17 +20,10 @@ use lagring_core::metric_names as m;
 use lagring_core::series::SeriesKey;
 
 /// Time-lag series that are kept while their offset series exist.
-const KEPT: &[&str] = &[
-    m::PARTITION_LAG_SECONDS,
-    m::PARTITION_CONSUME_RATE,
-    m::TOPIC_MAX_LAG_SECONDS,
-    m::TOPIC_SUM_LAG_SECONDS,
-    m::GROUP_MAX_LAG_SECONDS,
-    m::GROUP_SUM_LAG_SECONDS,
-    m::PARTITIONS_TIME_LAG_EXTRAPOLATED,
-    m::PARTITIONS_WITHOUT_TIME_LAG,
-    m::GROUP_STATUS,
-];
+fn kept(name: &str) -> bool {
+    [m::PARTITION_LAG_SECONDS, m::PARTITION_CONSUME_RATE, m::GROUP_STATUS].contains(&name)
+        || m::TIME_LAG_AGGREGATES.contains(&name)
+}
 
 /// The keep rule for one iteration.
 #[derive(Debug)]
@@ -54,7 +47,7 @@ impl<'a> Gaps<'a> {
         if name == m::CATCH_UP_ETA_SECONDS {
             return !self.complete;
         }
-        if !KEPT.contains(&name) {
+        if !kept(name) {
             return false;
         }
         if !self.complete {
