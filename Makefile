@@ -22,16 +22,7 @@ test-deploy:
 ## crate, the in-process fleet (3 nodes over one memory store and the simulator), the native
 ## client against the simulator, the remote-write sink against local receivers.
 unit:
-	$(CARGO) test --workspace --lib --locked
-	$(CARGO) test --locked -p lagring --test fleet_in_process --test fleet_delivery --test burrow_api \
-		--test exact_time_lag --test config_cli --test cli_migrate --test msk_iam_pipeline \
-		--test fleet_placement --test fleet_rolling_restart --test push_fleet
-	$(CARGO) test --locked -p lagring-kafka --test native_auth --test native_exact --test native_groups \
-		--test native_malformed --test native_msk_iam --test native_oauth --test native_share_lag --test native_sim --test native_tasks --test sim_leaders \
-		--test librdkafka_coordinator_down
-	$(CARGO) test --locked -p lagring-sim
-	$(CARGO) test --locked -p lagring-sink --test auth_headers --test delivery --test resilience --test tls \
-		--test push_wavefront --test push_otlp --test push_outage
+	@bash scripts/unit.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
