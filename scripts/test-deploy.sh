@@ -148,6 +148,8 @@ check_image() {
   files="$(docker export "$cid" | tar -t)"
   docker rm "$cid" >/dev/null
   if grep -E '(^|/)(sh|bash|dash|apt|dpkg)$' <<<"$files"; then echo "image contains a shell or package manager"; return 1; fi
+  # librdkafka's Kerberos login loads Cyrus SASL's GSSAPI plugin at run time (ldd cannot see it).
+  grep -qE 'sasl2/libgssapiv2\.so' <<<"$files" || { echo "image lacks Cyrus SASL's GSSAPI plugin"; return 1; }
   docker run --rm --read-only --cap-drop ALL "$IMAGE" --version
   echo "$IMAGE: $((size / 1000 / 1000)) MB, user $user, no shell; base $BASE_IMAGE"
   keep IMAGE
