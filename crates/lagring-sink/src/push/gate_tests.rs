@@ -35,6 +35,7 @@ fn batch(ts: i64, samples: &[(SeriesKey, f64)], ended: &[SeriesKey]) -> SeriesBa
         timestamp_ms: ts,
         samples: samples.iter().map(|(k, v)| Sample { key: k.clone(), value: *v }).collect(),
         ended: ended.to_vec(),
+        push_only: Default::default(),
     }
 }
 
