@@ -27,6 +27,7 @@ use kafka_protocol::messages::{
     StreamsGroupDescribeRequest,
 };
 use kafka_protocol::protocol::StrBytes;
+use lagring_core::group_series::GroupMember;
 use tracing::{debug, warn};
 
 use super::NativeClient;
@@ -37,7 +38,6 @@ use crate::answers::GroupListing;
 use crate::error::{BrokerError, KafkaError};
 use crate::group_types::{GroupDescription, GroupType};
 use crate::stats::Api;
-use lagring_core::group_series::GroupMember;
 
 /// How long describes pause after a broker failed one at the transport level.
 pub(crate) const DESCRIBE_PAUSE: Duration = Duration::from_secs(600);
