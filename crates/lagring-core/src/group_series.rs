@@ -1,6 +1,11 @@
 //! Series about a group rather than about its lag: an info series carrying the group's type and
-//! state, its member count, and the lag of a share group (KIP-932), which is not consumer lag.
-//! Names in [`crate::metric_names`], meanings in docs/metrics.md.
+//! state, its member count, the partitions of each member (opt-in), and the lag of a share group
+//! (KIP-932), which is not consumer lag. Names in [`crate::metric_names`], meanings in
+//! docs/metrics.md.
+//!
+//! The member series is opt-in because its labels are the member's ids: one series per consumer
+//! instance, and a classic consumer gets a new member id at every rejoin, so a restarting fleet
+//! of consumers ends and starts series at each deploy.
 //!
 //! Type and state are labels of one info series (value 1), not labels of every lag series: a
 //! state change then ends one series and starts one, instead of ending and restarting every
@@ -25,6 +30,18 @@ pub struct GroupInfo {
     pub state: Arc<str>,
     /// Members now, where a describe said (absent: no members series).
     pub members: Option<u32>,
+}
+
+/// One member of a group as its type's describe API names it, with the partitions assigned to it
+/// (for a streams group: every partition its active tasks read).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupMember {
+    pub member_id: Arc<str>,
+    pub client_id: Arc<str>,
+    /// The member's client host (`/10.1.2.3`).
+    pub host: Arc<str>,
+    /// Sorted, without duplicates.
+    pub partitions: Vec<TopicPartition>,
 }
 
 /// A share group's position on one partition: its share-partition start offset (SPSO) and, when
@@ -63,6 +80,24 @@ pub fn info_samples(cluster: &Arc<str>, groups: &[GroupInfo], opts: &LabelOption
         }
     }
     out
+}
+
+/// `kafka_consumer_group_member_partitions{group, member_id, client_id, host}`: the number of
+/// partitions assigned to each member of `group` (0 for a member without any).
+pub fn member_samples(
+    cluster: &Arc<str>,
+    group: &Arc<str>,
+    members: &[GroupMember],
+    opts: &LabelOptions,
+) -> Vec<Sample> {
+    members
+        .iter()
+        .map(|m| {
+            let labels =
+                [("group", group), ("member_id", &m.member_id), ("client_id", &m.client_id), ("host", &m.host)];
+            Sample { key: key(opts, cluster, m::MEMBER_PARTITIONS, &labels), value: m.partitions.len() as f64 }
+        })
+        .collect()
 }
 
 /// `kafka_share_group_lag{group, topic, partition}` for every partition with a share-partition
@@ -133,6 +168,33 @@ mod tests {
                 ),
                 ("kafka_consumer_group_members{cluster=c1,env=prod,group=billing}".into(), 3.0),
                 ("kafka_consumer_group_info{cluster=c1,env=prod,group=etl,state=Stable,type=streams}".into(), 1.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn member_partitions_count_each_members_assignment() {
+        let tp = TopicPartition::new;
+        let member = |id: &str, partitions: Vec<TopicPartition>| GroupMember {
+            member_id: Arc::from(id),
+            client_id: Arc::from(format!("{id}-client")),
+            host: Arc::from("/10.0.0.1"),
+            partitions,
+        };
+        let members = [member("m1", vec![tp("a", 0), tp("a", 2), tp("b", 0)]), member("m2", vec![])];
+        assert_eq!(
+            rendered(&member_samples(&Arc::from("c1"), &Arc::from("g"), &members, &opts())),
+            vec![
+                (
+                    "kafka_consumer_group_member_partitions{client_id=m1-client,cluster=c1,env=prod,group=g,host=/10.0.0.1,member_id=m1}"
+                        .into(),
+                    3.0
+                ),
+                (
+                    "kafka_consumer_group_member_partitions{client_id=m2-client,cluster=c1,env=prod,group=g,host=/10.0.0.1,member_id=m2}"
+                        .into(),
+                    0.0
+                ),
             ]
         );
     }

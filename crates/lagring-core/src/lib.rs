@@ -8,6 +8,10 @@
 //! - [`lag_series`]: the emitted series for computed lag.
 //! - [`metric_names`]: the emitted lag-series names (kafka-lag-go compatible).
 //! - [`series`]: series identity, samples, staleness markers.
+//! - [`group_series`]: group type and state, members, each member's
+//!   partitions, share-group lag.
+//! - [`push_series`]: values only push sinks get (Burrow's per-partition
+//!   window start and committed offsets, for goRainbow's names).
 //! - [`probe`]: the end-to-end availability probe's accounting (sequences,
 //!   availability windows, latency histogram, the state a new owner resumes).
 //!
@@ -32,6 +36,7 @@ pub mod metric_names;
 pub mod model;
 pub mod ownership;
 pub mod probe;
+pub mod push_series;
 pub mod rates;
 pub mod series;
 pub mod status;

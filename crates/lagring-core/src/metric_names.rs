@@ -29,6 +29,17 @@ pub const GROUP_STATUS: &str = "kafka_consumer_group_status";
 pub const GROUP_INFO: &str = "kafka_consumer_group_info";
 pub const GROUP_MEMBERS: &str = "kafka_consumer_group_members";
 pub const SHARE_GROUP_LAG: &str = "kafka_share_group_lag";
+pub const MEMBER_PARTITIONS: &str = "kafka_consumer_group_member_partitions";
+pub const PARTITION_END_OFFSET: &str = "kafka_partition_end_offset";
+
+/// Push-only values: what Burrow's `/lag` shows per partition and goRainbow
+/// sends (`<partition>.endOffset`, `.startOffset`), carried to push sinks in
+/// [`crate::series::SeriesBatch::push_only`], never to Prometheus (they would
+/// double the partition series for a figure `lag_in_offsets` already gives).
+pub const PUSH_COMMITTED_OFFSET: &str = "kafka_consumer_group_committed_offset";
+pub const PUSH_WINDOW_START_OFFSET: &str = "kafka_consumer_group_window_start_offset";
+/// Every push-only name.
+pub const PUSH_ONLY: &[&str] = &[PUSH_COMMITTED_OFFSET, PUSH_WINDOW_START_OFFSET];
 
 /// The time-lag series of a group and its topics, next to the per-partition
 /// time lag: what a time-lag gap keeps and what must never be negative.
@@ -80,6 +91,8 @@ pub const ALL: &[(&str, &str)] = &[
         SHARE_GROUP_LAG,
         "Records of a share group's partition at or above its share-partition start offset: max(0, end - start)",
     ),
+    (MEMBER_PARTITIONS, "Partitions assigned to one member of a group (opt-in: prometheus.member_series)"),
+    (PARTITION_END_OFFSET, "Log-end offset of a partition: records ever produced to it"),
 ];
 
 /// Help text for a lag-series name; a generic text for unknown names.
@@ -122,8 +135,12 @@ mod tests {
                 "kafka_consumer_group_info",
                 "kafka_consumer_group_members",
                 "kafka_share_group_lag",
+                "kafka_consumer_group_member_partitions",
+                "kafka_partition_end_offset",
             ]
         );
+        assert_eq!(PUSH_ONLY, &["kafka_consumer_group_committed_offset", "kafka_consumer_group_window_start_offset"]);
+        assert!(PUSH_ONLY.iter().all(|p| ALL.iter().all(|(n, _)| n != p)), "push-only names are no series");
         assert_eq!(help_for(GROUP_MAX_LAG_OFFSETS), "Largest partition offset lag of a consumer group");
     }
 }

@@ -112,6 +112,18 @@ pub struct SeriesBatch {
     /// now (group deleted, partition gone). Sinks that support it send one
     /// staleness marker for each.
     pub ended: Vec<SeriesKey>,
+    /// Values only push sinks see (remote write and `/metrics` never do).
+    pub push_only: PushOnly,
+}
+
+/// Values for push presets that name them (goRainbow's per-partition
+/// `startOffset`/`endOffset`), names in [`crate::metric_names::PUSH_ONLY`].
+/// Kept apart from [`SeriesBatch::samples`] so no Prometheus path can emit
+/// them, with their own ended series so push sinks still end them with a 0.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PushOnly {
+    pub samples: Vec<Sample>,
+    pub ended: Vec<SeriesKey>,
 }
 
 /// Remembers which series a cluster emitted last time, to find the ones that

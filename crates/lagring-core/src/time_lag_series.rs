@@ -26,15 +26,16 @@
 //!   leave gaps in both.
 //!
 //! Per partition (labels: cluster, topic, partition):
-//! - `kafka_partition_produce_records_per_second`. It has no group label, so
-//!   the caller decides which one node emits it for a partition.
+//! - `kafka_partition_end_offset` and `kafka_partition_produce_records_per_second`
+//!   (with enough history). They have no group label, so the caller decides
+//!   which one node emits them for a partition.
 
 use std::sync::{Arc, OnceLock};
 
 use crate::group_time::GroupTimeLag;
 use crate::lag_series::{Builder, GroupLabels, LabelOptions};
 use crate::metric_names as m;
-use crate::model::TopicPartition;
+use crate::model::{Offset, TopicPartition};
 use crate::series::{Sample, SeriesKey};
 
 /// Metric and label names as shared strings, built once per process.
@@ -48,6 +49,7 @@ struct Names {
     without_time_lag: Arc<str>,
     consume_rate: Arc<str>,
     produce_rate: Arc<str>,
+    end_offset: Arc<str>,
     eta: Arc<str>,
     status: Arc<str>,
     topic: Arc<str>,
@@ -66,6 +68,7 @@ fn names() -> &'static Names {
         without_time_lag: Arc::from(m::PARTITIONS_WITHOUT_TIME_LAG),
         consume_rate: Arc::from(m::PARTITION_CONSUME_RATE),
         produce_rate: Arc::from(m::PARTITION_PRODUCE_RATE),
+        end_offset: Arc::from(m::PARTITION_END_OFFSET),
         eta: Arc::from(m::CATCH_UP_ETA_SECONDS),
         status: Arc::from(m::GROUP_STATUS),
         topic: Arc::from("topic"),
@@ -163,14 +166,27 @@ pub fn time_lag_samples(
     TimeLagSamples { steady: b.into_samples(), catch_up_eta }
 }
 
-/// `kafka_partition_produce_records_per_second` for each `(partition, rate)`.
-pub fn produce_rate_samples(cluster: &Arc<str>, rates: &[(TopicPartition, f64)], opts: &LabelOptions) -> Vec<Sample> {
+/// One partition's producer side in one slot: its log-end offset and, with
+/// at least two history points, its produce rate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Produced {
+    pub tp: TopicPartition,
+    pub end: Offset,
+    pub per_second: Option<f64>,
+}
+
+/// `kafka_partition_end_offset` and, where there is a rate,
+/// `kafka_partition_produce_records_per_second` for each partition.
+pub fn produced_samples(cluster: &Arc<str>, produced: &[Produced], opts: &LabelOptions) -> Vec<Sample> {
     let n = names();
     let mut b = Builder::new(opts, cluster);
-    for (tp, rate) in rates {
-        let partition = b.partition(tp.partition);
-        let labels = b.labels(&[(&n.topic, &tp.topic), (&n.partition, &partition)]);
-        b.push(&n.produce_rate, &labels, *rate);
+    for p in produced {
+        let partition = b.partition(p.tp.partition);
+        let labels = b.labels(&[(&n.topic, &p.tp.topic), (&n.partition, &partition)]);
+        b.push(&n.end_offset, &labels, p.end as f64);
+        if let Some(rate) = p.per_second {
+            b.push(&n.produce_rate, &labels, rate);
+        }
     }
     b.into_samples()
 }
@@ -295,9 +311,19 @@ mod tests {
             assert!(offsets.iter().any(|o| same_allocation(o, s)), "{} has its own label set", render(s));
         }
 
-        let rates = [(TopicPartition::new("orders", 3), 7.5)];
+        let produced = [
+            Produced { tp: TopicPartition::new("orders", 3), end: 1200, per_second: Some(7.5) },
+            Produced { tp: TopicPartition::new("orders", 4), end: 9, per_second: None },
+        ];
         let got: Vec<String> =
-            produce_rate_samples(&"prod".into(), &rates, &LabelOptions::default()).iter().map(render).collect();
-        assert_eq!(got, ["kafka_partition_produce_records_per_second{clustername=prod,partition=3,topic=orders} 7.5"]);
+            produced_samples(&"prod".into(), &produced, &LabelOptions::default()).iter().map(render).collect();
+        assert_eq!(
+            got,
+            [
+                "kafka_partition_end_offset{clustername=prod,partition=3,topic=orders} 1200",
+                "kafka_partition_produce_records_per_second{clustername=prod,partition=3,topic=orders} 7.5",
+                "kafka_partition_end_offset{clustername=prod,partition=4,topic=orders} 9",
+            ]
+        );
     }
 }

@@ -68,15 +68,19 @@ pub struct GroupDescription {
     /// before Kafka 4.1's StreamsGroupDescribe) or the client has none (librdkafka), and the
     /// state is then the listing's.
     pub members: Option<u32>,
-    /// Who consumes each assigned partition, sorted by partition (classic and KIP-848
-    /// groups; empty for other types, between assignments, and with the librdkafka client).
+    /// Who consumes each assigned partition, sorted by partition (classic, KIP-848 and
+    /// streams groups; empty for share groups, whose partitions may have several members,
+    /// between assignments, and with the librdkafka client).
     pub owners: Vec<PartitionOwner>,
+    /// Each member with the partitions assigned to it, as the describe lists them (every type
+    /// the native client describes; empty where `members` is `None`).
+    pub member_assignments: Vec<lagring_core::group_series::GroupMember>,
 }
 
 impl GroupDescription {
     /// A group known from its listing only: its state, no member count, no owners.
     pub fn from_listing(group_type: GroupType, state: String) -> Self {
-        Self { group_type, state, members: None, owners: Vec::new() }
+        Self { group_type, state, members: None, owners: Vec::new(), member_assignments: Vec::new() }
     }
 }
 

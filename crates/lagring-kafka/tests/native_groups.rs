@@ -120,7 +120,7 @@ async fn describe_gives_state_and_members_in_one_request_per_coordinator_and_typ
         g.owners.iter().map(|o| (o.tp.topic.to_string(), o.tp.partition)).collect()
     };
     let all_of_a = vec![("a".to_owned(), 0), ("a".to_owned(), 1), ("a".to_owned(), 2)];
-    for name in ["classic-stable", "kip848"] {
+    for name in ["classic-stable", "kip848", "streams"] {
         assert_eq!(owned(&got[name]), all_of_a, "{name}: one owner per partition");
         for o in &got[name].owners {
             assert!(o.client_id.starts_with(&format!("{name}-client-")), "{name}: {o:?}");
@@ -129,11 +129,31 @@ async fn describe_gives_state_and_members_in_one_request_per_coordinator_and_typ
     }
     let clients: BTreeSet<&str> = got["classic-stable"].owners.iter().map(|o| &*o.client_id).collect();
     assert_eq!(clients.len(), 2, "both members of classic-stable own partitions");
-    for name in ["classic-preparing", "classic-completing", "classic-empty", "share", "streams"] {
+    for name in ["classic-preparing", "classic-completing", "classic-empty", "share"] {
         assert_eq!(owned(&got[name]), vec![], "{name} names no owner");
     }
+    // Members with their partitions: the model deals (topic, partition) pairs round-robin.
+    let members = |name: &str| -> Vec<(String, String, String, usize)> {
+        let m = got[name].member_assignments.iter();
+        m.map(|m| (m.member_id.to_string(), m.client_id.to_string(), m.host.to_string(), m.partitions.len())).collect()
+    };
+    let member = |g: &str, i: usize, host: &str, n: usize| {
+        (format!("{g}-member-{i}"), format!("{g}-client-{i}"), host.to_owned(), n)
+    };
+    assert_eq!(
+        members("classic-stable"),
+        vec![member("classic-stable", 0, "/10.0.0.1", 2), member("classic-stable", 1, "/10.0.0.2", 1)]
+    );
+    assert_eq!(members("share"), vec![member("share", 0, "/10.0.0.1", 3), member("share", 1, "/10.0.0.2", 2)]);
+    assert_eq!(members("streams"), vec![member("streams", 0, "/10.0.0.1", 3)], "its tasks read a-0..a-2");
+    assert_eq!(
+        members("classic-preparing").iter().map(|m| m.3).collect::<Vec<_>>(),
+        vec![0],
+        "no assignment while rebalancing"
+    );
     for g in got.values_mut() {
         g.owners.clear();
+        g.member_assignments.clear();
     }
     let want: BTreeMap<String, GroupDescription> = expected
         .groups
@@ -141,7 +161,9 @@ async fn describe_gives_state_and_members_in_one_request_per_coordinator_and_typ
         .map(|(n, g)| {
             let group_type = group_type(g.group_type);
             let members = Some(g.members);
-            (n.clone(), GroupDescription { group_type, state: g.state.to_string(), members, owners: Vec::new() })
+            let state = g.state.to_string();
+            let (owners, member_assignments) = (Vec::new(), Vec::new());
+            (n.clone(), GroupDescription { group_type, state, members, owners, member_assignments })
         })
         .collect();
     assert_eq!(got, want);
@@ -297,11 +319,17 @@ async fn a_broker_without_streams_group_describe_leaves_streams_groups_to_the_li
         .map(|(g, d)| (g.to_string(), d.map_err(|e| e.to_string())))
         .collect();
     let from_listing = |state: &str| Ok(GroupDescription::from_listing(GroupType::Streams, state.to_owned()));
-    let kip848 =
-        GroupDescription { group_type: GroupType::Consumer, state: "Stable".into(), members: Some(3), owners: vec![] };
+    let kip848 = GroupDescription {
+        group_type: GroupType::Consumer,
+        state: "Stable".into(),
+        members: Some(3),
+        owners: vec![],
+        member_assignments: vec![],
+    };
     let mut got = got;
     if let Some((_, Ok(d))) = got.iter_mut().find(|(n, _)| n == "kip848") {
         d.owners.clear();
+        d.member_assignments.clear();
     }
     assert_eq!(
         got,

@@ -12,7 +12,7 @@ fn sample(name: &str, cluster: &str, group: &str, value: f64) -> Sample {
 }
 
 fn batch(cluster: &str, samples: Vec<Sample>) -> SeriesBatch {
-    SeriesBatch { cluster: Arc::from(cluster), timestamp_ms: 0, samples, ended: vec![] }
+    SeriesBatch { cluster: Arc::from(cluster), timestamp_ms: 0, samples, ended: vec![], push_only: Default::default() }
 }
 
 fn lag_text(collector: &LagCollector) -> String {

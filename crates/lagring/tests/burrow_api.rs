@@ -2,7 +2,11 @@
 //! in-process simulator, see `support/mod.rs`): a group that node-0 owns is
 //! read from node-1, which never fetched it, and every field is checked
 //! against what the simulator says the group's lag is — exact lags; unknown
-//! groups and clusters answer 404 as Burrow does.
+//! groups and clusters answer 404 as Burrow does. lagring's extensions too:
+//! the member the describe names per partition, and the records consumed
+//! (per partition of the group) and produced (per topic partition) per
+//! minute, which the scenario makes exactly 0 (nothing is produced, every
+//! group stands still).
 
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
@@ -55,10 +59,14 @@ async fn any_node_serves_burrow_status_and_lag_of_a_group_another_node_owns() ->
     let path = format!("/v3/kafka/sim/consumer/{group}/lag");
 
     // The evaluation of the slot node-1 reads may predate the first status
-    // window point: wait until every partition has a status.
+    // window point, or the second committed-history point a rate needs: wait
+    // until every partition has a status and a consume rate.
     let lag = wait_for("a complete evaluation on node-1", TIMEOUT, || async {
         let (code, body) = get(&fleet, "node-1", &path).await?;
-        Ok((code == 200 && body["status"]["complete"] == 1.0).then_some(body))
+        let rated = body["status"]["partitions"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().all(|p| !p["records_consumed_per_minute"].is_null()));
+        Ok((code == 200 && body["status"]["complete"] == 1.0 && rated).then_some(body))
     })
     .await?;
     assert_eq!(lag["error"], false);
@@ -80,10 +88,12 @@ async fn any_node_serves_burrow_status_and_lag_of_a_group_another_node_owns() ->
         assert_eq!(p["current_lag"], *want, "{group} {topic}/{partition}: {p}");
         assert_eq!(p["status"], "OK");
         assert_eq!(p["complete"], 1.0);
-        // The member the describe names for the partition (the simulator's client id and host).
-        let client = p["client_id"].as_str().context("client_id")?;
-        assert!(client.starts_with(&format!("{group}-client-")), "{topic}/{partition}: {p}");
-        assert!(p["owner"].as_str().context("owner")?.starts_with("/10.0."), "{topic}/{partition}: {p}");
+        // The member the describe names for the partition: the group's one member, as the
+        // simulator names it.
+        assert_eq!(p["client_id"], format!("{group}-client-0").as_str(), "{topic}/{partition}: {p}");
+        assert_eq!(p["owner"], "/10.0.0.1", "{topic}/{partition}: {p}");
+        // Steady lag: the committed offset does not move, so 0 records a minute.
+        assert_eq!(p["records_consumed_per_minute"], 0.0, "{topic}/{partition}: {p}");
         let end = &p["end"];
         assert_eq!(end["lag"], *want);
         assert_eq!(end["timestamp"], end["observedAt"]);
@@ -122,6 +132,7 @@ async fn any_node_serves_burrow_status_and_lag_of_a_group_another_node_owns() ->
         assert_eq!(p["current-lag"], *want, "{topic}/{partition}: {p}");
         assert_eq!(p["offsets"].as_array().map(Vec::len), Some(2));
         assert_eq!(p["client_id"], partitions[0]["client_id"], "one member per group in the scenario");
+        assert_eq!(p["records_consumed_per_minute"], 0.0, "{topic}/{partition}: {p}");
     }
 
     // Lists and topics, from either node.
@@ -132,8 +143,16 @@ async fn any_node_serves_burrow_status_and_lag_of_a_group_another_node_owns() ->
     assert_eq!(listed, fleet.groups, "every group of the fleet, from one node");
     let (_, body) = get(&fleet, "node-1", "/v3/kafka/sim/topic").await?;
     assert_eq!(body["topics"], serde_json::json!(["orders", "payments"]));
-    let (code, body) = get(&fleet, "node-1", "/v3/kafka/sim/topic/orders").await?;
-    assert_eq!((code, body["offsets"].as_array().map(Vec::len)), (200, Some(4)));
+    let topic = wait_for("produce rates of orders on node-1", TIMEOUT, || async {
+        let (code, body) = get(&fleet, "node-1", "/v3/kafka/sim/topic/orders").await?;
+        let rated = body["records_produced_per_minute"].as_array().is_some_and(|r| r.iter().all(|v| !v.is_null()));
+        Ok((code == 200 && rated).then_some(body))
+    })
+    .await?;
+    let expected = fleet.sim.expected_now();
+    let ends: Vec<i64> = (0..4).map(|p| expected.partitions[&("orders".to_owned(), p)].high_watermark).collect();
+    assert_eq!(topic["offsets"], serde_json::json!(ends), "the simulator's end offsets, by partition");
+    assert_eq!(topic["records_produced_per_minute"], serde_json::json!([0.0, 0.0, 0.0, 0.0]), "nothing produced");
     let (_, module) = get(&fleet, "node-1", "/v3/kafka/sim").await?;
     assert_eq!(module["module"]["class-name"], "kafka");
     assert_eq!(module["module"]["servers"].as_array().map(Vec::len), Some(3));

@@ -7,8 +7,10 @@
 //! DescribeGroups, which reports a non-classic group as `Dead`: such a group keeps the listing's
 //! state, with no member count.
 //!
-//! Classic and KIP-848 answers also name each assigned partition's member (client host and
-//! id, see `assignments.rs`), which the Burrow read API shows as `owner` and `client_id`.
+//! The answers also list each member (member id, client id, host) with its assigned
+//! partitions (see `assignments.rs`): the opt-in member series, and for classic, KIP-848 and
+//! streams groups each partition's member, which the Burrow read API shows as `owner` and
+//! `client_id`.
 //!
 //! Describes only add state and member counts, so a broker that answers them by closing the
 //! connection or with bytes the codec cannot read (tansu 0.6 does both for DescribeGroups) must
@@ -25,6 +27,7 @@ use kafka_protocol::messages::{
     StreamsGroupDescribeRequest,
 };
 use kafka_protocol::protocol::StrBytes;
+use lagring_core::group_series::GroupMember;
 use tracing::{debug, warn};
 
 use super::NativeClient;
@@ -33,43 +36,43 @@ use super::by_coordinator::Answer;
 use super::error::WireError;
 use crate::answers::GroupListing;
 use crate::error::{BrokerError, KafkaError};
-use crate::group_types::{GroupDescription, GroupType, PartitionOwner};
+use crate::group_types::{GroupDescription, GroupType};
 use crate::stats::Api;
 
 /// How long describes pause after a broker failed one at the transport level.
 pub(crate) const DESCRIBE_PAUSE: Duration = Duration::from_secs(600);
 
-/// (state, members, partition owners) as a describe answers them.
-type Described = (String, u32, Vec<PartitionOwner>);
+/// (state, member count, members with their partitions) as a describe answers them.
+type Described = (String, u32, Vec<GroupMember>);
 
 fn ids(groups: &[Arc<str>]) -> Vec<GroupId> {
     groups.iter().map(|g| GroupId(StrBytes::from_string(g.to_string()))).collect()
 }
 
-/// A group-level answer: the state, member count and owners, or the group's error code.
-fn described(code: i16, state: &StrBytes, members: usize, owners: Vec<PartitionOwner>) -> Result<Described, WireError> {
+/// A group-level answer: the state, member count and members, or the group's error code.
+fn described(code: i16, state: &StrBytes, count: usize, members: Vec<GroupMember>) -> Result<Described, WireError> {
     match code {
-        0 => Ok((state.as_str().to_owned(), u32::try_from(members).unwrap_or(u32::MAX), owners)),
+        0 => Ok((state.as_str().to_owned(), u32::try_from(count).unwrap_or(u32::MAX), members)),
         code => Err(WireError::broker(code)),
     }
 }
 
 /// The answers of one describe request: per described group `fields` gives (id, error code,
-/// state, member count) and `owners` its partition owners; a failed request fails every group
-/// of its `chunk`.
+/// state, member count) and `members` its members with their partitions; a failed request fails
+/// every group of its `chunk`.
 fn answers<G>(
     response: Result<Vec<G>, WireError>,
     chunk: &[Arc<str>],
     fields: impl Fn(&G) -> (&GroupId, i16, &StrBytes, usize),
-    owners: impl Fn(&G) -> Vec<PartitionOwner>,
+    members: impl Fn(&G) -> Vec<GroupMember>,
 ) -> Vec<Answer<Described>> {
     match response {
         Ok(groups) => groups
             .iter()
             .map(|g| {
-                let (id, code, state, members) = fields(g);
-                let owners = if code == 0 { owners(g) } else { Vec::new() };
-                (Arc::from(id.0.as_str()), described(code, state, members, owners))
+                let (id, code, state, count) = fields(g);
+                let listed = if code == 0 { members(g) } else { Vec::new() };
+                (Arc::from(id.0.as_str()), described(code, state, count, listed))
             })
             .collect(),
         Err(e) => chunk.iter().map(|g| (g.clone(), Err(e.clone()))).collect(),
@@ -116,7 +119,7 @@ impl NativeClient {
                         response.map(|(_, r)| r.groups),
                         &chunk,
                         |g| (&g.group_id, g.error_code, &g.group_state, g.members.len()),
-                        |g| assignments::classic_owners(&g.members),
+                        |g| assignments::classic_members(&g.members),
                     )
                 }
             ),
@@ -132,7 +135,7 @@ impl NativeClient {
                         response.map(|(_, r)| r.groups),
                         &chunk,
                         |g| (&g.group_id, g.error_code, &g.group_state, g.members.len()),
-                        |g| assignments::consumer_owners(&g.members),
+                        |g| assignments::consumer_members(&g.members),
                     )
                 }
             ),
@@ -148,7 +151,7 @@ impl NativeClient {
                         response.map(|(_, r)| r.groups),
                         &chunk,
                         |g| (&g.group_id, g.error_code, &g.group_state, g.members.len()),
-                        |_| Vec::new(),
+                        |g| assignments::share_members(&g.members),
                     )
                 }
             ),
@@ -164,7 +167,7 @@ impl NativeClient {
                         response.map(|(_, r)| r.groups),
                         &chunk,
                         |g| (&g.group_id, g.error_code, &g.group_state, g.members.len()),
-                        |_| Vec::new(),
+                        |g| assignments::streams_members(g.topology.as_ref(), &g.members),
                     )
                 }
             ),
@@ -203,8 +206,19 @@ impl NativeClient {
                     {
                         Ok(GroupDescription::from_listing(listing.group_type, listing.state))
                     }
-                    Some((_, Ok((state, members, owners)))) => {
-                        Ok(GroupDescription { group_type: listing.group_type, state, members: Some(members), owners })
+                    Some((_, Ok((state, count, member_assignments)))) => {
+                        // A share partition may have several members: no single owner.
+                        let owners = match listing.group_type {
+                            GroupType::Share => Vec::new(),
+                            _ => assignments::owners(&member_assignments),
+                        };
+                        Ok(GroupDescription {
+                            group_type: listing.group_type,
+                            state,
+                            members: Some(count),
+                            owners,
+                            member_assignments,
+                        })
                     }
                     // A broker before StreamsGroupDescribe: the listing is all there is.
                     Some((_, Err(WireError::Unsupported { .. }))) if listing.group_type == GroupType::Streams => {

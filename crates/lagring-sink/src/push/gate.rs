@@ -20,6 +20,9 @@
 //! node's previous batch: a group that appears here (created, or moved in from
 //! a peer) starts at its current value, since the two cannot be told apart.
 //!
+//! The batch's push-only values (`SeriesBatch::push_only`) follow the same
+//! rules as its series.
+//!
 //! The clock is the batch timestamp (the slot start), so the rules are pure
 //! and tested with hand-made timestamps.
 
@@ -121,7 +124,7 @@ impl Gate {
             value,
             timestamp_ms,
         };
-        for sample in &batch.samples {
+        for sample in batch.samples.iter().chain(&batch.push_only.samples) {
             let key = &sample.key;
             let group = group_of(key);
             match group {
@@ -168,7 +171,7 @@ impl Gate {
                 }
             }
         }
-        for key in &batch.ended {
+        for key in batch.ended.iter().chain(&batch.push_only.ended) {
             if let Some(last) = state.sent.remove(key) {
                 out.considered += 1;
                 if last.value != 0.0 {

@@ -35,6 +35,7 @@ fn batch(ts: i64, samples: &[(SeriesKey, f64)], ended: &[SeriesKey]) -> SeriesBa
         timestamp_ms: ts,
         samples: samples.iter().map(|(k, v)| Sample { key: k.clone(), value: *v }).collect(),
         ended: ended.to_vec(),
+        push_only: Default::default(),
     }
 }
 
@@ -161,4 +162,33 @@ fn clusters_are_gated_independently() {
     assert_eq!(gate.observe(&other, all).records.len(), 1);
     // Cluster d's batch does not make g of cluster c look moved away.
     assert_eq!(gate.tracked(), 2);
+}
+
+#[test]
+fn push_only_values_are_gated_and_ended_like_series() {
+    let committed = key(lagring_core::metric_names::PUSH_COMMITTED_OFFSET, "g", Some("0"));
+    let with_push = |mut b: SeriesBatch, push: &[(SeriesKey, f64)], ended: &[SeriesKey]| {
+        b.push_only.samples = push.iter().map(|(k, v)| Sample { key: k.clone(), value: *v }).collect();
+        b.push_only.ended = ended.to_vec();
+        b
+    };
+    let mut gate = Gate::new(timing());
+    let lagging = [(total("g"), 5.0), (part("g", "0"), 5.0)];
+    let first = gate.observe(&with_push(batch(0, &lagging, &[]), &[(committed.clone(), 95.0)], &[]), all);
+    assert_eq!(first.considered, 3);
+    let name = |k: &SeriesKey| k.name().to_owned();
+    let p0 = Some("0".to_owned());
+    assert_eq!(sent(&first)[2], (name(&committed), p0.clone(), 95.0, 0));
+    // The group is deleted while lagging: the push-only value ends with a 0 like the rest.
+    let gone = with_push(batch(10 * S, &[], &[total("g"), part("g", "0")]), &[], std::slice::from_ref(&committed));
+    let last = gate.observe(&gone, all);
+    assert_eq!(
+        sent(&last),
+        vec![
+            (GROUP_SUM_LAG_OFFSETS.to_owned(), None, 0.0, 10),
+            (PARTITION_LAG_OFFSETS.to_owned(), p0.clone(), 0.0, 10),
+            (name(&committed), p0, 0.0, 10),
+        ]
+    );
+    assert_eq!(gate.tracked(), 0);
 }

@@ -9,8 +9,15 @@
 //!   Burrow + goRainbow keep working: per group
 //!   `<prefix>.<env>.<group>.totalLag` and `.maxLagCurrentLag`, per topic of
 //!   the group `.maxLagTopic` (tag `topic`), per partition
-//!   `.<partition>.currentLag` (tags `topic`, `partition`); `env` is the
-//!   cluster name and every line has goRainbow's `env` and `consumer` tags.
+//!   `.<partition>.currentLag`, `.startOffset` and `.endOffset` (tags `topic`,
+//!   `partition`); `env` is the cluster name and every group line has
+//!   goRainbow's `env` and `consumer` tags. Per topic partition
+//!   `<prefix>.<env>.topic.<topic>.<partition>.offset` (the end offset, tags
+//!   `topic` and `partitionId`, as goRainbow's topic handler sends it).
+//!
+//! `startOffset` and `endOffset` are Burrow's window-start and current
+//! committed offsets, which lagring does not emit as Prometheus series: they
+//! come from the batch's push-only part, which only this preset sends.
 //!
 //! Names keep `[A-Za-z0-9._-]` and replace anything else with `_`; tag values
 //! are quoted with `"` escaped and line breaks removed, so no value from a
@@ -19,7 +26,8 @@
 use std::fmt::Write;
 
 use lagring_core::metric_names::{
-    GROUP_MAX_LAG_OFFSETS, GROUP_SUM_LAG_OFFSETS, PARTITION_LAG_OFFSETS, TOPIC_MAX_LAG_OFFSETS,
+    GROUP_MAX_LAG_OFFSETS, GROUP_SUM_LAG_OFFSETS, PARTITION_END_OFFSET, PARTITION_LAG_OFFSETS, PUSH_COMMITTED_OFFSET,
+    PUSH_ONLY, PUSH_WINDOW_START_OFFSET, TOPIC_MAX_LAG_OFFSETS,
 };
 use lagring_core::series::SeriesKey;
 use serde::Deserialize;
@@ -46,25 +54,41 @@ impl Naming {
         }
     }
 
-    /// True when this preset sends the series at all.
+    /// True when this preset sends the series at all: `lagring` every
+    /// Prometheus series, `gorainbow` the ones it names (push-only ones too).
     pub fn maps(self, key: &SeriesKey) -> bool {
         match self {
-            Naming::Lagring => true,
-            Naming::Gorainbow => gorainbow_suffix(key).is_some(),
+            Naming::Lagring => !PUSH_ONLY.contains(&key.name()),
+            Naming::Gorainbow => gorainbow_name(key).is_some(),
         }
+    }
+
+    /// True when this preset sends push-only values (the compute stage then
+    /// builds them).
+    pub fn sends_push_only(self) -> bool {
+        self == Naming::Gorainbow
     }
 }
 
-/// goRainbow's last name segment(s) of a series, if it has one.
-fn gorainbow_suffix(key: &SeriesKey) -> Option<String> {
-    key.label("group")?;
-    match key.name() {
-        GROUP_SUM_LAG_OFFSETS => Some("totalLag".to_owned()),
-        GROUP_MAX_LAG_OFFSETS => Some("maxLagCurrentLag".to_owned()),
-        TOPIC_MAX_LAG_OFFSETS => Some("maxLagTopic".to_owned()),
-        PARTITION_LAG_OFFSETS => Some(format!("{}.currentLag", name_part(key.label("partition")?))),
-        _ => None,
-    }
+/// goRainbow's name of a series after `<prefix>.<env>.`, if it has one.
+fn gorainbow_name(key: &SeriesKey) -> Option<String> {
+    let partition = || key.label("partition").map(name_part);
+    let Some(group) = key.label("group").map(name_part) else {
+        return match key.name() {
+            PARTITION_END_OFFSET => Some(format!("topic.{}.{}.offset", name_part(key.label("topic")?), partition()?)),
+            _ => None,
+        };
+    };
+    let suffix = match key.name() {
+        GROUP_SUM_LAG_OFFSETS => "totalLag".to_owned(),
+        GROUP_MAX_LAG_OFFSETS => "maxLagCurrentLag".to_owned(),
+        TOPIC_MAX_LAG_OFFSETS => "maxLagTopic".to_owned(),
+        PARTITION_LAG_OFFSETS => format!("{}.currentLag", partition()?),
+        PUSH_WINDOW_START_OFFSET => format!("{}.startOffset", partition()?),
+        PUSH_COMMITTED_OFFSET => format!("{}.endOffset", partition()?),
+        _ => return None,
+    };
+    Some(format!("{group}.{suffix}"))
 }
 
 /// Everything a line needs besides the record.
@@ -101,11 +125,11 @@ impl LineFormat {
         match self.naming {
             Naming::Lagring => out.push_str(&name_part(&key.name().replace('_', "."))),
             Naming::Gorainbow => {
-                let (Some(suffix), Some(group)) = (gorainbow_suffix(key), key.label("group")) else {
+                let Some(name) = gorainbow_name(key) else {
                     out.truncate(start);
                     return false;
                 };
-                let _ = write!(out, "{}.{}.{suffix}", name_part(&record.cluster), name_part(group));
+                let _ = write!(out, "{}.{name}", name_part(&record.cluster));
             }
         }
         let _ = write!(out, " {} {}", record.value, record.timestamp_ms.div_euclid(1000));
@@ -116,15 +140,21 @@ impl LineFormat {
                     push_tag(out, k, v);
                 }
             }
-            Naming::Gorainbow => {
-                push_tag(out, "env", &record.cluster);
-                push_tag(out, "consumer", key.label("group").unwrap_or_default());
-                for name in ["topic", "partition"] {
-                    if let Some(v) = key.label(name) {
-                        push_tag(out, name, v);
+            Naming::Gorainbow => match key.label("group") {
+                Some(group) => {
+                    push_tag(out, "env", &record.cluster);
+                    push_tag(out, "consumer", group);
+                    for name in ["topic", "partition"] {
+                        if let Some(v) = key.label(name) {
+                            push_tag(out, name, v);
+                        }
                     }
                 }
-            }
+                None => {
+                    push_tag(out, "topic", key.label("topic").unwrap_or_default());
+                    push_tag(out, "partitionId", key.label("partition").unwrap_or_default());
+                }
+            },
         }
         out.push_str(&self.tags);
         out.push('\n');

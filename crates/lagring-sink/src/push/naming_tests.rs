@@ -44,6 +44,18 @@ fn gorainbow_names_pinned() {
             key(PARTITION_LAG_OFFSETS, &p),
             "fjord.burrow.prod.billing.3.currentLag 42 1700000000 source=\"fjord-burrow\" env=\"prod\" consumer=\"billing\" topic=\"orders\" partition=\"3\"\n",
         ),
+        (
+            key(PUSH_WINDOW_START_OFFSET, &p),
+            "fjord.burrow.prod.billing.3.startOffset 42 1700000000 source=\"fjord-burrow\" env=\"prod\" consumer=\"billing\" topic=\"orders\" partition=\"3\"\n",
+        ),
+        (
+            key(PUSH_COMMITTED_OFFSET, &p),
+            "fjord.burrow.prod.billing.3.endOffset 42 1700000000 source=\"fjord-burrow\" env=\"prod\" consumer=\"billing\" topic=\"orders\" partition=\"3\"\n",
+        ),
+        (
+            key(PARTITION_END_OFFSET, &[("clustername", "prod"), ("partition", "3"), ("topic", "orders")]),
+            "fjord.burrow.prod.topic.orders.3.offset 42 1700000000 source=\"fjord-burrow\" topic=\"orders\" partitionId=\"3\"\n",
+        ),
     ];
     for (k, want) in cases {
         assert!(Naming::Gorainbow.maps(&k));
@@ -52,6 +64,12 @@ fn gorainbow_names_pinned() {
     let other = key("kafka_consumer_group_lag_in_seconds", &p);
     assert!(!Naming::Gorainbow.maps(&other));
     assert_eq!(line(&f, &record(other, 1.0)), None);
+    let rate = key("kafka_partition_produce_records_per_second", &[("partition", "3"), ("topic", "orders")]);
+    assert!(!Naming::Gorainbow.maps(&rate), "only the end offset has a topic-level name");
+    assert!(Naming::Gorainbow.sends_push_only() && !Naming::Lagring.sends_push_only());
+    for name in [PUSH_WINDOW_START_OFFSET, PUSH_COMMITTED_OFFSET] {
+        assert!(!Naming::Lagring.maps(&key(name, &p)), "{name} is no Prometheus series: lagring's preset skips it");
+    }
 }
 
 #[test]

@@ -115,6 +115,7 @@ mod tests {
             timestamp_ms: ts,
             samples: samples.iter().map(|(k, v)| CoreSample { key: k.clone(), value: *v }).collect(),
             ended: ended.to_vec(),
+            push_only: Default::default(),
         }
     }
 

@@ -28,6 +28,7 @@ pub fn batch(ts: i64, samples: &[(SeriesKey, f64)], ended: &[SeriesKey]) -> Seri
         timestamp_ms: ts,
         samples: samples.iter().map(|(k, v)| Sample { key: k.clone(), value: *v }).collect(),
         ended: ended.to_vec(),
+        push_only: Default::default(),
     }
 }
 

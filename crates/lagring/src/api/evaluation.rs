@@ -9,15 +9,27 @@
 //! the oldest point when the history is younger than the window), each with
 //! its observation time and the lag then (from the end-offset history).
 //! Burrow reads the same two objects off its ring of commits.
+//!
+//! lagring's extensions: per partition the records consumed per minute (the
+//! consume rate, `kafka_consumer_group_consume_records_per_second`, × 60),
+//! per topic partition the records produced per minute (the produce rate ×
+//! 60) next to the end offsets.
 
 use lagring_core::group_time::GroupTimeLag;
 use lagring_core::history::OffsetHistory;
 use lagring_core::lag::GroupLag;
-use lagring_core::model::ClusterObservation;
+use lagring_core::model::{ClusterObservation, TopicPartition};
 use lagring_core::status::Status;
 use lagring_kafka::PartitionOwner;
 
-use super::model::{BurrowStatus, ConsumerOffset, ConsumerPartition, ConsumerTopics, GroupStatus, PartitionStatus};
+use super::model::{
+    BurrowStatus, ConsumerOffset, ConsumerPartition, ConsumerTopics, GroupStatus, PartitionStatus, TopicRecord,
+};
+
+/// A rate per second as records per minute.
+fn per_minute(per_second: f64) -> f64 {
+    per_second * 60.0
+}
 
 /// Partitions listed per published group: bounds a value at about 350 KB. A
 /// larger group lists its first partitions (by topic, partition); its
@@ -86,7 +98,8 @@ pub fn evaluate_group(
     let mut maxlag: Option<PartitionStatus> = None;
     let mut complete = 0usize;
     for (i, p) in lag.partitions.iter().enumerate() {
-        let status = statuses.get(i).filter(|s| s.tp == p.tp).and_then(|s| s.status);
+        let time = statuses.get(i).filter(|s| s.tp == p.tp);
+        let status = time.and_then(|s| s.status);
         let current_lag = u64::try_from(p.lag).unwrap_or(0);
         let end =
             ConsumerOffset { offset: p.committed, timestamp: now_ms, observed_at: now_ms, lag: Some(current_lag) };
@@ -101,6 +114,7 @@ pub fn evaluate_group(
             end: Some(end),
             current_lag,
             complete: if status.is_some() { 1.0 } else { 0.0 },
+            records_consumed_per_minute: time.and_then(|t| t.consume_per_s).map(per_minute),
         };
         if status.is_some() {
             complete += 1;
@@ -141,23 +155,35 @@ pub fn consumer_topics(status: &GroupStatus) -> ConsumerTopics {
                 owner: p.owner.clone(),
                 client_id: p.client_id.clone(),
                 current_lag: p.current_lag,
+                records_consumed_per_minute: p.records_consumed_per_minute,
             });
         }
     }
     topics
 }
 
-/// Per topic fetched in `obs`, its end offsets by partition number; topics
+/// Per topic fetched in `obs`, its end offsets by partition number with the
+/// produce rate per minute of each where `produce_per_s` has one; topics
 /// some partition of which is missing this iteration are left out (their
 /// last complete record stays until it expires).
-pub fn topic_offsets(obs: &ClusterObservation) -> Vec<(String, Vec<i64>)> {
+pub fn topic_offsets(
+    obs: &ClusterObservation,
+    produce_per_s: &[(TopicPartition, Option<f64>)],
+) -> Vec<(String, TopicRecord)> {
+    let rate = |tp: &TopicPartition| {
+        let i = produce_per_s.binary_search_by(|(p, _)| p.cmp(tp)).ok()?;
+        produce_per_s.get(i).and_then(|(_, r)| *r).map(per_minute)
+    };
     obs.topic_partitions
         .iter()
         .filter_map(|(topic, &count)| {
-            let offsets: Option<Vec<i64>> = (0..count.max(0))
-                .map(|p| obs.offsets.get(&lagring_core::model::TopicPartition::new(topic.clone(), p)).map(|o| o.end))
-                .collect();
-            Some((topic.to_string(), offsets.filter(|o| !o.is_empty())?))
+            let mut record = TopicRecord::default();
+            for p in 0..count.max(0) {
+                let tp = TopicPartition::new(topic.clone(), p);
+                record.offsets.push(obs.offsets.get(&tp)?.end);
+                record.per_minute.push(rate(&tp));
+            }
+            (!record.offsets.is_empty()).then(|| (topic.to_string(), record))
         })
         .collect()
 }

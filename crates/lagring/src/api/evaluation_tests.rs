@@ -19,7 +19,7 @@ use lagring_kafka::PartitionOwner;
 use super::evaluation::{
     MAX_PUBLISHED_PARTITIONS, consumer_topics, evaluate_group, group_status, topic_offsets, window_start,
 };
-use super::model::{BurrowStatus, ConsumerOffset};
+use super::model::{BurrowStatus, ConsumerOffset, TopicRecord};
 use super::tests::{differences, fixture};
 
 const NOW: i64 = 1_765_000_600_000;
@@ -50,11 +50,22 @@ fn group(partitions: Vec<PartitionLag>) -> GroupLag {
 }
 
 fn time(g: &GroupLag, statuses: &[Option<Status>]) -> GroupTimeLag {
+    time_with_rates(g, statuses, &[])
+}
+
+/// `consume_per_s[i]` is partition i's consume rate (none past its end).
+fn time_with_rates(g: &GroupLag, statuses: &[Option<Status>], consume_per_s: &[Option<f64>]) -> GroupTimeLag {
     let partitions = g
         .partitions
         .iter()
         .zip(statuses)
-        .map(|(p, s)| PartitionTimeLag { tp: p.tp.clone(), time_lag: TimeLag::NoData, consume_per_s: None, status: *s })
+        .enumerate()
+        .map(|(i, (p, s))| PartitionTimeLag {
+            tp: p.tp.clone(),
+            time_lag: TimeLag::NoData,
+            consume_per_s: consume_per_s.get(i).copied().flatten(),
+            status: *s,
+        })
         .collect();
     GroupTimeLag {
         group: g.group.clone(),
@@ -85,6 +96,24 @@ fn a_group_with_a_stalled_partition_is_burrows_err_with_every_field_as_in_the_fi
     let detail = serde_json::to_value(consumer_topics(&status)).unwrap();
     let diff = differences("$", &detail, &fixture("consumer_detail")["topics"]);
     assert!(diff.is_empty(), "{}", diff.join("\n"));
+}
+
+#[test]
+fn records_consumed_per_minute_are_the_consume_rate_times_60() {
+    let g = group(vec![partition(0, 1, 2), partition(1, 1, 2), partition(2, 1, 2)]);
+    let t = time_with_rates(&g, &[Some(Status::Ok); 3], &[Some(0.5), None, Some(0.0)]);
+    let status = evaluate_group("east", &g, Some(&t), &[], &[], NOW);
+    let got: Vec<Option<f64>> = status.partitions.iter().map(|p| p.records_consumed_per_minute).collect();
+    assert_eq!(got, vec![Some(30.0), None, Some(0.0)]);
+    let json = serde_json::to_value(&status).unwrap();
+    assert_eq!(json["partitions"][0]["records_consumed_per_minute"], 30.0);
+    assert!(json["partitions"][1]["records_consumed_per_minute"].is_null(), "null without a rate");
+    let detail = consumer_topics(&status);
+    let per_minute: Vec<Option<f64>> =
+        detail["clicks"].iter().map(|p| p.as_ref().unwrap().records_consumed_per_minute).collect();
+    assert_eq!(per_minute, got, "/consumer/{{group}} carries it too");
+    let untimed = evaluate_group("east", &g, None, &[], &[], NOW);
+    assert!(untimed.partitions.iter().all(|p| p.records_consumed_per_minute.is_none()), "time lag off");
 }
 
 #[test]
@@ -171,5 +200,10 @@ fn topic_offsets_leave_out_topics_with_a_missing_partition() {
         topic_partitions: BTreeMap::from([(Arc::from("a"), 2), (Arc::from("b"), 2)]),
         offsets,
     };
-    assert_eq!(topic_offsets(&obs), vec![("a".to_owned(), vec![7, 9])]);
+    // Produce rates per second, sorted by partition; a-1 has none (one history point).
+    let rates = [(tp("a", 0), Some(2.5)), (tp("a", 1), None), (tp("b", 0), Some(1.0))];
+    let record = TopicRecord { offsets: vec![7, 9], per_minute: vec![Some(150.0), None] };
+    assert_eq!(topic_offsets(&obs, &rates), vec![("a".to_owned(), record)]);
+    let without = TopicRecord { offsets: vec![7, 9], per_minute: vec![None, None] };
+    assert_eq!(topic_offsets(&obs, &[]), vec![("a".to_owned(), without)], "time lag off: no rates");
 }

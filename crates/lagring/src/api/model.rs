@@ -6,6 +6,10 @@
 //! beside this file are Burrow's documented examples and the tests compare
 //! with them key by key.
 //!
+//! lagring adds [`EXTENSIONS`], fields Burrow does not have (Burrow's
+//! clients decode JSON into structs and ignore unknown fields); every
+//! Burrow field stays as Burrow documents it.
+//!
 //! [`GroupStatus`] is also what a group's owner publishes to the shared
 //! store (with every partition, Burrow's `/lag` form): any node reads it back
 //! and answers `/status` (bad partitions only), `/lag` and `/consumer/{group}`
@@ -14,6 +18,11 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+/// The fields lagring adds to Burrow's answers: per partition of `/status`,
+/// `/lag` and `/consumer/{group}` the records the group consumed per minute,
+/// per partition of `/topic/{topic}` the records produced per minute.
+pub const EXTENSIONS: &[&str] = &["records_consumed_per_minute", "records_produced_per_minute"];
 
 /// Burrow's status names (its `StatusConstant`), best to worst as Burrow
 /// numbers them; a group is `Err` when a partition is `Stop`, `Stall` or `Rewind`.
@@ -53,6 +62,10 @@ pub struct PartitionStatus {
     pub end: Option<ConsumerOffset>,
     pub current_lag: u64,
     pub complete: f32,
+    /// lagring's extension: the consume rate × 60 (over `time_lag.rate_window`);
+    /// `null` without a rate (time lag off, a history too short).
+    #[serde(default)]
+    pub records_consumed_per_minute: Option<f64>,
 }
 
 /// Evaluation of one group (Burrow's `ConsumerGroupStatus`).
@@ -99,6 +112,8 @@ pub struct ConsumerPartition {
     pub client_id: String,
     #[serde(rename = "current-lag")]
     pub current_lag: u64,
+    /// lagring's extension, as in [`PartitionStatus`].
+    pub records_consumed_per_minute: Option<f64>,
 }
 
 /// `/consumer/{group}`: per topic, its partitions by partition number
@@ -176,6 +191,39 @@ pub struct TopicList {
 #[derive(Clone, Debug, Serialize)]
 pub struct TopicDetail {
     pub offsets: Vec<i64>,
+    /// lagring's extension: per partition, the produce rate × 60 (over
+    /// `time_lag.rate_window`); `null` without a rate.
+    pub records_produced_per_minute: Vec<Option<f64>>,
+}
+
+/// What an owner publishes per topic: the end offsets and produce rates
+/// per minute by partition number.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TopicRecord {
+    pub offsets: Vec<i64>,
+    #[serde(default)]
+    pub per_minute: Vec<Option<f64>>,
+}
+
+/// A published topic record: this version's, or the bare offsets array an
+/// older node publishes (during a rolling upgrade), read as one without rates.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PublishedTopic {
+    Record(TopicRecord),
+    Offsets(Vec<i64>),
+}
+
+impl PublishedTopic {
+    /// The `/topic/{topic}` body: one rate (or `null`) per offset.
+    pub fn detail(self) -> TopicDetail {
+        let TopicRecord { offsets, mut per_minute } = match self {
+            PublishedTopic::Record(record) => record,
+            PublishedTopic::Offsets(offsets) => TopicRecord { offsets, per_minute: Vec::new() },
+        };
+        per_minute.resize(offsets.len(), None);
+        TopicDetail { offsets, records_produced_per_minute: per_minute }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]

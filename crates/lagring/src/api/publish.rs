@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use lagring_core::group_time::GroupTimeLag;
 use lagring_core::lag::ClusterLag;
+use lagring_core::model::TopicPartition;
 use lagring_store::{EvaluationStore, Published, RecordKind};
 
 use super::evaluation::{evaluate_group, topic_offsets};
@@ -51,13 +52,15 @@ impl Publisher {
     }
 
     /// Publishes every group of `lag` (computed from `outcome`; statuses
-    /// from `evaluated`, when time lag ran; owners from its describes) and
-    /// the end offsets of every topic `outcome` fetched; returns the time it
-    /// took.
+    /// and consume rates from `evaluated`, when time lag ran; owners from its
+    /// describes) and the end offsets of every topic `outcome` fetched, with
+    /// their produce rates (`produce_per_s`, sorted by partition, when time
+    /// lag ran); returns the time it took.
     pub async fn publish(
         &mut self,
         lag: &ClusterLag,
         evaluated: &[Evaluated],
+        produce_per_s: &[(TopicPartition, Option<f64>)],
         outcome: &FetchOutcome,
         metrics: &SelfMetrics,
     ) -> Duration {
@@ -77,8 +80,8 @@ impl Publisher {
                 Err(error) => tracing::debug!(group = %g.group, %error, "cannot encode the group evaluation"),
             }
         }
-        for (topic, offsets) in topic_offsets(&outcome.observation) {
-            if let Ok(value) = serde_json::to_string(&offsets) {
+        for (topic, record) in topic_offsets(&outcome.observation, produce_per_s) {
+            if let Ok(value) = serde_json::to_string(&record) {
                 records.push(Published { kind: RecordKind::Topic, name: topic, value });
             }
         }

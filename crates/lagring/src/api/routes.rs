@@ -23,7 +23,7 @@ use serde::Serialize;
 use super::evaluation::consumer_topics;
 use super::model::{
     ClientProfile, ClusterList, ClusterModule, ConsumerDetail, ConsumerList, Envelope, GroupStatus, ModuleDetail,
-    NoBody, RequestInfo, StatusBody, TopicDetail, TopicList,
+    NoBody, PublishedTopic, RequestInfo, StatusBody, TopicList,
 };
 
 /// Consumers (and topics) listed per cluster at most: Burrow lists all of
@@ -140,8 +140,8 @@ async fn topic(State(s): State<ApiState>, uri: Uri, Path((cluster, topic)): Path
         Ok(None) => return not_found(),
         Err(e) => return s.store_failed(&uri, &e),
     };
-    match serde_json::from_str::<Vec<i64>>(&value) {
-        Ok(offsets) => s.answer(&uri, StatusCode::OK, "topic offsets returned", TopicDetail { offsets }),
+    match serde_json::from_str::<PublishedTopic>(&value) {
+        Ok(topic) => s.answer(&uri, StatusCode::OK, "topic offsets returned", topic.detail()),
         Err(e) => s.error(&uri, StatusCode::INTERNAL_SERVER_ERROR, format!("bad topic record of {topic}: {e}")),
     }
 }

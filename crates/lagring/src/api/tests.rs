@@ -13,7 +13,7 @@ use std::sync::Arc;
 use lagring_store::{EvaluationStore, MemoryEvaluationStore, Published, RecordKind};
 use serde_json::Value;
 
-use super::model::GroupStatus;
+use super::model::{EXTENSIONS, GroupStatus};
 use super::routes::{ApiState, router};
 
 pub(super) fn fixture(name: &str) -> Value {
@@ -34,7 +34,8 @@ pub(super) fn fixture(name: &str) -> Value {
 }
 
 /// Every difference between `got` and `want`, by JSON path: a missing or
-/// extra key, another type, another value.
+/// extra key (lagring's documented [`EXTENSIONS`] aside), another type,
+/// another value.
 pub(super) fn differences(path: &str, got: &Value, want: &Value) -> Vec<String> {
     match (got, want) {
         (Value::Object(g), Value::Object(w)) => {
@@ -42,7 +43,7 @@ pub(super) fn differences(path: &str, got: &Value, want: &Value) -> Vec<String> 
             for key in w.keys().filter(|k| !g.contains_key(*k)) {
                 out.push(format!("{path}.{key}: missing"));
             }
-            for key in g.keys().filter(|k| !w.contains_key(*k)) {
+            for key in g.keys().filter(|k| !w.contains_key(*k) && !EXTENSIONS.contains(&k.as_str())) {
                 out.push(format!("{path}.{key}: not in Burrow's answer"));
             }
             for (key, w) in w {
@@ -78,10 +79,15 @@ async fn serve() -> String {
     let records = [
         (RecordKind::Group, "billing", serde_json::to_string(&billing).unwrap()),
         (RecordKind::Group, "search-indexer", serde_json::to_string(&indexer).unwrap()),
+        // An older node's record: offsets only.
         (RecordKind::Topic, "clicks", "[4410,3987,4102]".to_owned()),
     ]
     .map(|(kind, name, value)| Published { kind, name: name.to_owned(), value });
     store.publish("east", &records, std::time::Duration::from_secs(60)).await.unwrap();
+    // This version's topic record, with rates.
+    let views = r#"{"offsets":[7,9],"per_minute":[120.5,null]}"#.to_owned();
+    let views = Published { kind: RecordKind::Topic, name: "views".to_owned(), value: views };
+    store.publish("west", &[views], std::time::Duration::from_secs(60)).await.unwrap();
     let clusters: BTreeMap<String, Vec<String>> = [
         ("east".to_owned(), vec!["kafka-1.example:9092".to_owned(), "kafka-2.example:9092".to_owned()]),
         ("west".to_owned(), vec![]),
@@ -130,6 +136,16 @@ async fn every_endpoint_answers_burrows_json() {
         assert_eq!(got_code, code, "{path}: {got}");
         assert_same(&got, &fixture(name));
     }
+    // lagring's extensions, next to Burrow's fields.
+    let (_, lag) = get(&base, "/v3/kafka/east/consumer/billing/lag").await;
+    let consumed: Vec<&Value> =
+        lag["status"]["partitions"].as_array().unwrap().iter().map(|p| &p["records_consumed_per_minute"]).collect();
+    assert!(consumed.iter().all(|v| v.is_null()), "the fixture's evaluation has no rates: {consumed:?}");
+    let (_, clicks) = get(&base, "/v3/kafka/east/topic/clicks").await;
+    assert_eq!(clicks["records_produced_per_minute"], serde_json::json!([null, null, null]));
+    let (code, views) = get(&base, "/v3/kafka/west/topic/views").await;
+    assert_eq!((code, &views["offsets"]), (200, &serde_json::json!([7, 9])));
+    assert_eq!(views["records_produced_per_minute"], serde_json::json!([120.5, null]));
 }
 
 #[tokio::test]

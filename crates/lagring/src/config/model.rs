@@ -273,11 +273,15 @@ pub struct PrometheusConfig {
     /// Constant labels added to every lag series.
     #[serde(default)]
     pub extra_labels: BTreeMap<String, String>,
+    /// Emit `kafka_consumer_group_member_partitions`, one series per group
+    /// member (off by default: its cardinality follows consumer instances).
+    #[serde(default)]
+    pub member_series: bool,
 }
 
 impl Default for PrometheusConfig {
     fn default() -> Self {
-        Self { cluster_label: defaults::cluster_label(), extra_labels: BTreeMap::new() }
+        Self { cluster_label: defaults::cluster_label(), extra_labels: BTreeMap::new(), member_series: false }
     }
 }
 

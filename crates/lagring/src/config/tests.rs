@@ -20,6 +20,7 @@ clusters:
 prometheus:
   cluster_label: cluster
   extra_labels: { env: prod }
+  member_series: true
 http:
   listen: 127.0.0.1:9200
 "#;
@@ -38,6 +39,7 @@ fn full_config_parses_with_exact_values() {
     assert_eq!(conn.extra_properties.get("fetch.wait.max.ms").map(String::as_str), Some("100"));
     assert_eq!(cfg.clusters[1].request_timeout, Duration::from_secs(10));
     assert_eq!(cfg.prometheus.cluster_label, "cluster");
+    assert!(cfg.prometheus.member_series);
     assert_eq!(cfg.http.listen.to_string(), "127.0.0.1:9200");
     assert!(cfg.redis.is_none());
     assert!(cfg.remote_write.is_none());
@@ -51,6 +53,7 @@ fn defaults_apply_to_a_minimal_config() {
     assert_eq!(cfg.node.heartbeat_interval, Duration::from_secs(2));
     assert_eq!(cfg.node.virtual_nodes, 128);
     assert_eq!(cfg.prometheus.cluster_label, "clustername");
+    assert!(!cfg.prometheus.member_series, "the member series is opt-in");
     assert_eq!(cfg.http.listen.to_string(), "0.0.0.0:9100");
     assert!(cfg.http.burrow_api, "the Burrow read API is on by default");
     let off = parse("clusters: [{ name: a, brokers: ['b:1'] }]\nhttp: { burrow_api: false }").unwrap();

@@ -20,15 +20,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lagring_core::group_time::TimeLagPolicy;
+use lagring_core::lag::ClusterLag;
 use lagring_core::lag_series::{self, IterationFacts, LabelOptions};
 use lagring_core::model::TopicPartition;
-use lagring_core::series::{SeriesBatch, SeriesKey, StalenessTracker};
-use lagring_core::{group_series, lag, metric_names};
+use lagring_core::series::{PushOnly, Sample, SeriesBatch, SeriesKey, StalenessTracker};
+use lagring_core::{group_series, lag, metric_names, push_series};
 use lagring_store::HistoryStore;
 
 use super::fetch::FetchOutcome;
 use super::time_lag::{self, TimeLagStage};
-use crate::api::Publisher;
+use crate::api::{Evaluated, Publisher};
 use crate::self_metrics::SelfMetrics;
 
 /// Per-cluster compute state kept across iterations.
@@ -49,6 +50,11 @@ pub struct Compute {
     last_ownership: Option<(HashSet<Arc<str>>, bool)>,
     /// Publishes each owned group's evaluation for the read API.
     publisher: Option<Publisher>,
+    /// Emit `kafka_consumer_group_member_partitions` (`prometheus.member_series`).
+    member_series: bool,
+    /// Build the push-only offsets (a push sink's preset names them) and
+    /// track them apart: they never reach a Prometheus path.
+    push_offsets: Option<StalenessTracker>,
 }
 
 impl Compute {
@@ -69,7 +75,21 @@ impl Compute {
             time_lag,
             last_ownership: None,
             publisher: None,
+            member_series: false,
+            push_offsets: None,
         }
+    }
+
+    /// Emits each member's partition count (opt-in: one series per member).
+    pub fn emit_member_series(&mut self) {
+        self.member_series = true;
+    }
+
+    /// Hands the push sinks each partition's committed and window-start
+    /// offsets ([`SeriesBatch::push_only`]), for presets that name them.
+    pub fn emit_push_offsets(&mut self) {
+        self.time_lag.keep_evaluations();
+        self.push_offsets = Some(StalenessTracker::default());
     }
 
     /// Publishes every iteration's evaluations through `publisher` (the
@@ -104,6 +124,9 @@ impl Compute {
         };
         self.tracker.forget_groups(moved);
         self.eta_tracker.forget_groups(moved);
+        if let Some(push) = &mut self.push_offsets {
+            push.forget_groups(moved);
+        }
         self.last_ownership = Some(ownership);
     }
 
@@ -115,21 +138,32 @@ impl Compute {
         let mut time_lag = self.time_lag.run(outcome, &computed, &label_sets).await;
         drop(label_sets);
         let mut publish_took = std::time::Duration::ZERO;
+        let evaluated = std::mem::take(&mut time_lag.evaluated);
         if let Some(publisher) = &mut self.publisher {
-            let evaluated = std::mem::take(&mut time_lag.evaluated);
-            publish_took = publisher.publish(&computed, &evaluated, outcome, &self.metrics).await;
+            let produced = std::mem::take(&mut time_lag.produce_per_s);
+            publish_took = publisher.publish(&computed, &evaluated, &produced, outcome, &self.metrics).await;
         }
+        let push_samples = match self.push_offsets {
+            Some(_) => push_offset_samples(&self.cluster, &computed, &evaluated, &self.labels),
+            None => Vec::new(),
+        };
+        drop(evaluated);
         // One reallocation for everything appended below, instead of one per
         // `extend` (each copies and page-faults the whole batch).
         let coming = time_lag.group_samples.len()
             + time_lag.catch_up_eta.len()
-            + time_lag.produce_rates.len()
+            + time_lag.produced.len()
             + 2 * outcome.described.info.len()
             + outcome.share_starts.iter().map(|(_, starts)| starts.len()).sum::<usize>()
             + 2;
         samples.reserve(coming);
         samples.extend(time_lag.group_samples);
         samples.extend(group_series::info_samples(&self.cluster, &outcome.described.info, &self.labels));
+        if self.member_series {
+            for (group, members) in &outcome.described.members {
+                samples.extend(group_series::member_samples(&self.cluster, group, members, &self.labels));
+            }
+        }
         for (group, starts) in &outcome.share_starts {
             let offsets = &outcome.observation.offsets;
             samples.extend(group_series::share_lag_samples(&self.cluster, group, starts, offsets, &self.labels));
@@ -162,7 +196,8 @@ impl Compute {
             if failed_groups.contains(group) {
                 return true;
             }
-            if k.name() == metric_names::GROUP_MEMBERS && outcome.described.failed.contains(group) {
+            let describes = [metric_names::GROUP_MEMBERS, metric_names::MEMBER_PARTITIONS];
+            if describes.contains(&k.name()) && outcome.described.failed.contains(group) {
                 return true;
             }
             match (k.label("topic"), k.label("partition")) {
@@ -180,8 +215,15 @@ impl Compute {
             ended.sort();
         }
         samples.extend(time_lag.catch_up_eta);
-        // Never tracked: produce rates end without a marker (see time_lag).
-        samples.extend(time_lag.produce_rates);
+        // Never tracked: end offsets and produce rates end without a marker (see time_lag).
+        samples.extend(time_lag.produced);
+        let push_only = match &mut self.push_offsets {
+            Some(tracker) => {
+                let ended = tracker.observe_keeping(&push_samples, keep);
+                PushOnly { samples: push_samples, ended }
+            }
+            None => PushOnly::default(),
+        };
 
         let without_offsets: u32 = computed.groups.iter().map(|g| g.partitions_without_offsets).sum();
         let cluster = &*self.cluster;
@@ -189,6 +231,33 @@ impl Compute {
         self.metrics.series.with_label_values(&[cluster]).set(i64::try_from(samples.len()).unwrap_or(i64::MAX));
         self.metrics.stale_markers.with_label_values(&[cluster]).inc_by(ended.len() as u64);
         self.metrics.stage(cluster, "compute", t.elapsed().saturating_sub(time_lag.took + publish_took));
-        SeriesBatch { cluster: self.cluster.clone(), timestamp_ms: outcome.observation.observed_at_ms, samples, ended }
+        SeriesBatch {
+            cluster: self.cluster.clone(),
+            timestamp_ms: outcome.observation.observed_at_ms,
+            samples,
+            ended,
+            push_only,
+        }
     }
+}
+
+/// The push-only offsets of every group of `lag`: the committed offset of
+/// each partition, and its status-window start where `evaluated` (time lag)
+/// has one.
+fn push_offset_samples(
+    cluster: &Arc<str>,
+    lag: &ClusterLag,
+    evaluated: &[Evaluated],
+    labels: &LabelOptions,
+) -> Vec<Sample> {
+    let starts: std::collections::HashMap<&str, &Evaluated> = evaluated.iter().map(|e| (&*e.0.group, e)).collect();
+    let mut out = Vec::new();
+    for g in &lag.groups {
+        let offsets: Vec<Option<i64>> = starts
+            .get(&*g.group)
+            .map(|(_, s)| s.iter().map(|o| o.as_ref().map(|o| o.offset)).collect())
+            .unwrap_or_default();
+        out.extend(push_series::offset_samples(cluster, g, &offsets, labels));
+    }
+    out
 }

@@ -226,6 +226,12 @@ async fn start(cfg: Config, parts: NodeParts) -> anyhow::Result<RunningNode> {
         if cfg.http.burrow_api {
             compute.publish_to(Publisher::new(evaluations.clone(), cfg.node.interval));
         }
+        if cfg.prometheus.member_series {
+            compute.emit_member_series();
+        }
+        if cfg.sinks.iter().any(|s| s.naming().sends_push_only()) {
+            compute.emit_push_offsets();
+        }
         let compute = cluster::compute_loop(compute, rx, emit_tx.clone()).instrument(span);
         compute_tasks.spawn(supervisor.watch("compute", async move {
             compute.await;

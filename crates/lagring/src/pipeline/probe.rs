@@ -216,6 +216,7 @@ impl ProbeTask {
             timestamp_ms: now_ms,
             samples,
             ended: Vec::new(),
+            push_only: Default::default(),
         };
         if self.emit.send(batch).await.is_err() {
             return;

@@ -325,7 +325,7 @@ impl ClusterFetcher {
 
 /// The group series' input: each listing with its describe's state and members where the
 /// describe answered, else the listing's state and no member count; and the partition owners
-/// the describes named.
+/// and members with their partitions the describes named.
 fn describe_results(
     listings: Vec<GroupListing>,
     described: Vec<(Arc<str>, Result<lagring_kafka::GroupDescription, KafkaError>)>,
@@ -334,13 +334,17 @@ fn describe_results(
         described.into_iter().collect();
     let mut failed = HashSet::new();
     let mut owners = HashMap::new();
+    let mut members = HashMap::new();
     let info = listings
         .into_iter()
         .map(|listing| {
-            let (state, members) = match described.remove(&listing.group) {
+            let (state, count) = match described.remove(&listing.group) {
                 Some(Ok(d)) => {
                     if !d.owners.is_empty() {
                         owners.insert(listing.group.clone(), d.owners);
+                    }
+                    if d.members.is_some() {
+                        members.insert(listing.group.clone(), d.member_assignments);
                     }
                     (d.state, d.members)
                 }
@@ -355,9 +359,9 @@ fn describe_results(
                 group: listing.group,
                 group_type: Arc::from(listing.group_type.as_str()),
                 state: Arc::from(state),
-                members,
+                members: count,
             }
         })
         .collect();
-    Descriptions { info, failed, owners }
+    Descriptions { info, failed, owners, members }
 }

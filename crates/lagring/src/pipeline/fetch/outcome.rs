@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lagring_core::group_series::{GroupInfo, SharePosition};
+use lagring_core::group_series::{GroupInfo, GroupMember, SharePosition};
 use lagring_core::model::{ClusterObservation, Offset, TopicPartition};
 use lagring_core::status::Members;
 use lagring_kafka::{GroupListing, KafkaError, PartitionOwner, RecordTime};
@@ -88,6 +88,9 @@ pub struct Descriptions {
     /// Per owned group whose describe named them, the member each assigned
     /// partition is assigned to: the read API's `owner` and `client_id`.
     pub owners: Owners,
+    /// Per owned group whose describe listed its members, each member with
+    /// its partitions (the opt-in member series).
+    pub members: HashMap<Arc<str>, Vec<GroupMember>>,
 }
 
 /// The parts of an iteration that failed while the rest succeeded.

@@ -19,9 +19,10 @@ use lagring_core::lag::{ClusterLag, GroupLag};
 use lagring_core::metric_names as m;
 use lagring_core::series::SeriesKey;
 
-/// Time-lag series that are kept while their offset series exist.
+/// Time-lag series that are kept while their offset series exist (the
+/// push-only window start too: it comes from the committed history).
 fn kept(name: &str) -> bool {
-    [m::PARTITION_LAG_SECONDS, m::PARTITION_CONSUME_RATE, m::GROUP_STATUS].contains(&name)
+    [m::PARTITION_LAG_SECONDS, m::PARTITION_CONSUME_RATE, m::GROUP_STATUS, m::PUSH_WINDOW_START_OFFSET].contains(&name)
         || m::TIME_LAG_AGGREGATES.contains(&name)
 }
 

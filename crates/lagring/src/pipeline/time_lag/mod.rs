@@ -16,16 +16,17 @@
 //! `lagring_history_errors_total`, warned about at most once a minute) and
 //! their previous series are kept without a staleness marker ([`Gaps`]).
 //!
-//! **Who emits `kafka_partition_produce_records_per_second`.** It has no
-//! group label, yet several nodes may fetch the same partition (their groups
-//! read it). Exactly one of them appended the slot's end offset: the store
-//! ignores every later append of the same slot. That node emits the rate, the
-//! others do not, so each partition has one sample per slot whichever nodes
-//! fetched it, and its value is computed from the shared history after that
-//! first append, identical whichever node wins. The winner may change from
-//! slot to slot; the series identity does not. Because no node can tell
-//! whether another node still fetches a partition, produce-rate series are
-//! never ended with a staleness marker: they stop.
+//! **Who emits `kafka_partition_produce_records_per_second` and
+//! `kafka_partition_end_offset`.** They have no group label, yet several
+//! nodes may fetch the same partition (their groups read it). Exactly one of
+//! them appended the slot's end offset: the store ignores every later append
+//! of the same slot. That node emits both, the others do not, so each
+//! partition has one sample per slot whichever nodes fetched it, and the rate
+//! is computed from the shared history after that first append, identical
+//! whichever node wins. The winner may change from slot to slot; the series
+//! identity does not. Because no node can tell whether another node still
+//! fetches a partition, these series are never ended with a staleness
+//! marker: they stop.
 
 mod gaps;
 #[cfg(test)]
@@ -43,7 +44,7 @@ use lagring_core::model::TopicPartition;
 use lagring_core::rates::rate_per_second;
 use lagring_core::series::Sample;
 use lagring_core::status::Members;
-use lagring_core::time_lag_series::{produce_rate_samples, time_lag_samples};
+use lagring_core::time_lag_series::{Produced, produced_samples, time_lag_samples};
 use lagring_store::history::HISTORY_BATCH;
 use lagring_store::{CommittedOffset, EndOffset, HistoryStore, Recorded, StoreError};
 
@@ -91,8 +92,13 @@ pub struct TimeLagSeries {
     /// Catch-up ETAs: they start and end with every group that starts or
     /// stops catching up, so the compute stage tracks them on their own.
     pub catch_up_eta: Vec<Sample>,
-    /// Produce rates of the partitions whose slot this node recorded first.
-    pub produce_rates: Vec<Sample>,
+    /// End offsets and produce rates of the partitions whose slot this node
+    /// recorded first.
+    pub produced: Vec<Sample>,
+    /// The produce rate of every partition fetched, whoever recorded it
+    /// first (the same value: the shared history), for the read API's topic
+    /// records (empty unless [`TimeLagStage::keep_evaluations`]).
+    pub produce_per_s: Vec<(TopicPartition, Option<f64>)>,
     /// False when the history store failed and nothing was computed.
     pub complete: bool,
     /// Wall time of the whole step, store round trips included.
@@ -114,7 +120,8 @@ impl TimeLagStage {
     }
 
     /// Hands each group's result and status-window starts out with the
-    /// series ([`TimeLagSeries::evaluated`]), for the read API.
+    /// series ([`TimeLagSeries::evaluated`]), and every partition's produce
+    /// rate, for the read API and the push-only offsets.
     pub fn keep_evaluations(&mut self) {
         self.keep_evaluations = true;
     }
@@ -225,7 +232,12 @@ impl TimeLagStage {
         if fallbacks > 0 {
             self.metrics.exact_time_lag_fallbacks.with_label_values(&[cluster]).inc_by(fallbacks as u64);
         }
-        let rates = self.produce_rates(&end);
+        let produced = self.produced(&end);
+        let produce_per_s = if self.keep_evaluations {
+            end.ends.iter().zip(&end.produce_per_s).map(|(e, rate)| (e.tp.clone(), *rate)).collect()
+        } else {
+            Vec::new()
+        };
         // Label sets built for another cluster name would not be equal.
         let shared = if lag.cluster == self.cluster { shared } else { &[] };
         let samples = time_lag_samples(&self.cluster, &groups, &self.labels, shared);
@@ -235,21 +247,22 @@ impl TimeLagStage {
             evaluated,
             group_samples: samples.steady,
             catch_up_eta: samples.catch_up_eta,
-            produce_rates: produce_rate_samples(&self.cluster, &rates, &self.labels),
+            produced: produced_samples(&self.cluster, &produced, &self.labels),
+            produce_per_s,
             complete: true,
             took: Duration::ZERO,
         })
     }
 
-    /// Produce rates of the partitions whose slot this node appended (see the
-    /// module docs for why only those).
-    fn produce_rates(&self, end: &EndHistories<'_>) -> Vec<(TopicPartition, f64)> {
+    /// End offsets and produce rates of the partitions whose slot this node
+    /// appended (see the module docs for why only those).
+    fn produced(&self, end: &EndHistories<'_>) -> Vec<Produced> {
         end.ends
             .iter()
             .zip(end.recorded)
             .zip(&end.produce_per_s)
             .filter(|((_, r), _)| r.outcome != AppendOutcome::Ignored)
-            .filter_map(|((e, _), rate)| Some((e.tp.clone(), (*rate)?)))
+            .map(|((e, _), rate)| Produced { tp: e.tp.clone(), end: e.end, per_second: *rate })
             .collect()
     }
 

@@ -308,7 +308,7 @@ async fn an_eta_is_forgotten_when_its_group_moves_and_ends_when_its_group_is_del
 }
 
 #[tokio::test]
-async fn one_produce_rate_sample_per_partition_and_slot_across_nodes() {
+async fn one_end_offset_and_produce_rate_sample_per_partition_and_slot_across_nodes() {
     let shared: Arc<dyn HistoryStore> = Arc::new(MemoryHistoryStore::new(HistoryPolicies {
         end: HistoryPolicy::new(10, 60_000).unwrap(),
         committed: HistoryPolicy::COMMIT_DEFAULT,
@@ -322,12 +322,15 @@ async fn one_produce_rate_sample_per_partition_and_slot_across_nodes() {
         let (first, second) = if slot % 2 == 0 { (&mut a, &mut b) } else { (&mut b, &mut a) };
         let one = first.run(&o, &lag, &[]).await;
         let other = second.run(&o, &lag, &[]).await;
-        assert!(other.produce_rates.is_empty(), "slot {slot}: the second node emits no produce rate");
+        assert!(other.produced.is_empty(), "slot {slot}: the second node emits no end offset or produce rate");
         assert!(one.complete && other.complete);
-        emitted.push(one.produce_rates.iter().map(|s| s.value).collect::<Vec<f64>>());
+        emitted.push(one.produced.iter().map(|s| (s.key.name().to_owned(), s.value)).collect::<Vec<_>>());
     }
-    // 101 records/s, whichever node computed it; none before two points.
-    let want: Vec<Vec<f64>> = (0..6).map(|slot| if slot == 0 { vec![] } else { vec![101.0] }).collect();
+    // The end offset each slot; 101 records/s, whichever node computed it, none before two points.
+    let end = |slot: i64| ("kafka_partition_end_offset".to_owned(), (end_at(slot) + slot) as f64);
+    let rate = ("kafka_partition_produce_records_per_second".to_owned(), 101.0);
+    let want: Vec<Vec<(String, f64)>> =
+        (0..6).map(|slot| if slot == 0 { vec![end(0)] } else { vec![end(slot), rate.clone()] }).collect();
     assert_eq!(emitted, want);
 }
 
