@@ -5,7 +5,8 @@
 //! (the endpoint's refusal, naming it, without a login attempt); a token the broker refuses
 //! (wrong audience, the broker's reason); short-lived tokens and sessions (librdkafka's own
 //! KIP-368 re-authentication) over several lifetimes without a failed call; a token file,
-//! followed when rewritten.
+//! followed when rewritten; an outage of the token endpoint (the held token serves until it
+//! expires, then the endpoint's error, then recovery).
 
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
@@ -132,6 +133,43 @@ async fn a_token_file_is_used_and_followed_when_rewritten() {
     let until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < until {
         reads_everything(&s.sim, &client).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_endpoint_outage_costs_nothing_until_the_token_expires_and_then_heals() {
+    // Sessions of 1 s: librdkafka re-authenticates every ~0.8 s, each time with the held token.
+    let lifetime = Duration::from_secs(4);
+    let s = start(lifetime, Some(Duration::from_secs(1))).await;
+    let client = librdkafka(&s, s.oidc(SECRET, AUDIENCE));
+    let fetched = Instant::now();
+    reads_everything(&s.sim, &client).await.unwrap();
+    s.endpoint.set_unavailable(true);
+    // The token lives 4 s: calls until 3 s succeed although every refresh fails.
+    while fetched.elapsed() < Duration::from_secs(3) {
+        reads_everything(&s.sim, &client).await.unwrap_or_else(|e| panic!("at {:?}: {e}", fetched.elapsed()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(s.endpoint.issued(), 1);
+    // Once it expired, a call needs a new one: the endpoint's answer is the reason, at once.
+    let want = format!(
+        "sasl OAUTHBEARER authentication as \"lagring\" failed: token endpoint {}: refused the token request: http 503",
+        s.endpoint.url()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match reads_everything(&s.sim, &client).await {
+            Err(e) if e.contains(&want) => break,
+            other if Instant::now() < deadline => drop(other),
+            other => panic!("no error naming the endpoint's outage: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.endpoint.set_unavailable(false);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Err(e) = reads_everything(&s.sim, &client).await {
+        assert!(Instant::now() < deadline, "no recovery after the outage: {e}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

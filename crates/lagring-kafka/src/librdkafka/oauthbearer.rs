@@ -9,9 +9,9 @@
 //! - Before each call [`TokenFeed::ready`] makes sure librdkafka holds a usable token; without
 //!   one the call fails at once with the token source's error instead of waiting for brokers
 //!   that cannot log in.
-//! - Between calls a task hands over each new token as soon as it is fetched, a rewritten token
-//!   file within [`TICK`], and reads librdkafka's authentication errors, so a call that failed
-//!   can name the broker's refusal.
+//! - Between calls a task hands over each new token as soon as the refresher fetched it, a
+//!   rewritten token file within [`TICK`], and reads librdkafka's authentication errors, so a
+//!   call that failed can name the broker's refusal.
 //!
 //! Re-authentication (KIP-368) is librdkafka's own: it logs in again on the same connection
 //! before the session lifetime the broker announced ends, with the token it holds then.
@@ -154,15 +154,21 @@ fn epoch_millis(remaining: Duration) -> i64 {
 async fn feed(feed: Weak<TokenFeed>, admin: Weak<Admin>) {
     let Some(mut changes) = feed.upgrade().map(|f| f.tokens.changes()) else { return };
     loop {
-        // A new OIDC token wakes the task at once; a file's change or an expiring hand-over
-        // within a tick. An error only means the sender is gone with the feed.
-        if let Ok(Err(_)) = tokio::time::timeout(TICK, changes.changed()).await {
-            return;
-        }
+        // A new OIDC token wakes the task at once; a token file is looked at every tick. The
+        // token endpoint is never asked from here (the refresher and the calls do that, the
+        // refresher with its backoff). An error only means the sender is gone with the feed.
+        let changed = match tokio::time::timeout(TICK, changes.changed()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => return,
+            Err(_) => false,
+        };
         let Some(strong) = feed.upgrade() else { return };
         let Some(client) = admin.upgrade() else { return };
         strong.read_refusals(&client);
         drop(client);
+        if !changed && !strong.tokens.reads_file() {
+            continue;
+        }
         let current = strong.tokens.current().await;
         let Some(client) = admin.upgrade() else { return };
         let outcome = strong.hand_over(&client, current);

@@ -109,6 +109,11 @@ impl Tokens {
         self.current().await.map(|current| current.token)
     }
 
+    /// Whether the tokens come from a file (which nothing announces a change of).
+    pub(crate) fn reads_file(&self) -> bool {
+        matches!(self.source, Source::File(_))
+    }
+
     /// Changes whenever a new token was fetched from the endpoint (never for a token file).
     pub(crate) fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.changes.subscribe()
