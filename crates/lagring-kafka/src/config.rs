@@ -363,7 +363,12 @@ pub fn client_properties(conn: &KafkaConnection) -> BTreeMap<String, String> {
     if let Some(sasl) = &conn.sasl {
         set("sasl.mechanisms", sasl.mechanism.as_librdkafka());
         match (&sasl.oauthbearer, &sasl.gssapi) {
-            (Some(oauth), _) => oauthbearer_properties(oauth, &mut set),
+            // OAUTHBEARER needs no property: lagring fetches (or reads) each token with its own
+            // token source, the native client's, and hands it to librdkafka
+            // (`rd_kafka_oauthbearer_set_token`), because librdkafka's built-in OIDC login
+            // (`sasl.oauthbearer.method=oidc`, 2.12) cannot send `audience` or extra form
+            // parameters, has no token file, and would hold the client secret in a property.
+            (Some(_), _) => {}
             (None, Some(gssapi)) => gssapi_properties(gssapi, &mut set),
             (None, None) => {
                 set("sasl.username", &sasl.username);
@@ -394,33 +399,24 @@ pub fn client_properties(conn: &KafkaConnection) -> BTreeMap<String, String> {
     props
 }
 
-/// librdkafka's OIDC properties (2.12, KIP-768). A static token file has no librdkafka
-/// equivalent without a refresh callback, so it maps to nothing (validation rejects it there).
-fn oauthbearer_properties(oauth: &OAuthBearer, set: &mut impl FnMut(&str, &str)) {
-    let OAuthBearer::Oidc(oidc) = oauth else { return };
-    set("sasl.oauthbearer.method", "oidc");
-    set("sasl.oauthbearer.token.endpoint.url", &oidc.token_endpoint_url);
-    set("sasl.oauthbearer.client.id", &oidc.client_id);
-    // Unreadable here means validation let it through and it vanished since: librdkafka then
-    // fails the login naming the missing property.
-    if let Ok(secret) = oidc.client_secret.read() {
-        set("sasl.oauthbearer.client.secret", &secret);
-    }
-    if let Some(scope) = &oidc.scope {
-        set("sasl.oauthbearer.scope", scope);
-    }
-    // `audience` and `extra_params` are token-request parameters that librdkafka 2.12 cannot
-    // send (its `sasl.oauthbearer.extensions` go to the broker, not the token endpoint): the
-    // configuration rejects them with this client.
-}
-
 /// Whether the linked librdkafka was built with Kerberos (its `builtin.features` list
 /// `sasl_gssapi`, which needs Cyrus SASL, `libsasl2-dev`, at build time).
 pub fn librdkafka_has_gssapi() -> bool {
+    librdkafka_has_feature("sasl_gssapi")
+}
+
+/// Whether the linked librdkafka can log in with OAUTHBEARER tokens that lagring hands it (its
+/// `builtin.features` list `sasl_oauthbearer`). Its own OIDC login (`oidc`, libcurl) is not
+/// needed: lagring fetches the tokens itself, see `oauthbearer_properties`.
+pub fn librdkafka_has_oauthbearer() -> bool {
+    librdkafka_has_feature("sasl_oauthbearer")
+}
+
+fn librdkafka_has_feature(name: &str) -> bool {
     rdkafka::ClientConfig::new()
         .create_native_config()
         .and_then(|conf| conf.get("builtin.features"))
-        .is_ok_and(|features| features.split(',').any(|f| f.trim() == "sasl_gssapi"))
+        .is_ok_and(|features| features.split(',').any(|f| f.trim() == name))
 }
 
 /// librdkafka's Kerberos properties; unset ones keep librdkafka's defaults.

@@ -14,12 +14,13 @@
 //!   offset specs, what was seen of each broker).
 //! - `librdkafka`: the librdkafka client. Every blocking librdkafka call runs
 //!   in `spawn_blocking` under an outer `tokio::time::timeout`, on top of
-//!   librdkafka's own per-request timeout.
+//!   librdkafka's own per-request timeout. With OAUTHBEARER it hands librdkafka
+//!   the tokens of the native client's token source (`librdkafka/oauthbearer.rs`).
 //! - `native`: the native client on tokio and `kafka-protocol` (FindCoordinator
 //!   v4 and OffsetFetch v8 batches); see docs/native-client.md.
 //! - `commits`: committed-offset entries to model maps, shared by both.
 //! - [`ffi`]: the admin APIs the safe `rdkafka` API lacks (ListConsumerGroups,
-//!   ListConsumerGroupOffsets, ListOffsets). The only module with `unsafe`;
+//!   ListConsumerGroupOffsets, ListOffsets), and OAUTHBEARER token hand-over. The only module with `unsafe`;
 //!   every raw handle is owned by an RAII guard.
 //! - [`error`]: [`KafkaError`], each variant naming the cluster and, where it
 //!   applies, the group, partition and API.
@@ -45,7 +46,7 @@ pub use answers::{BrokerSeen, GroupList, GroupListing, OffsetSpec};
 pub use aws::{AwsChainOverrides, AwsCredentialSource, AwsKeys, MskIam};
 pub use config::{
     ClientKind, ClientSecret, Gssapi, Isolation, KafkaConnection, NativeOptions, OAuthBearer, OidcClientCredentials,
-    Sasl, SaslMechanism, Tls, client_properties, librdkafka_has_gssapi,
+    Sasl, SaslMechanism, Tls, client_properties, librdkafka_has_gssapi, librdkafka_has_oauthbearer,
 };
 pub use error::KafkaError;
 pub use group_types::{GroupDescription, GroupType, PartitionOwner};

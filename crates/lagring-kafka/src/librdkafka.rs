@@ -12,6 +12,7 @@
 //! iteration overrun and no blocking worker outlives its iteration.
 //! [`RdkafkaClient::blocking_in_flight`] counts the workers still running.
 
+pub(crate) mod oauthbearer;
 mod offsets;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,7 +28,7 @@ use tracing::debug;
 use crate::answers::{GroupList, GroupListing};
 use crate::commits::{TopicInterner, commit_map, group_error};
 use crate::config::{Isolation, KafkaConnection, client_properties};
-use crate::error::{BrokerError, KafkaError};
+use crate::error::{AUTHENTICATION, BrokerError, KafkaError};
 use crate::ffi::{self, Admin};
 use crate::group_types::GroupType;
 use crate::stats::{Api, Counters, RequestStats};
@@ -46,7 +47,10 @@ pub(crate) struct RdkafkaClient {
 
 struct Inner {
     cluster: Arc<str>,
-    admin: Admin,
+    /// Shared with the OAUTHBEARER token feed's task, which holds it only weakly.
+    admin: Arc<Admin>,
+    /// OAUTHBEARER: the tokens handed to librdkafka.
+    oauth: Option<Arc<oauthbearer::TokenFeed>>,
     request_timeout: Duration,
     isolation: Isolation,
     counters: Counters,
@@ -90,9 +94,18 @@ impl RdkafkaClient {
             }
         }
         let admin: Admin = config.create().map_err(|source| KafkaError::Config { cluster: cluster.clone(), source })?;
+        let oauthbearer = conn.sasl.as_ref().filter(|sasl| sasl.mechanism == crate::SaslMechanism::OAuthBearer);
+        let oauth = match oauthbearer.and_then(|sasl| Some((sasl.oauthbearer.as_ref()?, &sasl.username))) {
+            Some((source, principal)) => Some(
+                oauthbearer::TokenFeed::new(source, principal, conn.request_timeout)
+                    .map_err(|what| KafkaError::Unsupported { cluster: cluster.clone(), what })?,
+            ),
+            None => None,
+        };
         let inner = Inner {
             cluster,
-            admin,
+            admin: Arc::new(admin),
+            oauth,
             request_timeout: conn.request_timeout,
             isolation: conn.isolation,
             counters: Counters::default(),
@@ -119,6 +132,7 @@ impl RdkafkaClient {
         // `socket.timeout.ms`, see `client_properties`); only the worker's wait
         // is cut at the deadline (librdkafka holds its own reference to the
         // reply queue).
+        let started = Instant::now();
         let budget = self.capped(self.inner.request_timeout + WORKER_SLACK, deadline);
         let timeout = self.inner.request_timeout;
         let outcome = self
@@ -126,12 +140,13 @@ impl RdkafkaClient {
             .await
             .and_then(|r| r.map_err(|error| self.request_error(Api::ListGroups, error)));
         self.count(Api::ListGroups, 1, u64::from(outcome.as_ref().map_or(true, |(_, errors)| !errors.is_empty())));
-        let (groups, errors) = outcome?;
+        let (groups, errors) = outcome.map_err(|e| self.or_refusal(Api::ListGroups, e, started))?;
         let failed = errors.len();
+        // A broker that refused the OAUTHBEARER token answers nothing: its refusal is the reason.
         let partial = errors.into_iter().next().map(|first| KafkaError::PartialGroupListing {
             cluster: self.inner.cluster.clone(),
             failed,
-            first,
+            first: self.refusal_since(started).unwrap_or(first),
         });
         debug!(cluster = %self.inner.cluster, groups = groups.len(), failed_brokers = failed, "listed consumer groups");
         let groups = groups
@@ -178,7 +193,9 @@ impl RdkafkaClient {
                 .zip(&groups)
                 .map(|(r, g)| r.map_err(|error| group_error(cluster, g, error)))
                 .collect(),
-            Ok(Err(error)) => groups.iter().map(|g| Err(group_error(cluster, g, error.clone()))).collect(),
+            Ok(Err(error)) | Err(KafkaError::Request { error, .. }) => {
+                groups.iter().map(|g| Err(group_error(cluster, g, error.clone()))).collect()
+            }
             Err(_) => groups
                 .iter()
                 .map(|g| {
@@ -213,6 +230,7 @@ impl RdkafkaClient {
         &self,
         deadline: Option<Instant>,
     ) -> Result<BTreeMap<Arc<str>, i32>, KafkaError> {
+        let started = Instant::now();
         let budget = self.capped(self.inner.request_timeout + WORKER_SLACK, deadline);
         let timeout = budget.min(self.inner.request_timeout);
         let inner = self.inner.clone();
@@ -233,7 +251,7 @@ impl RdkafkaClient {
                 r.map_err(|source| KafkaError::Metadata { cluster: self.inner.cluster.clone(), source })
             });
         self.count(Api::Metadata, 1, u64::from(outcome.is_err()));
-        outcome
+        outcome.map_err(|e| self.or_refusal(Api::Metadata, e, started))
     }
 
     /// `budget`, shortened so that the blocking worker stops by `deadline`
@@ -262,8 +280,10 @@ impl RdkafkaClient {
         F: FnOnce(&Admin, Instant) -> T + Send + 'static,
     {
         let budget = self.capped(budget, deadline);
-        let inner = self.inner.clone();
         let deadline = Instant::now() + budget;
+        self.oauthbearer_ready(api, budget).await?;
+        let budget = self.capped(budget, Some(deadline));
+        let inner = self.inner.clone();
         inner.blocking_in_flight.fetch_add(1, Ordering::Relaxed);
         let guard = InFlight(inner.blocking_in_flight.clone());
         let task = tokio::task::spawn_blocking(move || {
@@ -275,6 +295,44 @@ impl RdkafkaClient {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(join)) => Err(KafkaError::Internal { cluster, api: api.name(), message: join.to_string() }),
             Err(_) => Err(KafkaError::Timeout { cluster, api: api.name(), after: budget + OUTER_SLACK }),
+        }
+    }
+
+    /// With OAUTHBEARER, makes sure librdkafka holds a usable token within `budget`: without
+    /// one no broker can log in, so the call fails at once with the token source's error.
+    async fn oauthbearer_ready(&self, api: Api, budget: Duration) -> Result<(), KafkaError> {
+        let Some(feed) = &self.inner.oauth else { return Ok(()) };
+        let cluster = self.inner.cluster.clone();
+        match tokio::time::timeout(budget, feed.ready(&self.inner.admin)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(KafkaError::Request { cluster, api: api.name(), error: self.login_failed(&reason) }),
+            Err(_) => Err(KafkaError::Timeout { cluster, api: api.name(), after: budget }),
+        }
+    }
+
+    /// `error` of a call started at `since`, or, with OAUTHBEARER, the authentication error
+    /// librdkafka reported meanwhile (a broker's refusal of the token): that is why the call
+    /// failed, the timeout or lost connection only what followed.
+    fn or_refusal(&self, api: Api, error: KafkaError, since: Instant) -> KafkaError {
+        match self.refusal_since(since) {
+            Some(error) => KafkaError::Request { cluster: self.inner.cluster.clone(), api: api.name(), error },
+            None => error,
+        }
+    }
+
+    /// With OAUTHBEARER, the authentication error librdkafka reported since `since`.
+    fn refusal_since(&self, since: Instant) -> Option<BrokerError> {
+        let feed = self.inner.oauth.as_ref()?;
+        let reason = feed.refusal_since(&self.inner.admin, since)?;
+        Some(self.login_failed(&reason))
+    }
+
+    /// The error of a failed OAUTHBEARER login, worded as the native client words it.
+    fn login_failed(&self, reason: &str) -> BrokerError {
+        let principal = self.inner.oauth.as_ref().map_or("", |feed| feed.principal());
+        BrokerError {
+            code: AUTHENTICATION,
+            message: format!("sasl OAUTHBEARER authentication as {principal:?} failed: {reason}"),
         }
     }
 

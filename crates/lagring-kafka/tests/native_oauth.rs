@@ -9,85 +9,26 @@
 // Test code: a panic with a message is the failure report.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
+#[path = "support/oauth.rs"]
+mod oauth;
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use lagring_kafka::{
-    ClientKind, ClientSecret, KafkaClient, KafkaConnection, NativeOptions, OAuthBearer, OidcClientCredentials, Sasl,
-};
-use lagring_sim::scenario::security::{SecurityConfig, ServerOAuthConfig, ServerSaslConfig};
-use lagring_sim::{Clock, Scenario, Sim, SimHandle};
-use lagring_testkit::token_endpoint::{TokenEndpoint, TokenEndpointConfig, mint};
+use lagring_kafka::{ClientKind, KafkaClient, NativeOptions, OAuthBearer};
+use lagring_testkit::token_endpoint::mint;
+use oauth::{AUDIENCE, CLIENT_ID, KEY, SECRET, Setup, start};
 use support::reads_everything;
 
-const KEY: &str = "lagring-test-hs256-key-of-at-least-32-bytes";
-const CLIENT_ID: &str = "lagring";
-const SECRET: &str = "client secret 42";
-const AUDIENCE: &str = "kafka";
-
-struct Setup {
-    sim: SimHandle,
-    endpoint: TokenEndpoint,
-    dir: tempfile::TempDir,
-}
-
-/// A 2-broker simulator with 3 groups accepting OAUTHBEARER tokens for [`AUDIENCE`] with
-/// sessions of at most `session_lifetime`, and a token endpoint minting tokens of `lifetime`.
-async fn start(lifetime: Duration, session_lifetime: Option<Duration>) -> Setup {
-    let yaml = "seed: 7\nbrokers: 2\ntopics: [ { name: t, partitions: 3, initial_messages: 100 } ]\n\
-                groups: [ { name: g0, topics: [t] }, { name: g1, topics: [t] }, { name: g2, topics: [t] } ]";
-    let mut scenario = Scenario::from_yaml(yaml).unwrap();
-    scenario.security = SecurityConfig {
-        tls: None,
-        sasl: Some(ServerSaslConfig {
-            mechanisms: vec!["OAUTHBEARER".to_owned()],
-            oauthbearer: Some(ServerOAuthConfig { hs256_key: KEY.to_owned(), audience: Some(AUDIENCE.to_owned()) }),
-            session_lifetime,
-            ..ServerSaslConfig::default()
-        }),
-    };
-    let (clock, _manual) = Clock::manual();
-    let sim = Sim::start(scenario, clock).await.unwrap();
-    let endpoint = TokenEndpoint::start(TokenEndpointConfig {
-        client_id: CLIENT_ID.to_owned(),
-        client_secret: SECRET.to_owned(),
-        hs256_key: KEY.to_owned(),
-        lifetime,
-    })
-    .await
-    .unwrap();
-    Setup { sim, endpoint, dir: tempfile::tempdir().unwrap() }
-}
-
-impl Setup {
-    /// OIDC settings with the client secret `secret` in a file and tokens for `audience`.
-    fn oidc(&self, secret: &str, audience: &str) -> OAuthBearer {
-        let path = self.dir.path().join(format!("secret-{audience}-{}", secret.len()));
-        std::fs::write(&path, format!("{secret}\n")).unwrap();
-        OAuthBearer::Oidc(OidcClientCredentials {
-            token_endpoint_url: self.endpoint.url(),
-            client_id: CLIENT_ID.to_owned(),
-            client_secret: ClientSecret::File(path),
-            scope: Some("kafka.read".to_owned()),
-            audience: Some(audience.to_owned()),
-            extra_params: BTreeMap::from([("tenant".to_owned(), "t1".to_owned())]),
-        })
-    }
-
-    fn client(&self, source: OAuthBearer) -> KafkaClient {
-        let mut conn = KafkaConnection::plaintext(self.sim.bootstrap());
-        conn.sasl = Some(Sasl::oauthbearer(source));
-        conn.request_timeout = Duration::from_secs(5);
-        KafkaClient::new("oauth", &conn, ClientKind::Native(NativeOptions::default())).unwrap()
-    }
+/// The native client of `s`, logging in with tokens from `source`.
+fn native(s: &Setup, source: OAuthBearer) -> KafkaClient {
+    s.client(ClientKind::Native(NativeOptions::default()), source)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oidc_tokens_log_in_and_exact_offsets_are_read() {
     let s = start(Duration::from_secs(300), None).await;
-    let client = s.client(s.oidc(SECRET, AUDIENCE));
+    let client = native(&s, s.oidc(SECRET, AUDIENCE));
     reads_everything(&s.sim, &client).await.unwrap();
     // Both brokers logged in with one cached token.
     assert_eq!(s.endpoint.issued(), 1);
@@ -103,7 +44,7 @@ async fn oidc_tokens_log_in_and_exact_offsets_are_read() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_client_secret_is_the_token_endpoints_refusal_naming_it() {
     let s = start(Duration::from_secs(300), None).await;
-    let client = s.client(s.oidc("not the secret", AUDIENCE));
+    let client = native(&s, s.oidc("not the secret", AUDIENCE));
     let err = client.list_groups().await.unwrap_err().to_string();
     let want = format!(
         "sasl OAUTHBEARER authentication as \"{CLIENT_ID}\" failed: token endpoint {}: refused the token \
@@ -119,7 +60,7 @@ async fn a_wrong_client_secret_is_the_token_endpoints_refusal_naming_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_for_another_audience_is_refused_with_the_brokers_reason() {
     let s = start(Duration::from_secs(300), None).await;
-    let client = s.client(s.oidc(SECRET, "not-kafka"));
+    let client = native(&s, s.oidc(SECRET, "not-kafka"));
     let err = client.list_groups().await.unwrap_err().to_string();
     assert!(
         err.contains(
@@ -129,14 +70,14 @@ async fn a_token_for_another_audience_is_refused_with_the_brokers_reason() {
         "{err}"
     );
     // A client with the right audience is unaffected.
-    reads_everything(&s.sim, &s.client(s.oidc(SECRET, AUDIENCE))).await.unwrap();
+    reads_everything(&s.sim, &native(&s, s.oidc(SECRET, AUDIENCE))).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_lived_tokens_and_sessions_are_renewed_without_a_failed_call() {
     let lifetime = Duration::from_secs(2);
     let s = start(lifetime, Some(Duration::from_secs(600))).await;
-    let client = s.client(s.oidc(SECRET, AUDIENCE));
+    let client = native(&s, s.oidc(SECRET, AUDIENCE));
     let started = Instant::now();
     let mut iterations = 0_u32;
     while started.elapsed() < Duration::from_secs(10) {
@@ -164,7 +105,7 @@ async fn a_token_file_is_used_and_followed_when_rewritten() {
     let s = start(Duration::from_secs(300), Some(Duration::from_secs(1))).await;
     let path = s.dir.path().join("token");
     std::fs::write(&path, mint(KEY, "platform", Some("not-kafka"), Duration::from_secs(60)).unwrap()).unwrap();
-    let client = s.client(OAuthBearer::TokenFile(path.clone()));
+    let client = native(&s, OAuthBearer::TokenFile(path.clone()));
     let err = client.list_groups().await.unwrap_err().to_string();
     assert!(err.contains("invalid token: InvalidAudience"), "{err}");
 
@@ -194,7 +135,7 @@ async fn a_token_endpoint_outage_costs_nothing_until_the_token_expires_and_then_
     // Sessions of 1 s: brokers log in again every 0.8 s, each time with the cached token.
     let lifetime = Duration::from_secs(4);
     let s = start(lifetime, Some(Duration::from_secs(1))).await;
-    let client = s.client(s.oidc(SECRET, AUDIENCE));
+    let client = native(&s, s.oidc(SECRET, AUDIENCE));
     let fetched = Instant::now();
     reads_everything(&s.sim, &client).await.unwrap();
     s.endpoint.set_unavailable(true);

@@ -83,7 +83,7 @@ impl Drop for AdminOptions<'_> {
     }
 }
 
-/// A private result queue.
+/// A private result queue, or a reference to the client's main queue.
 pub(super) struct Queue<'a> {
     ptr: NonNull<rd::rd_kafka_queue_t>,
     _client: PhantomData<&'a Admin>,
@@ -94,6 +94,15 @@ impl<'a> Queue<'a> {
         // SAFETY: the client handle is valid while `admin` is borrowed.
         let ptr = unsafe { rd::rd_kafka_queue_new(admin.inner().native_ptr()) };
         let ptr = NonNull::new(ptr).ok_or_else(|| raw::failure("result queue could not be created"))?;
+        Ok(Self { ptr, _client: PhantomData })
+    }
+
+    /// The client's main queue, where librdkafka puts errors (and logs) for the application.
+    pub(super) fn main(admin: &'a Admin) -> Result<Self, BrokerError> {
+        // SAFETY: the client handle is valid while `admin` is borrowed; the returned reference
+        // is released by `Drop`.
+        let ptr = unsafe { rd::rd_kafka_queue_get_main(admin.inner().native_ptr()) };
+        let ptr = NonNull::new(ptr).ok_or_else(|| raw::failure("main queue not available"))?;
         Ok(Self { ptr, _client: PhantomData })
     }
 
@@ -111,8 +120,8 @@ impl<'a> Queue<'a> {
 
 impl Drop for Queue<'_> {
     fn drop(&mut self) {
-        // SAFETY: owned, created by rd_kafka_queue_new, freed once. Requests
-        // still in flight hold their own reference to the queue.
+        // SAFETY: owned, created by rd_kafka_queue_new or rd_kafka_queue_get_main (a
+        // reference), freed once. Requests still in flight hold their own reference.
         unsafe { rd::rd_kafka_queue_destroy(self.ptr.as_ptr()) }
     }
 }

@@ -12,13 +12,17 @@
 //!   single-group requests on one private queue).
 //! - [`offsets`]: earliest/latest log offsets, many calls (per spec, leader
 //!   and chunk) all on one private queue.
+//! - [`oauthbearer`]: OAUTHBEARER tokens set into librdkafka, and the
+//!   authentication errors read back from the client's main queue.
 //!
-//! Every function here blocks; callers run them in `spawn_blocking`. Each one
-//! stops at its `deadline` even if librdkafka never answers.
+//! The admin calls block; callers run them in `spawn_blocking`. Each one
+//! stops at its `deadline` even if librdkafka never answers. The
+//! OAUTHBEARER calls never wait.
 #![allow(unsafe_code)]
 
 mod groups;
 mod guards;
+mod oauthbearer;
 mod offsets;
 mod raw;
 
@@ -26,6 +30,7 @@ use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 
 pub(crate) use groups::{RawCommit, committed_offsets, list_groups};
+pub(crate) use oauthbearer::{set_oauthbearer_failure, set_oauthbearer_token, take_authentication_errors};
 pub(crate) use offsets::{RawCall, RawOffset, RawSpec, list_offsets};
 
 /// The admin client whose `rd_kafka_t` the raw calls use.

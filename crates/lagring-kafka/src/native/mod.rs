@@ -47,7 +47,7 @@ mod groups;
 mod list_offsets;
 mod metadata;
 mod msk_iam;
-mod oauthbearer;
+pub(crate) mod oauthbearer;
 mod offset_fetch;
 mod oidc;
 mod record_batch;

@@ -8,6 +8,9 @@
 //! that rewrites it (a sidecar, a Kubernetes projected volume) is followed at the next login.
 //!
 //! The client's initial response is RFC 7628's `n,,\x01auth=Bearer <token>\x01\x01`.
+//!
+//! The librdkafka client uses the same tokens (`crate::librdkafka::oauthbearer`): it hands each
+//! new one to librdkafka, woken by [`Tokens::changes`].
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -30,6 +33,14 @@ const MAX_TOKEN_FILE: u64 = 64 * 1024;
 /// The RFC 7628 client initial response carrying `token`.
 pub(crate) fn initial_response(token: &str) -> Vec<u8> {
     format!("n,,\x01auth=Bearer {token}\x01\x01").into_bytes()
+}
+
+/// A token for logins now and until when it may be used (`None` for a token file: its lifetime
+/// is unknown here, the broker judges it).
+#[derive(Clone, Debug)]
+pub(crate) struct Current {
+    pub(crate) token: Arc<str>,
+    pub(crate) expires_at: Option<Instant>,
 }
 
 #[derive(Clone)]
@@ -58,6 +69,8 @@ pub(crate) struct Tokens {
     /// The last failed fetch and when: repeated to logins for [`RETRY_AFTER`] instead of asking
     /// the endpoint once per broker.
     failed: Mutex<Option<(Instant, String)>>,
+    /// Counts the tokens fetched from the endpoint, so a watcher learns of each new one at once.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -83,6 +96,7 @@ impl Tokens {
             fetching: tokio::sync::Mutex::default(),
             refresher: Mutex::new(false),
             failed: Mutex::default(),
+            changes: tokio::sync::watch::Sender::new(0),
         }))
     }
 
@@ -92,8 +106,26 @@ impl Tokens {
 
     /// A token for a login now.
     pub(crate) async fn token(self: &Arc<Self>) -> Result<Arc<str>, String> {
+        self.current().await.map(|current| current.token)
+    }
+
+    /// Whether the tokens come from a file (which nothing announces a change of).
+    pub(crate) fn reads_file(&self) -> bool {
+        matches!(self.source, Source::File(_))
+    }
+
+    /// Changes whenever a new token was fetched from the endpoint (never for a token file).
+    pub(crate) fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// A token for a login now, with its expiry.
+    pub(crate) async fn current(self: &Arc<Self>) -> Result<Current, String> {
         match &self.source {
-            Source::File(path) => self.read_file(path).await,
+            Source::File(path) => {
+                let token = self.read_file(path).await?;
+                Ok(Current { token, expires_at: None })
+            }
             Source::Oidc { .. } => {
                 if let Some(token) = self.valid() {
                     return Ok(token);
@@ -108,23 +140,26 @@ impl Tokens {
                 {
                     return Err(error);
                 }
-                let token = self.fetch().await.inspect_err(|error| {
+                let current = self.fetch().await.inspect_err(|error| {
                     *self.failed.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), error.clone()));
                 })?;
                 self.start_refresher();
-                Ok(token)
+                Ok(current)
             }
         }
     }
 
     /// The cached token if it has not expired.
-    fn valid(&self) -> Option<Arc<str>> {
+    fn valid(&self) -> Option<Current> {
         let cached = self.cached();
-        cached.as_ref().filter(|c| Instant::now() < c.expires_at).map(|c| c.token.clone())
+        cached
+            .as_ref()
+            .filter(|c| Instant::now() < c.expires_at)
+            .map(|c| Current { token: c.token.clone(), expires_at: Some(c.expires_at) })
     }
 
     /// Fetches a token from the endpoint and caches it.
-    async fn fetch(&self) -> Result<Arc<str>, String> {
+    async fn fetch(&self) -> Result<Current, String> {
         let Source::Oidc { http, settings } = &self.source else {
             return Err("no token endpoint configured".to_owned());
         };
@@ -132,14 +167,16 @@ impl Tokens {
         let Issued { token, expires_in } = request_token(http, settings).await?;
         let lifetime = expires_in.unwrap_or(ASSUMED_LIFETIME);
         let token: Arc<str> = Arc::from(token);
+        let expires_at = fetched_at + lifetime;
         *self.cached() = Some(Cached {
             token: token.clone(),
             refresh_at: fetched_at + lifetime.mul_f64(REFRESH_AT),
-            expires_at: fetched_at + lifetime,
+            expires_at,
             modified: None,
         });
+        self.changes.send_modify(|fetched| *fetched = fetched.wrapping_add(1));
         tracing::debug!(endpoint = %settings.token_endpoint_url, ?lifetime, "oauthbearer token fetched");
-        Ok(token)
+        Ok(Current { token, expires_at: Some(expires_at) })
     }
 
     /// Starts the task that refreshes the token before it expires, once.

@@ -7,6 +7,10 @@
 //! With a session lifetime configured (KIP-368) a successful SaslAuthenticate (v1+) states it
 //! (for OAUTHBEARER cut at the token's expiry), and the first request after it ends closes the
 //! connection, as Kafka does: a client that does not log in again in time sees failed calls.
+//! Before then a client may log in again on the same connection (re-authentication, as
+//! librdkafka does it): SaslHandshake with the same mechanism and SaslAuthenticate again, which
+//! starts a new session; another mechanism is refused with ILLEGAL_SASL_STATE and the connection
+//! closed.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -86,12 +90,14 @@ pub(crate) struct SaslSession<'a> {
     expires_at: Option<Instant>,
     /// The session lifetime of the login just completed, for its answer.
     lifetime: Option<Duration>,
+    /// The mechanism of the last handshake: a re-authentication must keep it.
+    mechanism: Option<String>,
 }
 
 impl<'a> SaslSession<'a> {
     pub(crate) fn new(users: Option<&'a SaslUsers>) -> Self {
         let stage = if users.is_some() { Stage::Handshake } else { Stage::Authenticated };
-        SaslSession { users, stage, expires_at: None, lifetime: None }
+        SaslSession { users, stage, expires_at: None, lifetime: None, mechanism: None }
     }
 
     /// Whether `api_key` may be served now (before a login only ApiVersions and SASL).
@@ -144,12 +150,13 @@ impl<'a> SaslSession<'a> {
         let enabled: Vec<_> =
             self.users.map(|u| u.mechanisms.iter().map(|m| sb(m.clone())).collect()).unwrap_or_default();
         let response = SaslHandshakeResponse::default().with_mechanisms(enabled);
-        let Some(users) = self.users.filter(|_| matches!(self.stage, Stage::Handshake)) else {
+        let Some(users) = self.users.filter(|u| self.may_start_login(u, mechanism)) else {
             return (response.with_error_code(ResponseError::IllegalSaslState.code()), Next::Close);
         };
         if !users.mechanisms.iter().any(|m| m == mechanism) {
             return (response.with_error_code(ResponseError::UnsupportedSaslMechanism.code()), Next::Continue);
         }
+        self.mechanism = Some(mechanism.to_owned());
         self.stage = match mechanism {
             "PLAIN" => Stage::Plain,
             "SCRAM-SHA-256" => Stage::Scram256(ScramServer::new()),
@@ -158,6 +165,16 @@ impl<'a> SaslSession<'a> {
             _ => Stage::Scram512(ScramServer::new()),
         };
         (response, Next::Continue)
+    }
+
+    /// A handshake is a first login, or a re-authentication (KIP-368: sessions have a lifetime)
+    /// with the mechanism of the first.
+    fn may_start_login(&self, users: &SaslUsers, mechanism: &str) -> bool {
+        match self.stage {
+            Stage::Handshake => true,
+            Stage::Authenticated => users.session_lifetime.is_some() && self.mechanism.as_deref() == Some(mechanism),
+            _ => false,
+        }
     }
 
     fn finish(&mut self, done: bool) {
@@ -216,4 +233,50 @@ impl<'a> SaslSession<'a> {
 fn nonce_suffix() -> String {
     use rand::Rng as _;
     rand::rng().sample_iter(rand::distr::Alphanumeric).take(24).map(char::from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn users(session_lifetime: Option<Duration>) -> SaslUsers {
+        let config = ServerSaslConfig {
+            mechanisms: vec!["PLAIN".to_owned(), "SCRAM-SHA-256".to_owned()],
+            users: [("u".to_owned(), "p".to_owned())].into(),
+            session_lifetime,
+            ..ServerSaslConfig::default()
+        };
+        SaslUsers::new(&config).unwrap()
+    }
+
+    /// The error code of a handshake for `mechanism` and whether the connection closes.
+    fn handshake(session: &mut SaslSession<'_>, mechanism: &str) -> (i16, bool) {
+        let (response, next) = session.handshake(mechanism);
+        (response.error_code, matches!(next, Next::Close))
+    }
+
+    #[test]
+    fn a_session_with_a_lifetime_may_log_in_again_with_its_mechanism() {
+        let users = users(Some(Duration::from_secs(60)));
+        let mut session = SaslSession::new(Some(&users));
+        assert_eq!(handshake(&mut session, "PLAIN"), (0, false));
+        session.authenticate(b"\0u\0p").unwrap();
+        assert!(session.allows(ApiKey::Metadata as i16));
+        // Re-authentication (KIP-368): the same mechanism again on the same connection.
+        assert_eq!(handshake(&mut session, "PLAIN"), (0, false));
+        assert!(!session.allows(ApiKey::Metadata as i16), "no other request in the middle of a login");
+        session.authenticate(b"\0u\0p").unwrap();
+        assert!(session.allows(ApiKey::Metadata as i16));
+        // Another mechanism is not a re-authentication.
+        assert_eq!(handshake(&mut session, "SCRAM-SHA-256"), (ResponseError::IllegalSaslState.code(), true));
+    }
+
+    #[test]
+    fn without_a_session_lifetime_a_second_handshake_is_illegal() {
+        let users = users(None);
+        let mut session = SaslSession::new(Some(&users));
+        assert_eq!(handshake(&mut session, "PLAIN"), (0, false));
+        session.authenticate(b"\0u\0p").unwrap();
+        assert_eq!(handshake(&mut session, "PLAIN"), (ResponseError::IllegalSaslState.code(), true));
+    }
 }

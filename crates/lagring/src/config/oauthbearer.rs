@@ -5,8 +5,13 @@
 //! The client secret is never in the config itself: it is read from `client_secret_file` or
 //! the variable `client_secret_env` when a token is requested, so `{:?}` of a config has only
 //! the file name or the variable name, and a rotated secret file is picked up. The checks here
-//! name the key path of each problem. OAUTHBEARER needs the native client: the bundled librdkafka
-//! has no OIDC support (see [`LIBRDKAFKA_HAS_NO_OIDC`]).
+//! name the key path of each problem.
+//!
+//! Every key works with both clients: the librdkafka client gets its tokens from lagring's own
+//! token source too (librdkafka's built-in OIDC login cannot send `audience` or extra
+//! parameters and has no token file), so it only needs a librdkafka that can take tokens
+//! (`sasl_oauthbearer` among its built-in features), and librdkafka's own `sasl.oauthbearer.*`
+//! properties would compete with lagring's tokens (see [`property_problems`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,12 +21,13 @@ use serde::Deserialize;
 
 use super::model::ClientChoice;
 
-/// Why OAUTHBEARER needs the native client. librdkafka's OIDC login needs libcurl, and the
-/// bundled librdkafka is built without it: it refuses every `sasl.oauthbearer.client.*`
-/// property at client creation. (Its 2.12 OIDC request also has no audience, extra parameters
-/// or token file.) The property mapping in `lagring_kafka::client_properties` is kept for a
-/// build with libcurl.
-const LIBRDKAFKA_HAS_NO_OIDC: &str = "the bundled librdkafka is built without libcurl, which its OIDC login needs";
+/// Why OAUTHBEARER cannot use a librdkafka built without `sasl_oauthbearer`.
+const LIBRDKAFKA_HAS_NO_OAUTHBEARER: &str =
+    "the linked librdkafka is built without OAUTHBEARER (its builtin.features lack sasl_oauthbearer)";
+
+/// librdkafka properties that would make librdkafka fetch or make tokens itself, against
+/// lagring's: its OIDC login and its unsecured test tokens.
+const COMPETING_PROPERTIES: &[&str] = &["sasl.oauthbearer.", "enable.sasl.oauthbearer.unsecure.jwt"];
 
 /// Form parameters lagring sets itself in a token request.
 const RESERVED_PARAMS: &[&str] = &["grant_type", "client_id", "client_secret", "scope", "audience"];
@@ -69,8 +75,9 @@ impl fmt::Debug for OAuthBearerConfig {
 }
 
 impl OAuthBearerConfig {
-    /// Every problem, each as `path.key: message`.
-    pub(crate) fn problems(&self, path: &str, client: ClientChoice) -> Vec<String> {
+    /// Every problem, each as `path.key: message`; `librdkafka_has_oauthbearer` says whether the
+    /// linked librdkafka can take tokens (only asked with `client: librdkafka`).
+    pub(crate) fn problems(&self, path: &str, client: ClientChoice, librdkafka_has_oauthbearer: bool) -> Vec<String> {
         let mut errs = Vec::new();
         match (&self.token_endpoint_url, &self.token_file) {
             (Some(_), Some(_)) => errs.push(format!("{path}: give token_endpoint_url or token_file, not both")),
@@ -95,8 +102,8 @@ impl OAuthBearerConfig {
                 }
             }
         }
-        if client == ClientChoice::Librdkafka {
-            errs.push(format!("{path}: needs client: native ({LIBRDKAFKA_HAS_NO_OIDC})"));
+        if client == ClientChoice::Librdkafka && !librdkafka_has_oauthbearer {
+            errs.push(format!("{path}: needs client: native ({LIBRDKAFKA_HAS_NO_OAUTHBEARER})"));
         }
         errs
     }
@@ -146,6 +153,17 @@ impl OAuthBearerConfig {
             extra_params: self.extra_params.clone(),
         }))
     }
+}
+
+/// The cluster's librdkafka `properties` (at `path`) that would compete with lagring's tokens.
+pub(crate) fn property_problems<V>(properties: &BTreeMap<String, V>, path: &str) -> Vec<String> {
+    properties
+        .keys()
+        .filter(|key| COMPETING_PROPERTIES.iter().any(|p| key.starts_with(p)))
+        .map(|key| {
+            format!("{path}.{key}: not with OAUTHBEARER: lagring fetches the tokens and hands them to librdkafka (see sasl.oauthbearer)")
+        })
+        .collect()
 }
 
 #[cfg(test)]

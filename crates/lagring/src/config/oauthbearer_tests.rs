@@ -2,6 +2,8 @@ use std::collections::BTreeMap;
 
 use lagring_kafka::{ClientSecret, OAuthBearer, OidcClientCredentials, SaslMechanism};
 
+use super::OAuthBearerConfig;
+use crate::config::model::ClientChoice;
 use crate::config::parse;
 
 /// A cluster with `sasl` (YAML flow mapping) and the client `client`.
@@ -42,28 +44,66 @@ fn oidc_keys_map_to_client_credentials_and_debug_shows_no_secret() {
 }
 
 #[test]
-fn the_oidc_keys_map_to_librdkafkas_properties() {
+fn librdkafka_takes_every_oidc_key_and_its_properties_hold_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("secret");
-    std::fs::write(&secret, "s3cret\n").unwrap();
+    std::fs::write(&secret, "MARK-s3cret\n").unwrap();
     let sasl = format!(
         "{{ mechanism: OAUTHBEARER, oauthbearer: {{ token_endpoint_url: 'https://idp/token', client_id: c, \
-         client_secret_file: '{}', scope: 'kafka openid' }} }}",
+         client_secret_file: '{}', scope: 'kafka openid', audience: kafka-prod, extra_params: {{ resource: r }} }} }}",
         secret.display()
     );
-    // The mapping for a librdkafka built with libcurl (the bundled one is not: validation
-    // refuses `client: librdkafka` with OAUTHBEARER).
-    let cfg = parse(&cluster("native", &sasl)).unwrap();
-    let props = lagring_kafka::client_properties(&cfg.clusters[0].kafka_connection());
+    // Every key is accepted with librdkafka: lagring fetches the tokens for both clients.
+    let cfg = parse(&cluster("librdkafka", &sasl)).unwrap();
+    let conn = cfg.clusters[0].kafka_connection();
+    assert!(matches!(conn.sasl.as_ref().unwrap().oauthbearer, Some(OAuthBearer::Oidc(_))));
+    let props = lagring_kafka::client_properties(&conn);
     let get = |k: &str| props.get(k).map(String::as_str);
     assert_eq!(get("security.protocol"), Some("sasl_ssl"));
     assert_eq!(get("sasl.mechanisms"), Some("OAUTHBEARER"));
-    assert_eq!(get("sasl.oauthbearer.method"), Some("oidc"));
-    assert_eq!(get("sasl.oauthbearer.token.endpoint.url"), Some("https://idp/token"));
-    assert_eq!(get("sasl.oauthbearer.client.id"), Some("c"));
-    assert_eq!(get("sasl.oauthbearer.client.secret"), Some("s3cret"));
-    assert_eq!(get("sasl.oauthbearer.scope"), Some("kafka openid"));
+    // No librdkafka token settings: librdkafka gets the tokens, never the secret.
+    let oauth_keys: Vec<&String> = props.keys().filter(|k| k.contains("oauthbearer")).collect();
+    assert!(oauth_keys.is_empty(), "{oauth_keys:?}");
     assert_eq!(get("sasl.username"), None);
+    assert_eq!(get("sasl.password"), None);
+    for text in [format!("{props:?}"), format!("{cfg:?}"), format!("{conn:?}")] {
+        assert!(!text.contains("MARK"), "{text}");
+    }
+}
+
+#[test]
+fn a_token_file_is_accepted_with_librdkafka() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "a.b.c").unwrap();
+    let sasl = format!("{{ mechanism: OAUTHBEARER, oauthbearer: {{ token_file: '{}' }} }}", token.display());
+    let cfg = parse(&cluster("librdkafka", &sasl)).unwrap();
+    assert_eq!(cfg.clusters[0].kafka_connection().sasl.unwrap().oauthbearer, Some(OAuthBearer::TokenFile(token)));
+}
+
+#[test]
+fn a_librdkafka_without_oauthbearer_is_named() {
+    let oauth = OAuthBearerConfig {
+        token_endpoint_url: Some("https://idp/token".to_owned()),
+        client_id: Some("c".to_owned()),
+        client_secret_env: Some("PATH".to_owned()),
+        ..OAuthBearerConfig::default()
+    };
+    let path = "clusters[0].sasl.oauthbearer";
+    assert_eq!(oauth.problems(path, ClientChoice::Librdkafka, true), Vec::<String>::new());
+    assert_eq!(oauth.problems(path, ClientChoice::Native, false), Vec::<String>::new());
+    assert_eq!(
+        oauth.problems(path, ClientChoice::Librdkafka, false),
+        vec![
+            "clusters[0].sasl.oauthbearer: needs client: native (the linked librdkafka is built without \
+             OAUTHBEARER (its builtin.features lack sasl_oauthbearer))"
+        ]
+    );
+}
+
+#[test]
+fn the_bundled_librdkafka_takes_oauthbearer_tokens() {
+    assert!(lagring_kafka::librdkafka_has_oauthbearer());
 }
 
 #[test]
@@ -113,11 +153,17 @@ fn mistakes_name_their_key_path() {
             ],
         ),
         (
-            "librdkafka, and reserved form parameters",
+            "reserved form parameters",
             cluster("librdkafka", "{ mechanism: OAUTHBEARER, oauthbearer: { token_endpoint_url: 'https://i/t', client_id: c, client_secret_env: PATH, extra_params: { grant_type: x } } }"),
+            &["clusters[0].sasl.oauthbearer.extra_params.grant_type: set by lagring itself"],
+        ),
+        (
+            "librdkafka's own token settings, and a probe",
+            "clusters:\n  - { name: a, client: librdkafka, brokers: ['k:1'], probe: {}, properties: { sasl.oauthbearer.method: oidc, enable.sasl.oauthbearer.unsecure.jwt: true, sasl.kerberos.service.name: k }, sasl: { mechanism: OAUTHBEARER, oauthbearer: { token_endpoint_url: 'https://i/t', client_id: c, client_secret_env: PATH } } }".to_owned(),
             &[
-                "clusters[0].sasl.oauthbearer.extra_params.grant_type: set by lagring itself",
-                "clusters[0].sasl.oauthbearer: needs client: native (the bundled librdkafka is built without libcurl, which its OIDC login needs)",
+                "clusters[0].properties.enable.sasl.oauthbearer.unsecure.jwt: not with OAUTHBEARER: lagring fetches the tokens and hands them to librdkafka (see sasl.oauthbearer)",
+                "clusters[0].properties.sasl.oauthbearer.method: not with OAUTHBEARER: lagring fetches the tokens and hands them to librdkafka (see sasl.oauthbearer)",
+                "clusters[0].probe: not with OAUTHBEARER yet (the probe's librdkafka producer and consumer get no tokens)",
             ],
         ),
         (
@@ -136,5 +182,7 @@ fn mistakes_name_their_key_path() {
         for line in *want {
             assert!(err.contains(line), "{what}: {line:?} not in\n{err}");
         }
+        assert!(!err.contains("needs client: native"), "{what}: librdkafka refused:\n{err}");
+        assert!(!err.contains("sasl.kerberos"), "{what}: an unrelated property named:\n{err}");
     }
 }

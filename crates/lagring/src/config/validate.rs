@@ -114,6 +114,14 @@ fn cluster(c: &ClusterConfig, path: &str, errs: &mut Vec<String>) {
     }
     if let Some(sasl) = &c.sasl {
         sasl_keys(sasl, &format!("{path}.sasl"), c.client_choice(), errs);
+        if sasl.mechanism == SaslMechanismConfig::OAuthBearer {
+            errs.extend(super::oauthbearer::property_problems(&c.properties, &format!("{path}.properties")));
+            if c.probe.is_some() {
+                errs.push(format!(
+                    "{path}.probe: not with OAUTHBEARER yet (the probe's librdkafka producer and consumer get no tokens)"
+                ));
+            }
+        }
     }
     if let Some(tls) = &c.tls {
         tls_files(tls, &format!("{path}.tls"), errs);
@@ -174,7 +182,10 @@ fn sasl_keys(sasl: &SaslConfig, path: &str, client: ClientChoice, errs: &mut Vec
             errs.push(format!("{path}: username and password are not used with OAUTHBEARER (see oauthbearer)"));
         }
         match &sasl.oauthbearer {
-            Some(oauth) => errs.extend(oauth.problems(&format!("{path}.oauthbearer"), client)),
+            Some(oauth) => {
+                let has_oauthbearer = client == ClientChoice::Librdkafka && lagring_kafka::librdkafka_has_oauthbearer();
+                errs.extend(oauth.problems(&format!("{path}.oauthbearer"), client, has_oauthbearer));
+            }
             None => errs.push(format!("{path}.oauthbearer: required with mechanism OAUTHBEARER")),
         }
         return;
