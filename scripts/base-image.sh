@@ -12,13 +12,13 @@
 # Bump BASE_VERSION whenever the package set or the recipe changes.
 set -euo pipefail
 
-BASE_VERSION="2"
+BASE_VERSION="3"
 SUITE="bookworm"
 # ca-certificates: the CA bundle the runtime image copies (brings libssl3 too).
 # busybox-static: its `wget` applet is the image's HEALTHCHECK probe (no shell).
 # libsasl2-2 + libsasl2-modules-gssapi-mit: librdkafka's Kerberos login (Cyrus SASL and the
-# GSSAPI plugin it loads at run time); libcurl4: librdkafka's OIDC token fetch.
-INCLUDE="ca-certificates,busybox-static,libsasl2-2,libsasl2-modules-gssapi-mit,libcurl4"
+# GSSAPI plugin it loads at run time).
+INCLUDE="ca-certificates,busybox-static,libsasl2-2,libsasl2-modules-gssapi-mit"
 TAG="${LAGRING_BASE_IMAGE:-lagring-base:$SUITE-minbase-$BASE_VERSION}"
 CACHE_DIR="${LAGRING_CACHE_DIR:-$HOME/.cache/lagring}"
 TARBALL="$CACHE_DIR/base/$SUITE-minbase-$BASE_VERSION.tar"

@@ -2,8 +2,8 @@
 # Idempotent set-up for lagring's tests and demo.
 #
 # Installs the Debian packages the test bed needs (redis-server, prometheus, the
-# OpenSSL headers the rdkafka `ssl` feature links against, Cyrus SASL and libcurl for its
-# `gssapi` and `curl` features, a Kerberos KDC for the GSSAPI suites) and builds the tansu
+# OpenSSL headers the rdkafka `ssl` feature links against, Cyrus SASL for its
+# `gssapi` feature, a Kerberos KDC for the GSSAPI suites) and builds the tansu
 # Kafka-API broker once, caching the binary under a stable path outside the repo
 # keyed by version and features, so a second run takes seconds.
 set -euo pipefail
@@ -24,9 +24,9 @@ dpkg -s libssl-dev >/dev/null 2>&1 || need_pkgs+=(libssl-dev)
 command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3)
 # libfaketime: the clock-skew suite runs one node with its wall clock ahead.
 dpkg -s faketime >/dev/null 2>&1 || need_pkgs+=(faketime)
-# librdkafka's Kerberos (rdkafka `gssapi`: Cyrus SASL and its GSSAPI plugin) and its OIDC token
-# fetch (rdkafka `curl`: libcurl); the Kerberos suites start a local KDC from the MIT packages.
-for pkg in libsasl2-dev libsasl2-modules-gssapi-mit libcurl4-openssl-dev libkrb5-dev krb5-kdc krb5-admin-server krb5-user; do
+# librdkafka's Kerberos (rdkafka `gssapi`: Cyrus SASL and its GSSAPI plugin); the Kerberos
+# suites start a local KDC from the MIT packages.
+for pkg in libsasl2-dev libsasl2-modules-gssapi-mit libkrb5-dev krb5-kdc krb5-admin-server krb5-user; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
 
