@@ -6,7 +6,11 @@
 //!
 //! With a session lifetime configured (KIP-368) a successful SaslAuthenticate (v1+) states it
 //! (for OAUTHBEARER cut at the token's expiry), and the first request after it ends closes the
-//! connection, as Kafka does: a client that does not log in again in time sees failed calls.
+//! connection, as Kafka does: a client that does not log in again in time sees failed calls. A
+//! client may log in again on the same connection (a new SaslHandshake once authenticated), as
+//! librdkafka does; the native client opens a new connection instead.
+//! Like Kafka, a GSSAPI session's lifetime is the configured one only: the broker does not cut
+//! it at the Kerberos ticket's expiry (re-authentication then needs a valid ticket).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -19,6 +23,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::Decodable;
 use sasl::common::scram::Sha256;
 
+use super::gssapi::{GssapiLogin, KerberosAcceptor, Outcome};
 use super::msk_iam::IamVerifier;
 use super::oauthbearer::BearerVerifier;
 use super::scram::{Credential, ITERATIONS, ScramServer};
@@ -33,6 +38,7 @@ pub(crate) struct SaslUsers {
     scram: HashMap<(&'static str, String), Credential>,
     bearer: Option<BearerVerifier>,
     iam: Option<IamVerifier>,
+    pub(crate) kerberos: Option<KerberosAcceptor>,
     session_lifetime: Option<Duration>,
 }
 
@@ -56,6 +62,7 @@ impl SaslUsers {
             scram,
             bearer: config.oauthbearer.as_ref().map(BearerVerifier::new).transpose()?,
             iam: config.aws_msk_iam.as_ref().map(IamVerifier::new),
+            kerberos: config.gssapi.as_ref().map(KerberosAcceptor::new),
             session_lifetime: config.session_lifetime,
         })
     }
@@ -68,6 +75,7 @@ enum Stage {
     Scram512(ScramServer<lagring_scram::Sha512>),
     OAuthBearer,
     MskIam,
+    Gssapi(Box<GssapiLogin>),
     Authenticated,
 }
 
@@ -94,15 +102,14 @@ impl<'a> SaslSession<'a> {
         SaslSession { users, stage, expires_at: None, lifetime: None }
     }
 
-    /// Whether `api_key` may be served now (before a login only ApiVersions and SASL).
+    /// Whether `api_key` may be served now: before a login only ApiVersions and SASL, after the
+    /// session ended only SASL (re-authentication).
     pub(crate) fn allows(&self, api_key: i16) -> bool {
+        let sasl = api_key == ApiKey::SaslHandshake as i16 || api_key == ApiKey::SaslAuthenticate as i16;
         if self.expires_at.is_some_and(|at| Instant::now() >= at) {
-            return false;
+            return sasl;
         }
-        matches!(self.stage, Stage::Authenticated)
-            || api_key == ApiKey::ApiVersions as i16
-            || api_key == ApiKey::SaslHandshake as i16
-            || api_key == ApiKey::SaslAuthenticate as i16
+        matches!(self.stage, Stage::Authenticated) || sasl || api_key == ApiKey::ApiVersions as i16
     }
 
     /// Answers a SaslHandshake or SaslAuthenticate request.
@@ -144,7 +151,8 @@ impl<'a> SaslSession<'a> {
         let enabled: Vec<_> =
             self.users.map(|u| u.mechanisms.iter().map(|m| sb(m.clone())).collect()).unwrap_or_default();
         let response = SaslHandshakeResponse::default().with_mechanisms(enabled);
-        let Some(users) = self.users.filter(|_| matches!(self.stage, Stage::Handshake)) else {
+        // A handshake on an authenticated connection starts a re-authentication (KIP-368).
+        let Some(users) = self.users.filter(|_| matches!(self.stage, Stage::Handshake | Stage::Authenticated)) else {
             return (response.with_error_code(ResponseError::IllegalSaslState.code()), Next::Close);
         };
         if !users.mechanisms.iter().any(|m| m == mechanism) {
@@ -155,6 +163,7 @@ impl<'a> SaslSession<'a> {
             "SCRAM-SHA-256" => Stage::Scram256(ScramServer::new()),
             "OAUTHBEARER" => Stage::OAuthBearer,
             "AWS_MSK_IAM" => Stage::MskIam,
+            "GSSAPI" => Stage::Gssapi(Box::new(GssapiLogin::new())),
             _ => Stage::Scram512(ScramServer::new()),
         };
         (response, Next::Continue)
@@ -196,6 +205,16 @@ impl<'a> SaslSession<'a> {
                 let answer = verifier.verify(token, std::time::SystemTime::now())?;
                 self.finish(true);
                 Ok(answer)
+            }
+            Stage::Gssapi(login) => {
+                let acceptor = users.kerberos.as_ref().ok_or("gssapi is not configured")?;
+                match login.step(acceptor, token)? {
+                    Outcome::Continue(reply) => Ok(reply),
+                    Outcome::Done(reply) => {
+                        self.finish(true);
+                        Ok(reply)
+                    }
+                }
             }
             Stage::Scram256(server) => {
                 let (reply, done) = server.step(token, lookup("SCRAM-SHA-256"), &suffix)?;
