@@ -11,7 +11,11 @@
 //! no worker budget ever runs past it, so a slow broker never makes an
 //! iteration overrun and no blocking worker outlives its iteration.
 //! [`RdkafkaClient::blocking_in_flight`] counts the workers still running.
+//!
+//! librdkafka reports a failed login only in its log and error events, served after every
+//! call; `login` keeps the failure, and request errors made while it stands name it.
 
+pub(crate) mod login;
 mod offsets;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -89,7 +93,9 @@ impl RdkafkaClient {
                 config.set(key, value);
             }
         }
-        let admin: Admin = config.create().map_err(|source| KafkaError::Config { cluster: cluster.clone(), source })?;
+        let admin: Admin = config
+            .create_with_context(login::LoginContext::default())
+            .map_err(|source| KafkaError::Config { cluster: cluster.clone(), source })?;
         let inner = Inner {
             cluster,
             admin,
@@ -125,13 +131,16 @@ impl RdkafkaClient {
             .blocking(Api::ListGroups, budget, None, move |admin, deadline| ffi::list_groups(admin, timeout, deadline))
             .await
             .and_then(|r| r.map_err(|error| self.request_error(Api::ListGroups, error)));
+        if outcome.as_ref().is_ok_and(|(_, errors)| errors.is_empty()) {
+            self.login().succeeded();
+        }
         self.count(Api::ListGroups, 1, u64::from(outcome.as_ref().map_or(true, |(_, errors)| !errors.is_empty())));
         let (groups, errors) = outcome?;
         let failed = errors.len();
         let partial = errors.into_iter().next().map(|first| KafkaError::PartialGroupListing {
             cluster: self.inner.cluster.clone(),
             failed,
-            first,
+            first: self.login().explain(first),
         });
         debug!(cluster = %self.inner.cluster, groups = groups.len(), failed_brokers = failed, "listed consumer groups");
         let groups = groups
@@ -176,9 +185,12 @@ impl RdkafkaClient {
             Ok(Ok(results)) => results
                 .into_iter()
                 .zip(&groups)
-                .map(|(r, g)| r.map_err(|error| group_error(cluster, g, error)))
+                .map(|(r, g)| r.map_err(|error| group_error(cluster, g, self.login().explain(error))))
                 .collect(),
-            Ok(Err(error)) => groups.iter().map(|g| Err(group_error(cluster, g, error.clone()))).collect(),
+            Ok(Err(error)) => {
+                let error = self.login().explain(error);
+                groups.iter().map(|g| Err(group_error(cluster, g, error.clone()))).collect()
+            }
             Err(_) => groups
                 .iter()
                 .map(|g| {
@@ -229,9 +241,7 @@ impl RdkafkaClient {
                 Ok(counts)
             })
             .await
-            .and_then(|r: Result<_, rdkafka::error::KafkaError>| {
-                r.map_err(|source| KafkaError::Metadata { cluster: self.inner.cluster.clone(), source })
-            });
+            .and_then(|r: Result<_, rdkafka::error::KafkaError>| r.map_err(|source| self.metadata_error(source)));
         self.count(Api::Metadata, 1, u64::from(outcome.is_err()));
         outcome
     }
@@ -268,7 +278,9 @@ impl RdkafkaClient {
         let guard = InFlight(inner.blocking_in_flight.clone());
         let task = tokio::task::spawn_blocking(move || {
             let _guard = guard;
-            work(&inner.admin, deadline)
+            let value = work(&inner.admin, deadline);
+            ffi::serve_main_queue(&inner.admin);
+            value
         });
         let cluster = self.inner.cluster.clone();
         match tokio::time::timeout(budget + OUTER_SLACK, task).await {
@@ -278,12 +290,28 @@ impl RdkafkaClient {
         }
     }
 
+    /// A failed metadata request; a standing login failure says why better than librdkafka's
+    /// "broker transport failure".
+    fn metadata_error(&self, source: rdkafka::error::KafkaError) -> KafkaError {
+        let cluster = self.inner.cluster.clone();
+        match self.login().failure() {
+            Some(error) => KafkaError::Request { cluster, api: Api::Metadata.name(), error },
+            None => KafkaError::Metadata { cluster, source },
+        }
+    }
+
     fn request_error(&self, api: Api, error: BrokerError) -> KafkaError {
         let cluster = self.inner.cluster.clone();
+        let error = self.login().explain(error);
         if error.code == crate::error::TIMED_OUT {
             return KafkaError::Timeout { cluster, api: api.name(), after: self.inner.request_timeout };
         }
         KafkaError::Request { cluster, api: api.name(), error }
+    }
+
+    /// What librdkafka logged about failed logins.
+    fn login(&self) -> &login::LoginContext {
+        self.inner.admin.inner().context()
     }
 
     fn count(&self, api: Api, requests: u64, errors: u64) {

@@ -97,6 +97,14 @@ impl<'a> Queue<'a> {
         Ok(Self { ptr, _client: PhantomData })
     }
 
+    /// The client's main queue (its log lines and global errors), `None` if librdkafka has none.
+    pub(super) fn main(admin: &'a Admin) -> Option<Self> {
+        // SAFETY: the client handle is valid while `admin` is borrowed; the returned reference
+        // is ours and released in `Drop` (rd_kafka_queue_destroy).
+        let ptr = unsafe { rd::rd_kafka_queue_get_main(admin.inner().native_ptr()) };
+        NonNull::new(ptr).map(|ptr| Self { ptr, _client: PhantomData })
+    }
+
     /// Waits up to `timeout` for the next event.
     pub(super) fn poll(&self, timeout: Duration) -> Option<Event<'a>> {
         // SAFETY: valid queue; a returned event is owned by the caller.
@@ -111,8 +119,9 @@ impl<'a> Queue<'a> {
 
 impl Drop for Queue<'_> {
     fn drop(&mut self) {
-        // SAFETY: owned, created by rd_kafka_queue_new, freed once. Requests
-        // still in flight hold their own reference to the queue.
+        // SAFETY: owned (created by rd_kafka_queue_new, or a reference from
+        // rd_kafka_queue_get_main), released once. Requests still in flight
+        // hold their own reference to the queue.
         unsafe { rd::rd_kafka_queue_destroy(self.ptr.as_ptr()) }
     }
 }

@@ -12,6 +12,8 @@
 //!   single-group requests on one private queue).
 //! - [`offsets`]: earliest/latest log offsets, many calls (per spec, leader
 //!   and chunk) all on one private queue.
+//! - [`main_queue`]: librdkafka's log lines and global errors, served after
+//!   every call (the login failures they name explain request errors).
 //!
 //! Every function here blocks; callers run them in `spawn_blocking`. Each one
 //! stops at its `deadline` even if librdkafka never answers.
@@ -19,14 +21,15 @@
 
 mod groups;
 mod guards;
+mod main_queue;
 mod offsets;
 mod raw;
 
 use rdkafka::admin::AdminClient;
-use rdkafka::client::DefaultClientContext;
 
 pub(crate) use groups::{RawCommit, committed_offsets, list_groups};
+pub(crate) use main_queue::serve_main_queue;
 pub(crate) use offsets::{RawCall, RawOffset, RawSpec, list_offsets};
 
 /// The admin client whose `rd_kafka_t` the raw calls use.
-pub(crate) type Admin = AdminClient<DefaultClientContext>;
+pub(crate) type Admin = AdminClient<crate::librdkafka::login::LoginContext>;
