@@ -115,9 +115,11 @@ impl Realm {
         self.kdc_log().lines().filter(|l| l.contains("AS_REQ") && l.contains("ISSUE") && l.contains(&tgs)).count()
     }
 
-    /// `command` with the realm's configuration and nothing of the caller's Kerberos environment.
+    /// `program` with the realm's configuration and nothing of the caller's Kerberos environment.
+    /// The KDC's programs live in `/usr/sbin`, which a user's `PATH` may lack.
     pub fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(program);
+        let sbin = Path::new("/usr/sbin").join(program);
+        let mut cmd = if sbin.is_file() { Command::new(sbin) } else { Command::new(program) };
         cmd.env("KRB5_CONFIG", self.krb5_conf())
             .env("KRB5_KDC_PROFILE", self.dir.join("kdc.conf"))
             .env_remove("KRB5CCNAME")
