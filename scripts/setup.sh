@@ -25,8 +25,9 @@ command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3)
 # libfaketime: the clock-skew suite runs one node with its wall clock ahead.
 dpkg -s faketime >/dev/null 2>&1 || need_pkgs+=(faketime)
 # librdkafka's Kerberos (rdkafka `gssapi`: Cyrus SASL and its GSSAPI plugin); the Kerberos
-# suites start a local KDC from the MIT packages.
-for pkg in libsasl2-dev libsasl2-modules-gssapi-mit libkrb5-dev krb5-kdc krb5-admin-server krb5-user; do
+# suites start a local KDC from the MIT packages, and the simulator's Kerberos acceptor
+# (libgssapi) binds MIT's GSS-API with bindgen, which needs libclang.
+for pkg in libsasl2-dev libsasl2-modules-gssapi-mit libkrb5-dev libclang-dev krb5-kdc krb5-admin-server krb5-user; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
 

@@ -120,8 +120,10 @@ impl Sasl {
     }
 }
 
-/// Kerberos (GSSAPI) settings, mapped to librdkafka's `sasl.kerberos.*` properties.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Kerberos (GSSAPI) settings, mapped to librdkafka's `sasl.kerberos.*` properties. The keytab
+/// is a path (its keys are never read here); the kinit command may embed a password, so `Debug`
+/// shows only whether it is set.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Gssapi {
     /// The brokers' Kerberos service name (`sasl.kerberos.service.name`, default `kafka`).
     pub service_name: Option<String>,
@@ -131,6 +133,17 @@ pub struct Gssapi {
     pub keytab: Option<PathBuf>,
     /// Command that refreshes the ticket (`sasl.kerberos.kinit.cmd`); librdkafka's default runs kinit.
     pub kinit_cmd: Option<String>,
+}
+
+impl fmt::Debug for Gssapi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gssapi")
+            .field("service_name", &self.service_name)
+            .field("principal", &self.principal)
+            .field("keytab", &self.keytab)
+            .field("kinit_cmd", &self.kinit_cmd.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl fmt::Debug for Sasl {

@@ -196,3 +196,16 @@ fn gssapi_maps_to_librdkafka_kerberos_properties_without_a_password() {
     assert_eq!(pick("sasl.kerberos.kinit.cmd"), None);
     assert_eq!((pick("sasl.username"), pick("sasl.password")), (None, None));
 }
+
+#[test]
+fn gssapi_debug_shows_the_keytab_path_but_not_the_kinit_command() {
+    let gssapi = Gssapi {
+        principal: Some("lagring/host@EXAMPLE.COM".into()),
+        keytab: Some(PathBuf::from("/etc/lagring.keytab")),
+        kinit_cmd: Some("echo hunter2 | kinit lagring/host".into()),
+        ..Gssapi::default()
+    };
+    let text = format!("{:?}", Sasl { gssapi: Some(gssapi), ..Sasl::password(SaslMechanism::Gssapi, "", "") });
+    assert!(text.contains("/etc/lagring.keytab") && text.contains("kinit_cmd: Some(\"<redacted>\")"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}

@@ -11,7 +11,11 @@
 //! no worker budget ever runs past it, so a slow broker never makes an
 //! iteration overrun and no blocking worker outlives its iteration.
 //! [`RdkafkaClient::blocking_in_flight`] counts the workers still running.
+//!
+//! librdkafka reports a failed login only in its log and error events, served after every
+//! call; `login` keeps the failure, and request errors made while it stands name it.
 
+pub(crate) mod login;
 pub(crate) mod oauthbearer;
 mod offsets;
 
@@ -93,7 +97,9 @@ impl RdkafkaClient {
                 config.set(key, value);
             }
         }
-        let admin: Admin = config.create().map_err(|source| KafkaError::Config { cluster: cluster.clone(), source })?;
+        let admin: Admin = config
+            .create_with_context(login::LoginContext::default())
+            .map_err(|source| KafkaError::Config { cluster: cluster.clone(), source })?;
         let oauthbearer = conn.sasl.as_ref().filter(|sasl| sasl.mechanism == crate::SaslMechanism::OAuthBearer);
         let oauth = match oauthbearer.and_then(|sasl| Some((sasl.oauthbearer.as_ref()?, &sasl.username))) {
             Some((source, principal)) => Some(
@@ -139,6 +145,9 @@ impl RdkafkaClient {
             .blocking(Api::ListGroups, budget, None, move |admin, deadline| ffi::list_groups(admin, timeout, deadline))
             .await
             .and_then(|r| r.map_err(|error| self.request_error(Api::ListGroups, error)));
+        if outcome.as_ref().is_ok_and(|(_, errors)| errors.is_empty()) {
+            self.login().succeeded();
+        }
         self.count(Api::ListGroups, 1, u64::from(outcome.as_ref().map_or(true, |(_, errors)| !errors.is_empty())));
         let (groups, errors) = outcome.map_err(|e| self.or_refusal(Api::ListGroups, e, started))?;
         let failed = errors.len();
@@ -146,7 +155,7 @@ impl RdkafkaClient {
         let partial = errors.into_iter().next().map(|first| KafkaError::PartialGroupListing {
             cluster: self.inner.cluster.clone(),
             failed,
-            first: self.refusal_since(started).unwrap_or(first),
+            first: self.refusal_since(started).unwrap_or_else(|| self.login().explain(first)),
         });
         debug!(cluster = %self.inner.cluster, groups = groups.len(), failed_brokers = failed, "listed consumer groups");
         let groups = groups
@@ -191,9 +200,10 @@ impl RdkafkaClient {
             Ok(Ok(results)) => results
                 .into_iter()
                 .zip(&groups)
-                .map(|(r, g)| r.map_err(|error| group_error(cluster, g, error)))
+                .map(|(r, g)| r.map_err(|error| group_error(cluster, g, self.login().explain(error))))
                 .collect(),
             Ok(Err(error)) | Err(KafkaError::Request { error, .. }) => {
+                let error = self.login().explain(error);
                 groups.iter().map(|g| Err(group_error(cluster, g, error.clone()))).collect()
             }
             Err(_) => groups
@@ -247,9 +257,7 @@ impl RdkafkaClient {
                 Ok(counts)
             })
             .await
-            .and_then(|r: Result<_, rdkafka::error::KafkaError>| {
-                r.map_err(|source| KafkaError::Metadata { cluster: self.inner.cluster.clone(), source })
-            });
+            .and_then(|r: Result<_, rdkafka::error::KafkaError>| r.map_err(|source| self.metadata_error(source)));
         self.count(Api::Metadata, 1, u64::from(outcome.is_err()));
         outcome.map_err(|e| self.or_refusal(Api::Metadata, e, started))
     }
@@ -288,7 +296,9 @@ impl RdkafkaClient {
         let guard = InFlight(inner.blocking_in_flight.clone());
         let task = tokio::task::spawn_blocking(move || {
             let _guard = guard;
-            work(&inner.admin, deadline)
+            let value = work(&inner.admin, deadline);
+            ffi::serve_main_queue(&inner.admin);
+            value
         });
         let cluster = self.inner.cluster.clone();
         match tokio::time::timeout(budget + OUTER_SLACK, task).await {
@@ -336,12 +346,28 @@ impl RdkafkaClient {
         }
     }
 
+    /// A failed metadata request; a standing login failure says why better than librdkafka's
+    /// "broker transport failure".
+    fn metadata_error(&self, source: rdkafka::error::KafkaError) -> KafkaError {
+        let cluster = self.inner.cluster.clone();
+        match self.login().failure() {
+            Some(error) => KafkaError::Request { cluster, api: Api::Metadata.name(), error },
+            None => KafkaError::Metadata { cluster, source },
+        }
+    }
+
     fn request_error(&self, api: Api, error: BrokerError) -> KafkaError {
         let cluster = self.inner.cluster.clone();
+        let error = self.login().explain(error);
         if error.code == crate::error::TIMED_OUT {
             return KafkaError::Timeout { cluster, api: api.name(), after: self.inner.request_timeout };
         }
         KafkaError::Request { cluster, api: api.name(), error }
+    }
+
+    /// What librdkafka logged about failed logins.
+    fn login(&self) -> &login::LoginContext {
+        self.inner.admin.inner().context()
     }
 
     fn count(&self, api: Api, requests: u64, errors: u64) {
@@ -353,6 +379,36 @@ impl RdkafkaClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Events on the client's main queue, polled until `done` holds or 30 s pass.
+    fn queue_length_when(client: &RdkafkaClient, done: impl Fn(usize) -> bool) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let length = ffi::main_queue_length(&client.inner.admin);
+            if done(length) || Instant::now() > deadline {
+                return length;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    #[tokio::test]
+    async fn what_librdkafka_reports_about_a_refusing_broker_is_read_after_each_call() {
+        // A port nobody listens on: every connect is refused, and librdkafka reports each.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut conn = KafkaConnection::plaintext(format!("127.0.0.1:{port}"));
+        conn.request_timeout = Duration::from_millis(500);
+        let client = RdkafkaClient::new("refusing", &conn).unwrap();
+        // Nothing reads the queue between calls: the reports pile up (the rdkafka admin client
+        // never reads it; before lagring served it they grew for as long as a broker was down).
+        let before = queue_length_when(&client, |n| n >= 3);
+        assert!(before >= 3, "librdkafka reported only {before} events about a refusing broker in 30 s");
+        let listing = client.list_groups_until(Some(Instant::now() + Duration::from_secs(2))).await;
+        assert!(!matches!(&listing, Ok(l) if l.partial.is_none()), "a refusing broker listed groups: {listing:?}");
+        // Served after the call: at most what one further connect attempt reported since.
+        let after = ffi::main_queue_length(&client.inner.admin);
+        assert!(after < before && after <= 3, "main queue held {before} events before the call and {after} after");
+    }
 
     #[test]
     fn timeout_errors_are_recognised() {

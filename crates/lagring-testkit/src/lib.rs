@@ -9,6 +9,8 @@
 //!   client, and record timestamps read back, for time-lag tests.
 //! - [`token_endpoint`]: a local OIDC token endpoint minting JWTs for
 //!   OAUTHBEARER tests.
+//! - [`kdc`]: a Kerberos realm of its own (krb5kdc, keytabs, ticket cache) and a
+//!   child process per test that runs in it, for GSSAPI tests.
 //! - [`aws_credentials_endpoint`]: local STS and container credential endpoints
 //!   for AWS_MSK_IAM tests.
 //!
@@ -20,6 +22,7 @@ pub mod certs;
 pub mod emissions;
 pub mod ground_truth;
 pub mod kafka_fixtures;
+pub mod kdc;
 pub mod lagring_node;
 pub mod metrics_text;
 pub mod netfilter;

@@ -97,13 +97,12 @@ impl<'a> Queue<'a> {
         Ok(Self { ptr, _client: PhantomData })
     }
 
-    /// The client's main queue, where librdkafka puts errors (and logs) for the application.
-    pub(super) fn main(admin: &'a Admin) -> Result<Self, BrokerError> {
+    /// The client's main queue (its log lines and global errors), `None` if librdkafka has none.
+    pub(super) fn main(admin: &'a Admin) -> Option<Self> {
         // SAFETY: the client handle is valid while `admin` is borrowed; the returned reference
-        // is released by `Drop`.
+        // is ours and released in `Drop` (rd_kafka_queue_destroy).
         let ptr = unsafe { rd::rd_kafka_queue_get_main(admin.inner().native_ptr()) };
-        let ptr = NonNull::new(ptr).ok_or_else(|| raw::failure("main queue not available"))?;
-        Ok(Self { ptr, _client: PhantomData })
+        NonNull::new(ptr).map(|ptr| Self { ptr, _client: PhantomData })
     }
 
     /// Waits up to `timeout` for the next event.
@@ -120,8 +119,9 @@ impl<'a> Queue<'a> {
 
 impl Drop for Queue<'_> {
     fn drop(&mut self) {
-        // SAFETY: owned, created by rd_kafka_queue_new or rd_kafka_queue_get_main (a
-        // reference), freed once. Requests still in flight hold their own reference.
+        // SAFETY: owned (created by rd_kafka_queue_new, or a reference from
+        // rd_kafka_queue_get_main), released once. Requests still in flight
+        // hold their own reference to the queue.
         unsafe { rd::rd_kafka_queue_destroy(self.ptr.as_ptr()) }
     }
 }

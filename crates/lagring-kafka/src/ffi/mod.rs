@@ -12,8 +12,9 @@
 //!   single-group requests on one private queue).
 //! - [`offsets`]: earliest/latest log offsets, many calls (per spec, leader
 //!   and chunk) all on one private queue.
-//! - [`oauthbearer`]: OAUTHBEARER tokens set into librdkafka, and the
-//!   authentication errors read back from the client's main queue.
+//! - [`oauthbearer`]: OAUTHBEARER tokens set into librdkafka.
+//! - [`main_queue`]: librdkafka's log lines and global errors, served after
+//!   every call (the login failures they name explain request errors).
 //!
 //! The admin calls block; callers run them in `spawn_blocking`. Each one
 //! stops at its `deadline` even if librdkafka never answers. The
@@ -22,16 +23,19 @@
 
 mod groups;
 mod guards;
+mod main_queue;
 mod oauthbearer;
 mod offsets;
 mod raw;
 
 use rdkafka::admin::AdminClient;
-use rdkafka::client::DefaultClientContext;
 
 pub(crate) use groups::{RawCommit, committed_offsets, list_groups};
-pub(crate) use oauthbearer::{set_oauthbearer_failure, set_oauthbearer_token, take_authentication_errors};
+#[cfg(test)]
+pub(crate) use main_queue::main_queue_length;
+pub(crate) use main_queue::serve_main_queue;
+pub(crate) use oauthbearer::{set_oauthbearer_failure, set_oauthbearer_token};
 pub(crate) use offsets::{RawCall, RawOffset, RawSpec, list_offsets};
 
 /// The admin client whose `rd_kafka_t` the raw calls use.
-pub(crate) type Admin = AdminClient<DefaultClientContext>;
+pub(crate) type Admin = AdminClient<crate::librdkafka::login::LoginContext>;

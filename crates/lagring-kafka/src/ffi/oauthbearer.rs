@@ -1,20 +1,16 @@
-//! OAUTHBEARER tokens handed to librdkafka, and the authentication errors it reports back.
+//! OAUTHBEARER tokens handed to librdkafka.
 //!
 //! The admin client of the `rdkafka` crate neither registers a token refresh callback nor polls
 //! the client's main queue, so lagring does both jobs itself: it sets each token with
-//! `rd_kafka_oauthbearer_set_token` (allowed from any thread at any time) and reads the errors
-//! librdkafka queues for the application (a broker's refusal of a login among them) from the
-//! main queue.
+//! `rd_kafka_oauthbearer_set_token` (allowed from any thread at any time) and serves the main
+//! queue (`main_queue`), where a broker's refusal of a login is reported.
 
 use std::ffi::{CString, c_char, c_int};
-use std::time::Duration;
 
 use rdkafka::bindings as rd;
 
 use super::Admin;
-use super::guards::Queue;
 use super::raw;
-use crate::error::AUTHENTICATION;
 
 // As in `rdkafka::bindings`, with the returned error code typed as `c_int` (see `raw`).
 unsafe extern "C" {
@@ -32,10 +28,6 @@ unsafe extern "C" {
     #[link_name = "rd_kafka_oauthbearer_set_token_failure"]
     fn set_token_failure(rk: *mut rd::rd_kafka_t, errstr: *const c_char) -> c_int;
 }
-
-/// Most events read from the main queue at once: it only holds what librdkafka reported since
-/// the last read, and a bound keeps one read short even if a broker floods it.
-const MAX_EVENTS_PER_READ: usize = 1_000;
 
 /// Gives librdkafka `token` for its logins, valid until `expires_ms` (milliseconds since the
 /// Unix epoch); `principal` names the login in librdkafka's own messages.
@@ -76,22 +68,4 @@ pub(crate) fn set_oauthbearer_failure(admin: &Admin, reason: &str) {
     // SAFETY: valid client handle while `admin` is borrowed; `reason` is nul-terminated and
     // copied by librdkafka. The only failures (not OAUTHBEARER, empty reason) need no handling.
     unsafe { set_token_failure(admin.inner().native_ptr(), reason.as_ptr()) };
-}
-
-/// The authentication errors librdkafka reported since the last call, oldest first (a broker's
-/// refusal of a login reads "SASL authentication error: <the broker's reason> ..."). Everything
-/// else on the main queue (logs, other errors) is read and dropped, as nothing else reads it.
-pub(crate) fn take_authentication_errors(admin: &Admin) -> Vec<String> {
-    let Ok(queue) = Queue::main(admin) else { return Vec::new() };
-    let mut errors = Vec::new();
-    for _ in 0..MAX_EVENTS_PER_READ {
-        let Some(event) = queue.poll(Duration::ZERO) else { break };
-        if event.kind() != rd::RD_KAFKA_EVENT_ERROR {
-            continue;
-        }
-        if let Some(error) = event.error().filter(|e| e.code == AUTHENTICATION) {
-            errors.push(error.message);
-        }
-    }
-    errors
 }

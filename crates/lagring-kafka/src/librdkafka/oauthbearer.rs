@@ -50,8 +50,6 @@ pub(crate) struct TokenFeed {
     principal: String,
     /// `std` mutexes: held only to read or replace a value, never across an `.await`.
     handed: Mutex<Option<Handed>>,
-    /// The last authentication error librdkafka reported, and when it was read.
-    refusal: Mutex<Option<(std::time::Instant, String)>>,
     /// The last error the task warned of, so an outage is one warning, not one per tick.
     warned: Mutex<Option<String>>,
     /// Whether the task runs (it is started by the first call, inside the runtime).
@@ -65,7 +63,6 @@ impl TokenFeed {
             tokens: Tokens::new(source, timeout)?,
             principal: principal.to_owned(),
             handed: Mutex::default(),
-            refusal: Mutex::default(),
             warned: Mutex::default(),
             started: Mutex::new(false),
         }))
@@ -90,9 +87,8 @@ impl TokenFeed {
     /// The last authentication error librdkafka reported at or after `since` (a broker's
     /// refusal of the token, or librdkafka's own complaint), read now.
     pub(crate) fn refusal_since(&self, admin: &Admin, since: std::time::Instant) -> Option<String> {
-        self.read_refusals(admin);
-        let refusal = self.refusal.lock().unwrap_or_else(PoisonError::into_inner);
-        refusal.as_ref().filter(|(at, _)| *at >= since).map(|(_, reason)| reason.clone())
+        ffi::serve_main_queue(admin);
+        admin.inner().context().reported_since(since)
     }
 
     fn start(self: &Arc<Self>, admin: &Arc<Admin>) {
@@ -135,12 +131,6 @@ impl TokenFeed {
         *handed = Some(Handed { token: current.token, until, renew_at });
         Ok(())
     }
-
-    fn read_refusals(&self, admin: &Admin) {
-        if let Some(last) = ffi::take_authentication_errors(admin).pop() {
-            *self.refusal.lock().unwrap_or_else(PoisonError::into_inner) = Some((std::time::Instant::now(), last));
-        }
-    }
 }
 
 /// Milliseconds since the Unix epoch `remaining` from now, as librdkafka takes a token's expiry.
@@ -164,7 +154,8 @@ async fn feed(feed: Weak<TokenFeed>, admin: Weak<Admin>) {
         };
         let Some(strong) = feed.upgrade() else { return };
         let Some(client) = admin.upgrade() else { return };
-        strong.read_refusals(&client);
+        // Between calls too: the client's context learns of a refusal as soon as it happens.
+        ffi::serve_main_queue(&client);
         drop(client);
         if !changed && !strong.tokens.reads_file() {
             continue;

@@ -5,6 +5,8 @@
 //! AWS_MSK_IAM verifies SigV4 signatures with known access keys and the cluster's region.
 //! OAUTHBEARER verifies HS256 JWTs with a shared test key (signature, expiry, audience), so a
 //! test's token endpoint and the simulated brokers agree without a JWKS endpoint. A session
+//! GSSAPI accepts Kerberos tickets for the process's default keytab from the principals listed.
+//! A session
 //! lifetime (Kafka's `connections.max.reauth.ms`, KIP-368) makes the brokers state it in
 //! SaslAuthenticate and close connections whose session ended.
 
@@ -38,7 +40,7 @@ pub struct ServerTlsConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSaslConfig {
-    /// Any of `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, `OAUTHBEARER`, `AWS_MSK_IAM`.
+    /// Any of `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, `OAUTHBEARER`, `AWS_MSK_IAM`, `GSSAPI`.
     pub mechanisms: Vec<String>,
     #[serde(default)]
     pub users: std::collections::BTreeMap<String, String>,
@@ -48,6 +50,9 @@ pub struct ServerSaslConfig {
     /// How AWS_MSK_IAM signatures are verified; required when `mechanisms` has `AWS_MSK_IAM`.
     #[serde(default)]
     pub aws_msk_iam: Option<ServerMskIamConfig>,
+    /// Who may log in with GSSAPI; required when `mechanisms` has `GSSAPI`.
+    #[serde(default)]
+    pub gssapi: Option<ServerGssapiConfig>,
     /// The longest SASL session (`connections.max.reauth.ms`); an OAUTHBEARER session ends at
     /// its token's expiry if that is sooner. Absent: sessions never end.
     #[serde(default, with = "humantime_serde")]
@@ -63,6 +68,16 @@ pub struct ServerOAuthConfig {
     /// The `aud` a token must carry, when set.
     #[serde(default)]
     pub audience: Option<String>,
+}
+
+/// GSSAPI (Kerberos) logins of the simulated brokers. The service key comes from the process's
+/// default keytab (`KRB5_KTNAME`, or `default_keytab_name` of the `krb5.conf` in `KRB5_CONFIG`),
+/// whose principal clients name as `<service>/<broker host>`, e.g. `kafka/127.0.0.1@REALM`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerGssapiConfig {
+    /// Client principals allowed to log in (`name/instance@REALM`); others are refused.
+    pub principals: Vec<String>,
 }
 
 /// AWS_MSK_IAM verification of the simulated brokers: the cluster's region and the known keys.
@@ -90,7 +105,7 @@ impl std::fmt::Debug for ServerOAuthConfig {
 }
 
 /// Mechanisms the simulator implements.
-pub const MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "AWS_MSK_IAM"];
+pub const MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "AWS_MSK_IAM", "GSSAPI"];
 
 impl SecurityConfig {
     /// Problems, each naming its key path.
@@ -107,6 +122,9 @@ impl SecurityConfig {
             }
             if sasl.mechanisms.iter().any(|m| m == "OAUTHBEARER") && sasl.oauthbearer.is_none() {
                 problems.push("security.sasl.oauthbearer: required with the OAUTHBEARER mechanism".to_owned());
+            }
+            if sasl.mechanisms.iter().any(|m| m == "GSSAPI") && sasl.gssapi.is_none() {
+                problems.push("security.sasl.gssapi: required with the GSSAPI mechanism".to_owned());
             }
             if sasl.mechanisms.iter().any(|m| m == "AWS_MSK_IAM") && sasl.aws_msk_iam.is_none() {
                 problems.push("security.sasl.aws_msk_iam: required with the AWS_MSK_IAM mechanism".to_owned());

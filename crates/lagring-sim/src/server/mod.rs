@@ -3,6 +3,7 @@
 //! values. One `CancellationToken` stops every task; dropping the handle cancels it.
 
 mod conn;
+mod gssapi;
 mod msk_iam;
 mod oauthbearer;
 mod sasl;
@@ -183,6 +184,11 @@ impl SimHandle {
     /// Serve `api` only up to version `max` (and advertise that), like an older broker.
     pub fn cap_version(&self, api: ApiKey, max: i16) {
         self.shared.controls.cap_version(api, max);
+    }
+
+    /// Completed GSSAPI logins per client principal (empty without GSSAPI).
+    pub fn kerberos_logins(&self) -> std::collections::BTreeMap<String, u64> {
+        self.shared.sasl.as_ref().and_then(|s| s.kerberos.as_ref()).map(|k| k.logins()).unwrap_or_default()
     }
 
     /// Stop every listener and connection, waiting (bounded) for them to finish.

@@ -11,6 +11,8 @@
 //! librdkafka does it): SaslHandshake with the same mechanism and SaslAuthenticate again, which
 //! starts a new session; another mechanism is refused with ILLEGAL_SASL_STATE and the connection
 //! closed.
+//! Like Kafka, a GSSAPI session's lifetime is the configured one only: the broker does not cut
+//! it at the Kerberos ticket's expiry (re-authentication then needs a valid ticket).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -23,6 +25,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::Decodable;
 use sasl::common::scram::Sha256;
 
+use super::gssapi::{GssapiLogin, KerberosAcceptor, Outcome};
 use super::msk_iam::IamVerifier;
 use super::oauthbearer::BearerVerifier;
 use super::scram::{Credential, ITERATIONS, ScramServer};
@@ -37,6 +40,7 @@ pub(crate) struct SaslUsers {
     scram: HashMap<(&'static str, String), Credential>,
     bearer: Option<BearerVerifier>,
     iam: Option<IamVerifier>,
+    pub(crate) kerberos: Option<KerberosAcceptor>,
     session_lifetime: Option<Duration>,
 }
 
@@ -60,6 +64,7 @@ impl SaslUsers {
             scram,
             bearer: config.oauthbearer.as_ref().map(BearerVerifier::new).transpose()?,
             iam: config.aws_msk_iam.as_ref().map(IamVerifier::new),
+            kerberos: config.gssapi.as_ref().map(KerberosAcceptor::new),
             session_lifetime: config.session_lifetime,
         })
     }
@@ -72,6 +77,7 @@ enum Stage {
     Scram512(ScramServer<lagring_scram::Sha512>),
     OAuthBearer,
     MskIam,
+    Gssapi(Box<GssapiLogin>),
     Authenticated,
 }
 
@@ -100,15 +106,14 @@ impl<'a> SaslSession<'a> {
         SaslSession { users, stage, expires_at: None, lifetime: None, mechanism: None }
     }
 
-    /// Whether `api_key` may be served now (before a login only ApiVersions and SASL).
+    /// Whether `api_key` may be served now: before a login only ApiVersions and SASL, after the
+    /// session ended only SASL (re-authentication).
     pub(crate) fn allows(&self, api_key: i16) -> bool {
+        let sasl = api_key == ApiKey::SaslHandshake as i16 || api_key == ApiKey::SaslAuthenticate as i16;
         if self.expires_at.is_some_and(|at| Instant::now() >= at) {
-            return false;
+            return sasl;
         }
-        matches!(self.stage, Stage::Authenticated)
-            || api_key == ApiKey::ApiVersions as i16
-            || api_key == ApiKey::SaslHandshake as i16
-            || api_key == ApiKey::SaslAuthenticate as i16
+        matches!(self.stage, Stage::Authenticated) || sasl || api_key == ApiKey::ApiVersions as i16
     }
 
     /// Answers a SaslHandshake or SaslAuthenticate request.
@@ -162,6 +167,7 @@ impl<'a> SaslSession<'a> {
             "SCRAM-SHA-256" => Stage::Scram256(ScramServer::new()),
             "OAUTHBEARER" => Stage::OAuthBearer,
             "AWS_MSK_IAM" => Stage::MskIam,
+            "GSSAPI" => Stage::Gssapi(Box::new(GssapiLogin::new())),
             _ => Stage::Scram512(ScramServer::new()),
         };
         (response, Next::Continue)
@@ -213,6 +219,16 @@ impl<'a> SaslSession<'a> {
                 let answer = verifier.verify(token, std::time::SystemTime::now())?;
                 self.finish(true);
                 Ok(answer)
+            }
+            Stage::Gssapi(login) => {
+                let acceptor = users.kerberos.as_ref().ok_or("gssapi is not configured")?;
+                match login.step(acceptor, token)? {
+                    Outcome::Continue(reply) => Ok(reply),
+                    Outcome::Done(reply) => {
+                        self.finish(true);
+                        Ok(reply)
+                    }
+                }
             }
             Stage::Scram256(server) => {
                 let (reply, done) = server.step(token, lookup("SCRAM-SHA-256"), &suffix)?;

@@ -1,10 +1,11 @@
 //! `clusters[].sasl.gssapi`: Kerberos settings of the GSSAPI mechanism and their mapping to the
 //! Kafka adapter (librdkafka's `sasl.kerberos.*` properties).
 //!
-//! GSSAPI goes through librdkafka only: the native client speaks no Kerberos. librdkafka itself
-//! needs Cyrus SASL (`libsasl2-dev`) when it is built; the bundled build is made without it,
-//! so the checks ask the linked library whether it has Kerberos (`builtin.features`) and say
-//! what is missing instead of failing at the first login. Each check names its key path.
+//! GSSAPI goes through librdkafka only: the native client speaks no Kerberos. librdkafka is
+//! built with Cyrus SASL (rdkafka's `gssapi` feature); a build without it would fail only at the
+//! first login, so the checks still ask the linked library whether it has Kerberos
+//! (`builtin.features`) and say what is missing. Each check names its key path. The command
+//! that gets tickets may carry a password, so `Debug` shows only whether it is set.
 
 use std::path::PathBuf;
 
@@ -16,7 +17,7 @@ use super::model::ClientChoice;
 const NO_GSSAPI_BUILD: &str = "the linked librdkafka is built without Kerberos: it needs Cyrus SASL \
                                (Debian's libsasl2-dev) at build time and rdkafka's gssapi feature";
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GssapiConfig {
     /// The brokers' Kerberos service name (default `kafka`).
@@ -31,6 +32,17 @@ pub struct GssapiConfig {
     /// The command that gets or renews the ticket (librdkafka's default runs `kinit`).
     #[serde(default)]
     pub kinit_cmd: Option<String>,
+}
+
+impl std::fmt::Debug for GssapiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GssapiConfig")
+            .field("service_name", &self.service_name)
+            .field("principal", &self.principal)
+            .field("keytab", &self.keytab)
+            .field("kinit_cmd", &self.kinit_cmd.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl GssapiConfig {
@@ -95,8 +107,30 @@ mod tests {
     }
 
     #[test]
-    fn the_bundled_librdkafka_has_kerberos() {
-        // Built with rdkafka's gssapi feature (Cyrus SASL): validation accepts GSSAPI.
+    fn the_linked_librdkafka_has_kerberos_so_a_keytab_login_validates() {
         assert!(lagring_kafka::librdkafka_has_gssapi());
+        let dir = tempfile::tempdir().unwrap();
+        let keytab = dir.path().join("lagring.keytab");
+        std::fs::write(&keytab, b"\x05\x02").unwrap();
+        let config = GssapiConfig {
+            service_name: Some("kafka".to_owned()),
+            principal: Some("lagring/monitor@CORP.EXAMPLE.COM".to_owned()),
+            keytab: Some(keytab),
+            kinit_cmd: None,
+        };
+        let has = lagring_kafka::librdkafka_has_gssapi();
+        assert_eq!(
+            GssapiConfig::problems(Some(&config), "clusters[0].sasl", ClientChoice::Librdkafka, has),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_kinit_command() {
+        let config =
+            GssapiConfig { kinit_cmd: Some("echo hunter2 | kinit lagring".to_owned()), ..GssapiConfig::default() };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("kinit_cmd: Some(\"<redacted>\")"), "{shown}");
     }
 }
