@@ -46,18 +46,23 @@ async fn start_sim() -> SimHandle {
 
 /// A node measuring `kerberos` (GSSAPI with `keytab`) and `plain` on `sim`.
 fn start_node(sim: &SimHandle, keytab: &Path) -> LagringNode {
+    start_node_with(sim, &format!("gssapi: {{ principal: '{PRINCIPAL}', keytab: '{}' }}", keytab.display()), "", &[])
+}
+
+/// A node measuring `kerberos` (GSSAPI with `gssapi`, librdkafka `properties`) and `plain` on
+/// `sim`, with `env` added to its environment.
+fn start_node_with(sim: &SimHandle, gssapi: &str, properties: &str, env: &[(&str, &str)]) -> LagringNode {
     let brokers: Vec<String> = sim.broker_addrs().iter().map(|a| format!("'{a}'")).collect();
     let brokers = brokers.join(", ");
     let config = format!(
         "node: {{ id: krb, interval: 1s }}\nclusters:\n\
-         - {{ name: kerberos, client: librdkafka, brokers: [{brokers}], request_timeout: 2s, sasl: {{ mechanism: GSSAPI, \
-         gssapi: {{ principal: '{PRINCIPAL}', keytab: '{}' }} }} }}\n\
+         - {{ name: kerberos, client: librdkafka, brokers: [{brokers}], request_timeout: 2s, \
+         properties: {{ {properties} }}, sasl: {{ mechanism: GSSAPI, {gssapi} }} }}\n\
          - {{ name: plain, brokers: [{brokers}], request_timeout: 2s, \
          sasl: {{ mechanism: PLAIN, username: plain, password: s3cret }} }}\n\
-         http: {{ listen: '{{HTTP_LISTEN}}' }}\n",
-        keytab.display()
+         http: {{ listen: '{{HTTP_LISTEN}}' }}\n"
     );
-    LagringNode::start(&lagring_e2e::lagring_binary().unwrap(), "krb", &config).unwrap()
+    LagringNode::start_with_env(&lagring_e2e::lagring_binary().unwrap(), "krb", &config, env).unwrap()
 }
 
 #[test]
@@ -81,6 +86,32 @@ fn a_keytab_login_reports_exact_lag_beside_a_plain_cluster() {
             assert_eq!(sim.kerberos_logins().keys().collect::<Vec<_>>(), vec![PRINCIPAL]);
         },
     );
+}
+
+/// The container image's way: it has no shell and no `kinit`, so librdkafka runs no command
+/// (`sasl.kerberos.min.time.before.relogin: 0`) and MIT Kerberos gets (and renews) the ticket
+/// from the client keytab that `KRB5_CLIENT_KTNAME` names. `PATH` holds no `kinit` here.
+#[test]
+fn without_kinit_the_kerberos_library_logs_in_from_the_client_keytab() {
+    let test = "without_kinit_the_kerberos_library_logs_in_from_the_client_keytab";
+    in_own_realm(test, &KdcOptions::default(), |realm| async move {
+        let keytab = realm.add_principal(PRINCIPAL).unwrap();
+        let sim = start_sim().await;
+        let gssapi = format!("gssapi: {{ principal: '{PRINCIPAL}' }}");
+        let keytab = keytab.display().to_string();
+        let env = [("KRB5_CLIENT_KTNAME", keytab.as_str()), ("PATH", "/nonexistent")];
+        let node = start_node_with(&sim, &gssapi, "sasl.kerberos.min.time.before.relogin: '0'", &env);
+        let want = all_lags(&sim);
+        wait_for("exact lags of kerberos and plain without kinit", Duration::from_secs(60), || async {
+            let m = node.metrics().await?;
+            Ok((lags(&m, "kerberos") == want && lags(&m, "plain") == want).then_some(()))
+        })
+        .await
+        .map_err(|e| e.context(node.log_tail()))
+        .unwrap();
+        assert_eq!(sim.kerberos_logins().keys().collect::<Vec<_>>(), vec![PRINCIPAL]);
+        assert!(!node.log_tail().contains("kinit"), "kinit ran: {}", node.log_tail());
+    });
 }
 
 #[test]
