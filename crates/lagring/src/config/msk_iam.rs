@@ -186,7 +186,9 @@ mod tests {
                     - { name: a, brokers: ['b:9098'], client: librdkafka, sasl: { mechanism: AWS_MSK_IAM, \
                         username: u, aws_msk_iam: { region: eu-west-1, container_credentials_uri: 'http://127.0.0.1:9/c' } } }\n\
                     - { name: b, brokers: ['b:9098'], sasl: { mechanism: PLAIN, username: u, password: p, \
-                        aws_msk_iam: { region: eu-west-1 } } }\n";
+                        aws_msk_iam: { region: eu-west-1 } } }\n\
+                    - { name: c, brokers: ['b:9098'], probe: {}, sasl: { mechanism: AWS_MSK_IAM, \
+                        aws_msk_iam: { region: eu-west-1, container_credentials_uri: 'http://127.0.0.1:9/c' } } }\n";
         let Err(crate::config::ConfigError::Invalid(problems)) = crate::config::parse(yaml) else { panic!("accepted") };
         assert_eq!(
             problems,
@@ -194,6 +196,8 @@ mod tests {
                 "clusters[0].sasl: username, password and oauthbearer are not used with AWS_MSK_IAM",
                 "clusters[0].sasl.aws_msk_iam: needs client: native (librdkafka has no AWS_MSK_IAM mechanism)",
                 "clusters[1].sasl.aws_msk_iam: only with mechanism AWS_MSK_IAM",
+                "clusters[2].probe: not with AWS_MSK_IAM (the probe produces and consumes through librdkafka, \
+                 which has no AWS_MSK_IAM)",
             ]
         );
         let ok = "clusters: [ { name: a, brokers: ['b:9098'], tls: {}, sasl: { mechanism: AWS_MSK_IAM, \

@@ -122,6 +122,11 @@ fn cluster(c: &ClusterConfig, path: &str, errs: &mut Vec<String>) {
                 ));
             }
         }
+        if sasl.mechanism == SaslMechanismConfig::AwsMskIam && c.probe.is_some() {
+            errs.push(format!(
+                "{path}.probe: not with AWS_MSK_IAM (the probe produces and consumes through librdkafka, which has no AWS_MSK_IAM)"
+            ));
+        }
     }
     if let Some(tls) = &c.tls {
         tls_files(tls, &format!("{path}.tls"), errs);
