@@ -49,6 +49,7 @@ pub use config::{
     Sasl, SaslMechanism, Tls, client_properties, librdkafka_has_gssapi, librdkafka_has_oauthbearer,
 };
 pub use error::KafkaError;
+pub use ffi::{admin_main_queue_length, serve_admin_main_queue};
 pub use group_types::{GroupDescription, GroupType, PartitionOwner};
 pub use kafka_client::KafkaClient;
 pub use record_time::{RecordTime, RecordTimeOptions, RecordTimes};

@@ -384,7 +384,7 @@ mod tests {
     fn queue_length_when(client: &RdkafkaClient, done: impl Fn(usize) -> bool) -> usize {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let length = ffi::main_queue_length(&client.inner.admin);
+            let length = ffi::admin_main_queue_length(&client.inner.admin);
             if done(length) || Instant::now() > deadline {
                 return length;
             }
@@ -406,7 +406,7 @@ mod tests {
         let listing = client.list_groups_until(Some(Instant::now() + Duration::from_secs(2))).await;
         assert!(!matches!(&listing, Ok(l) if l.partial.is_none()), "a refusing broker listed groups: {listing:?}");
         // Served after the call: at most what one further connect attempt reported since.
-        let after = ffi::main_queue_length(&client.inner.admin);
+        let after = ffi::admin_main_queue_length(&client.inner.admin);
         assert!(after < before && after <= 3, "main queue held {before} events before the call and {after} after");
     }
 

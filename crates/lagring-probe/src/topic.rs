@@ -68,6 +68,19 @@ impl TopicManager {
 
     /// Checks the topic and fixes what it may; never fails, the reasons say what is wrong.
     pub async fn ensure(&self) -> TopicStatus {
+        let status = self.check().await;
+        // The rdkafka admin client never reads its main queue: what librdkafka reported meanwhile
+        // (an error per failed connect) would stay in memory for as long as a broker is down.
+        lagring_kafka::serve_admin_main_queue(&self.admin);
+        status
+    }
+
+    /// Events waiting in the admin client's main queue (tests).
+    pub fn queued_events(&self) -> usize {
+        lagring_kafka::admin_main_queue_length(&self.admin)
+    }
+
+    async fn check(&self) -> TopicStatus {
         let mut reasons = Vec::new();
         let shape = match self.shape().await {
             Ok(shape) => shape,

@@ -86,7 +86,8 @@ impl Drop for AdminOptions<'_> {
 /// A private result queue, or a reference to the client's main queue.
 pub(super) struct Queue<'a> {
     ptr: NonNull<rd::rd_kafka_queue_t>,
-    _client: PhantomData<&'a Admin>,
+    /// Any client of the `rdkafka` crate (the main queue of the probe's admin client too).
+    _client: PhantomData<&'a ()>,
 }
 
 impl<'a> Queue<'a> {
@@ -98,7 +99,7 @@ impl<'a> Queue<'a> {
     }
 
     /// The client's main queue (its log lines and global errors), `None` if librdkafka has none.
-    pub(super) fn main(admin: &'a Admin) -> Option<Self> {
+    pub(super) fn main<C: rdkafka::client::ClientContext>(admin: &'a rdkafka::admin::AdminClient<C>) -> Option<Self> {
         // SAFETY: the client handle is valid while `admin` is borrowed; the returned reference
         // is ours and released in `Drop` (rd_kafka_queue_destroy).
         let ptr = unsafe { rd::rd_kafka_queue_get_main(admin.inner().native_ptr()) };
@@ -129,7 +130,7 @@ impl Drop for Queue<'_> {
 /// One event polled from a [`Queue`].
 pub(super) struct Event<'a> {
     ptr: NonNull<rd::rd_kafka_event_t>,
-    _client: PhantomData<&'a Admin>,
+    _client: PhantomData<&'a ()>,
 }
 
 impl Event<'_> {

@@ -31,9 +31,8 @@ mod raw;
 use rdkafka::admin::AdminClient;
 
 pub(crate) use groups::{RawCommit, committed_offsets, list_groups};
-#[cfg(test)]
-pub(crate) use main_queue::main_queue_length;
 pub(crate) use main_queue::serve_main_queue;
+pub use main_queue::{admin_main_queue_length, serve_admin_main_queue};
 pub(crate) use oauthbearer::{set_oauthbearer_failure, set_oauthbearer_token};
 pub(crate) use offsets::{RawCall, RawOffset, RawSpec, list_offsets};
 
