@@ -13,7 +13,8 @@ SUITES=(
    --test fleet_rolling_restart --test push_fleet"
   "-p lagring-kafka --test native_auth --test native_exact --test native_groups --test native_malformed
    --test native_msk_iam --test native_oauth --test native_share_lag --test native_sim --test native_tasks
-   --test sim_leaders --test librdkafka_coordinator_down"
+   --test sim_leaders --test librdkafka_coordinator_down --test librdkafka_oauth"
+  "-p lagring-probe --test topic_refusing_broker"
   "-p lagring-sim --lib --tests"
   "-p lagring-sink --test auth_headers --test delivery --test resilience --test tls
    --test push_wavefront --test push_otlp --test push_outage"
